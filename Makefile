@@ -1,0 +1,32 @@
+# Lifecycle CRM: `make run` starts the app with demo data, `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_CUSTOMERS ?= 2000
+HOST ?= 127.0.0.1:8000
+
+.PHONY: run test messages clean
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: export DEBUG ?= true
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input -v0
+	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --seed 42 --if-empty
+	$(PY) manage.py runserver $(HOST)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Translators' loop (needs GNU gettext); the compiled .mo files are committed so run/test need none.
+messages: $(VENV)/.installed
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles
+	$(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

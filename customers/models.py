@@ -1,0 +1,228 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from core.models import TimeStampedModel
+
+
+class AcquisitionChannel(TimeStampedModel):
+    """Where customers come from (paid search, referral, ...). Its spend gives CAC."""
+
+    class Status(models.TextChoices):
+        PROVEN = "proven", _("Proven")
+        TESTING = "testing", _("Testing")
+        PAUSED = "paused", _("Paused")
+
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.TESTING)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("acquisition channel")
+        verbose_name_plural = _("acquisition channels")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["proven", "testing", "paused"]), name="channel_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelSpend(TimeStampedModel):
+    """Marketing spend of a channel in one calendar month (month = its first day)."""
+
+    channel = models.ForeignKey(AcquisitionChannel, on_delete=models.CASCADE, related_name="spend")
+    month = models.DateField(_("month"))
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+
+    class Meta:
+        verbose_name = _("channel spend")
+        verbose_name_plural = _("channel spend")
+        ordering = ["channel", "-month"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "month"], name="channelspend_channel_month_uniq"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="channelspend_amount_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.month:%Y-%m}: {self.amount} {self.currency}"
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(TimeStampedModel):
+    external_id = models.CharField(
+        _("external id"), max_length=64, null=True, blank=True, help_text=_("The customer's id in the source system.")
+    )
+    email = models.EmailField(_("email"), max_length=254, null=True, blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
+    signed_up_at = models.DateTimeField(_("signed up"), null=True, blank=True)
+    channel = models.ForeignKey(
+        AcquisitionChannel,
+        verbose_name=_("acquisition channel"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="customers",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("account manager"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_customers",
+    )
+    email_opt_in = models.BooleanField(_("e-mail opt-in"), default=False)
+    email_opt_in_at = models.DateTimeField(_("opted in at"), null=True, blank=True)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="customers")
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="customer_external_id_uniq"),
+            models.UniqueConstraint(Lower("email"), name="customer_email_ci_uniq"),
+            models.CheckConstraint(
+                condition=Q(email_opt_in=False) | Q(email_opt_in_at__isnull=False), name="customer_opt_in_has_time"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["signed_up_at"], name="customer_signed_up_idx"),
+            models.Index(fields=["channel", "signed_up_at"], name="customer_channel_signup_idx"),
+            models.Index(fields=["owner"], name="customer_owner_idx"),
+            models.Index(fields=["country"], name="customer_country_idx"),
+            models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.external_id or f"#{self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Order(TimeStampedModel):
+    class Status(models.TextChoices):
+        PAID = "paid", _("Paid")
+        REFUNDED = "refunded", _("Refunded")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    external_id = models.CharField(_("external id"), max_length=64)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="orders")
+    ordered_at = models.DateTimeField(_("ordered at"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PAID)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-ordered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="order_external_id_uniq"),
+            models.CheckConstraint(condition=Q(amount__gte=Decimal("0")), name="order_amount_non_negative"),
+            models.CheckConstraint(condition=Q(status__in=["paid", "refunded", "cancelled"]), name="order_status_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "ordered_at"], name="order_customer_time_idx"),
+            models.Index(fields=["ordered_at"], name="order_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: {self.amount} {self.currency} ({self.status})"
+
+
+class ActivityEvent(models.Model):
+    """Something a customer did (logged in, viewed a page, opened an e-mail).
+
+    An event is identified by (customer, name, occurred_at): sending it twice stores it once."""
+
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(_("event"), max_length=100)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("activity event")
+        verbose_name_plural = _("activity events")
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "name", "occurred_at"], name="event_natural_key_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at"], name="event_customer_time_idx"),
+            models.Index(fields=["name", "occurred_at"], name="event_name_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Note(TimeStampedModel):
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("author"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    body = models.TextField(_("note"))
+
+    class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="note_customer_time_idx")]
+
+    def __str__(self) -> str:
+        return self.body[:60]
+
+
+class Task(TimeStampedModel):
+    """A follow-up a staff member must do for a customer (call back, send an offer)."""
+
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="tasks")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assignee"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="crm_tasks",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+        ordering = ["done_at", "due_at", "-id"]
+        indexes = [models.Index(fields=["assignee", "done_at", "due_at"], name="task_assignee_open_idx")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,121 @@
+"""Writes to customers, their notes and tasks. Views and API views call these, nothing else."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.exceptions import DomainError
+from core.roles import Role, role_at_least
+from customers.models import Customer, Note, Task
+
+CUSTOMER_EDITABLE_FIELDS = (
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "country",
+    "signed_up_at",
+    "channel",
+    "owner",
+    "email_opt_in",
+)
+
+
+def _normalise(data: dict) -> dict:
+    data = dict(data)
+    if "email" in data:
+        data["email"] = (data["email"] or "").strip().lower() or None
+    if "external_id" in data:
+        data["external_id"] = (data["external_id"] or "").strip() or None
+    if "country" in data:
+        data["country"] = (data["country"] or "").strip().upper()
+    return data
+
+
+def _apply_opt_in(customer: Customer, opt_in: bool | None) -> None:
+    """Record when consent was given; withdrawing it clears the time."""
+    if opt_in is None or opt_in == customer.email_opt_in:
+        return
+    customer.email_opt_in = opt_in
+    customer.email_opt_in_at = timezone.now() if opt_in else None
+
+
+def _save(customer: Customer) -> Customer:
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError as exc:
+        text = str(exc).lower()
+        if "email" in text:
+            raise DomainError(_("A customer with this e-mail already exists."), field="email") from exc
+        if "external_id" in text:
+            raise DomainError(_("A customer with this external id already exists."), field="external_id") from exc
+        raise
+    return customer
+
+
+def customer_create(*, tags=(), **fields) -> Customer:
+    fields = _normalise(fields)
+    unknown = set(fields) - set(CUSTOMER_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown customer fields: {sorted(unknown)}")
+    opt_in = fields.pop("email_opt_in", None)
+    customer = Customer(**fields)
+    _apply_opt_in(customer, opt_in)
+    with transaction.atomic():
+        _save(customer)
+        if tags:
+            customer.tags.set(tags)
+    return customer
+
+
+def customer_update(*, customer: Customer, tags=None, **fields) -> Customer:
+    fields = _normalise(fields)
+    unknown = set(fields) - set(CUSTOMER_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown customer fields: {sorted(unknown)}")
+    opt_in = fields.pop("email_opt_in", None)
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    _apply_opt_in(customer, opt_in)
+    with transaction.atomic():
+        _save(customer)
+        if tags is not None:
+            customer.tags.set(tags)
+    return customer
+
+
+def _ensure_may_write_for(*, user, customer: Customer) -> None:
+    """Managers write for every customer; an Agent only for the customers they own."""
+    if role_at_least(user, Role.MANAGER):
+        return
+    if role_at_least(user, Role.AGENT) and customer.owner_id == user.pk:
+        return
+    raise PermissionError(_("You may only write notes and tasks for your own customers."))
+
+
+def note_create(*, customer: Customer, author, body: str) -> Note:
+    _ensure_may_write_for(user=author, customer=customer)
+    body = (body or "").strip()
+    if not body:
+        raise DomainError(_("A note cannot be empty."), field="body")
+    return Note.objects.create(customer=customer, author=author, body=body)
+
+
+def task_create(*, customer: Customer, created_by, title: str, assignee=None, due_at=None) -> Task:
+    _ensure_may_write_for(user=created_by, customer=customer)
+    title = (title or "").strip()
+    if not title:
+        raise DomainError(_("A task needs a title."), field="title")
+    return Task.objects.create(
+        customer=customer, created_by=created_by, assignee=assignee or created_by, title=title, due_at=due_at
+    )
+
+
+def task_complete(*, task: Task, user) -> Task:
+    _ensure_may_write_for(user=user, customer=task.customer)
+    if task.done_at is None:
+        Task.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=timezone.now())
+        task.refresh_from_db(fields=["done_at"])
+    return task
