@@ -1,0 +1,192 @@
+"""Reading an uploaded CSV file: encoding, delimiter and header checks, then rows with their line numbers.
+
+Everything wrong with the file as a whole raises one ImportFileError with a message a person can act
+on; problems of single rows are left to the row parsers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from django.utils.translation import gettext as _
+
+from core.exceptions import DomainError
+
+# How much of the file is checked up front for the encoding and the header.
+HEAD_BYTES = 64 * 1024
+BOM = b"\xef\xbb\xbf"
+OTHER_DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'"}
+# Bytes that are not UTF-8 survive decoding as lone surrogates (errors="surrogateescape").
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# A single field larger than this is not a CSV we can read (and protects the worker's memory).
+csv.field_size_limit(1024 * 1024)
+
+
+class ImportFileError(DomainError):
+    """The file as a whole cannot be imported (empty, wrong delimiter, missing columns, not UTF-8)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="file", code="import_file")
+
+
+class _CountingReader(io.RawIOBase):
+    """A raw stream over `head` followed by the rest of `source`, counting the bytes handed out.
+
+    The count drives the progress bar: it is the position in the file, whatever the text holds."""
+
+    def __init__(self, head: bytes, source: IO[bytes]):
+        self._head = memoryview(head)
+        self._source = source
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+        else:
+            data = self._source.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
+        self.bytes_read += n
+        return n
+
+
+def file_size(source: IO[bytes]) -> int:
+    """The size in bytes of an open binary file (a local file, an upload or a storage file)."""
+    size = getattr(source, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(source.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        pass
+    position = source.tell()
+    source.seek(0, io.SEEK_END)
+    end = source.tell()
+    source.seek(position)
+    return end - position
+
+
+class CsvFile:
+    """An open import file: `header` is known, `rows()` yields (line, fields) for each data row.
+
+    `line` is the physical line of the row in the file (the header is line 1), so a person can find
+    it in an editor even when quoted fields span several lines."""
+
+    def __init__(self, source: IO[bytes], *, required: tuple[str, ...], known: tuple[str, ...]):
+        head = source.read(HEAD_BYTES)
+        _check_head(head, complete=len(head) < HEAD_BYTES)
+        self._counter = _CountingReader(head, source)
+        text = io.TextIOWrapper(
+            io.BufferedReader(self._counter, buffer_size=256 * 1024),
+            encoding="utf-8-sig",
+            errors="surrogateescape",
+            newline="",
+        )
+        self._reader = csv.reader(text, strict=False)
+        try:
+            header = next(self._reader)
+        except csv.Error as exc:
+            raise ImportFileError(_("The header row cannot be read: %(error)s") % {"error": exc}) from exc
+        self.header = [name.strip().lower() for name in header]
+        self._check_header(head, required=required, known=known)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._counter.bytes_read
+
+    def column(self, name: str) -> int | None:
+        """The position of a column in the file, or None when the file does not have it."""
+        try:
+            return self.header.index(name)
+        except ValueError:
+            return None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self._reader
+        previous_end = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # A broken quote swallows the rest of the file: nothing after it can be trusted.
+                raise ImportFileError(
+                    _("Line %(line)d cannot be read as CSV: %(error)s") % {"line": previous_end + 1, "error": exc}
+                ) from exc
+            line = previous_end + 1
+            previous_end = reader.line_num
+            if row and any(row):
+                yield line, row
+
+    def _check_header(self, head: bytes, *, required: tuple[str, ...], known: tuple[str, ...]) -> None:
+        seen = set()
+        for name in self.header:
+            if name and name in seen and name in known:
+                raise ImportFileError(_("The column %(column)s appears twice in the header.") % {"column": name})
+            seen.add(name)
+        missing = [name for name in required if name not in seen]
+        if not missing:
+            return
+        first_line = head.removeprefix(BOM).split(b"\n", 1)[0].decode("utf-8", "replace")
+        for delimiter, label in OTHER_DELIMITERS.items():
+            if first_line.count(delimiter) > first_line.count(","):
+                raise ImportFileError(
+                    _("The file seems to use %(delimiter)s as delimiter; expected ','.") % {"delimiter": label}
+                )
+        raise ImportFileError(
+            _("The header misses the required column(s) %(missing)s. Expected columns: %(expected)s.")
+            % {"missing": ", ".join(missing), "expected": ", ".join(known)}
+        )
+
+
+def _check_head(head: bytes, *, complete: bool) -> None:
+    body = head.removeprefix(BOM)
+    if not body.strip():
+        raise ImportFileError(_("The file is empty."))
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The sample may end inside a multi-byte character; only the file's real end counts.
+        if complete or exc.start < len(body) - 3:
+            raise ImportFileError(
+                _(
+                    "The file is not UTF-8 encoded: byte 0x%(byte)02x on line %(line)d is not valid UTF-8. "
+                    "Save it as 'CSV UTF-8' and try again."
+                )
+                % {"byte": body[exc.start], "line": body[: exc.start].count(b"\n") + 1}
+            ) from exc
+
+
+def has_undecodable(fields: list[str]) -> bool:
+    """True when a row holds bytes that were not UTF-8 (found past the checked start of the file)."""
+    for value in fields:
+        if not value.isascii() and _UNDECODABLE.search(value):
+            return True
+    return False
+
+
+def raw_text(fields: list[str], limit: int = 2000) -> str:
+    """The row as CSV text again, for showing a rejected row; undecodable bytes become U+FFFD."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(fields)
+    text = buffer.getvalue().rstrip("\r\n")
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text[:limit]
+
+
+def open_source(file) -> tuple[IO[bytes], bool]:
+    """A binary stream for a path or an already open file; the flag says whether we must close it."""
+    if isinstance(file, (str, Path)):
+        return open(file, "rb"), True  # noqa: SIM115 - closed by the caller
+    return file, False
