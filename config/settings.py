@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "csp",
     "core",
     "customers",
+    "lifecycle",
 ]
 
 MIDDLEWARE = [
