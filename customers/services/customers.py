@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
 from core.roles import Role, role_at_least
-from customers.models import Customer, Note, Task
+from customers.models import Customer, Note, Tag, Task
 
 CUSTOMER_EDITABLE_FIELDS = (
     "external_id",
@@ -55,7 +55,8 @@ def _save(customer: Customer) -> Customer:
     return customer
 
 
-def customer_create(*, tags=(), **fields) -> Customer:
+def customer_create(*, tags=(), tag_names=None, **fields) -> Customer:
+    """`tags` are Tag rows or ids; `tag_names` (the API's way) creates tags that do not exist yet."""
     fields = _normalise(fields)
     unknown = set(fields) - set(CUSTOMER_EDITABLE_FIELDS)
     if unknown:
@@ -65,12 +66,15 @@ def customer_create(*, tags=(), **fields) -> Customer:
     _apply_opt_in(customer, opt_in)
     with transaction.atomic():
         _save(customer)
+        if tag_names is not None:
+            tags = tags_get_or_create(names=tag_names)
         if tags:
             customer.tags.set(tags)
     return customer
 
 
-def customer_update(*, customer: Customer, tags=None, **fields) -> Customer:
+def customer_update(*, customer: Customer, tags=None, tag_names=None, **fields) -> Customer:
+    """Only the given fields change; `tags` / `tag_names` (see customer_create) replace the tags."""
     fields = _normalise(fields)
     unknown = set(fields) - set(CUSTOMER_EDITABLE_FIELDS)
     if unknown:
@@ -81,6 +85,8 @@ def customer_update(*, customer: Customer, tags=None, **fields) -> Customer:
     _apply_opt_in(customer, opt_in)
     with transaction.atomic():
         _save(customer)
+        if tag_names is not None:
+            tags = tags_get_or_create(names=tag_names)
         if tags is not None:
             customer.tags.set(tags)
     return customer
@@ -119,3 +125,12 @@ def task_complete(*, task: Task, user) -> Task:
         Task.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=timezone.now())
         task.refresh_from_db(fields=["done_at"])
     return task
+
+
+def tags_get_or_create(*, names) -> list[Tag]:
+    """The tags with these names, creating the missing ones: two queries however many names."""
+    wanted = sorted({name.strip() for name in names if name and name.strip()})
+    if not wanted:
+        return []
+    Tag.objects.bulk_create([Tag(name=name) for name in wanted], ignore_conflicts=True)
+    return list(Tag.objects.filter(name__in=wanted))

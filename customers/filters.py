@@ -1,0 +1,94 @@
+"""Query-string filters of the customers API."""
+
+import django_filters
+from django.db.models import CharField, F, Func, Q, QuerySet
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import ActivityEvent, ChannelSpend, Customer, Order
+
+
+class FullNameLower(Func):
+    """lower(first_name || ' ' || last_name), spelled exactly like the trigram index of migration
+    0002 so PostgreSQL can use it (Concat() would nest and cast differently and miss the index)."""
+
+    template = "LOWER(%(expressions)s)"
+    arg_joiner = " || ' ' || "
+    output_field = CharField()
+
+    def __init__(self, **extra):
+        super().__init__(F("first_name"), F("last_name"), **extra)
+
+
+def customer_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Customer]:
+    """Customers whose name, e-mail or external id contains `term`, case-insensitively.
+
+    Each side is lower()ed as in the trigram indexes (lower(email), lower(first_name || ' ' ||
+    last_name), lower(external_id)), and the term lower()ed here, so a plain LIKE serves."""
+    term = term.strip().lower()
+    if not term:
+        return queryset
+    return queryset.alias(
+        search_email=Lower("email"), search_name=FullNameLower(), search_external_id=Lower("external_id")
+    ).filter(Q(search_email__contains=term) | Q(search_name__contains=term) | Q(search_external_id__contains=term))
+
+
+class CustomerFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(method="filter_email", help_text=_("E-mail address, case-insensitive."))
+    external_id = django_filters.CharFilter(field_name="external_id")
+    search = django_filters.CharFilter(
+        method="filter_search", help_text=_("Part of the name, e-mail or external id, case-insensitive.")
+    )
+    channel = django_filters.CharFilter(field_name="channel__code", help_text=_("Acquisition channel code."))
+    country = django_filters.CharFilter(method="filter_country", help_text=_("ISO 3166-1 alpha-2 code."))
+    owner = django_filters.NumberFilter(field_name="owner_id", help_text=_("Id of the account manager."))
+    tag = django_filters.CharFilter(field_name="tags__name", help_text=_("Tag name."))
+
+    class Meta:
+        model = Customer
+        fields = []
+
+    def filter_email(self, queryset, name, value):
+        # lower(email) = ... is the expression of the unique index customer_email_ci_uniq.
+        return queryset.alias(email_lower=Lower("email")).filter(email_lower=value.strip().lower())
+
+    def filter_search(self, queryset, name, value):
+        return customer_search(queryset, value)
+
+    def filter_country(self, queryset, name, value):
+        return queryset.filter(country=value.strip().upper())
+
+
+class OrderFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", help_text=_("Customer id."))
+    customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
+    status = django_filters.ChoiceFilter(choices=Order.Status.choices)
+    ordered_at = django_filters.IsoDateTimeFromToRangeFilter(
+        help_text=_("ordered_at_after / ordered_at_before: ISO 8601 times, both inclusive.")
+    )
+
+    class Meta:
+        model = Order
+        fields = []
+
+
+class EventFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", help_text=_("Customer id."))
+    customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
+    name = django_filters.CharFilter(field_name="name")
+    occurred_at = django_filters.IsoDateTimeFromToRangeFilter(
+        help_text=_("occurred_at_after / occurred_at_before: ISO 8601 times, both inclusive.")
+    )
+
+    class Meta:
+        model = ActivityEvent
+        fields = []
+
+
+class ChannelSpendFilter(django_filters.FilterSet):
+    channel = django_filters.CharFilter(field_name="channel__code", help_text=_("Channel code."))
+    month = django_filters.DateFromToRangeFilter(help_text=_("month_after / month_before: dates, both inclusive."))
+
+    class Meta:
+        model = ChannelSpend
+        fields = []

@@ -1,0 +1,220 @@
+"""API shapes of the customers app. Input serializers only check types and formats; the rules live
+in the services. Output serializers read rows their API view has already joined or prefetched."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from core.roles import ROLE_RANK
+from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task
+
+
+def staff_users():
+    """Active users with a staff role: the people a customer or a task can be given to."""
+    return (
+        get_user_model()
+        .objects.filter(Q(is_superuser=True) | Q(groups__name__in=list(ROLE_RANK)), is_active=True)
+        .distinct()
+    )
+
+
+# --- Customers ------------------------------------------------------------------------------------
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_null=True, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    country = serializers.RegexField(
+        r"^[A-Za-z]{2}$",
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": _("Use a two-letter ISO 3166-1 country code.")},
+    )
+    signed_up_at = serializers.DateTimeField(required=False, allow_null=True)
+    channel = serializers.SlugRelatedField(
+        slug_field="code", queryset=AcquisitionChannel.objects.all(), required=False, allow_null=True
+    )
+    owner = serializers.PrimaryKeyRelatedField(queryset=staff_users(), required=False, allow_null=True)
+    email_opt_in = serializers.BooleanField(required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=100, help_text=_("Tag names.")
+    )
+
+    def validate(self, attrs):
+        creating = self.instance is None
+        if creating and not (attrs.get("external_id") or attrs.get("email")):
+            raise serializers.ValidationError(_("A customer needs an external id or an e-mail address."))
+        return attrs
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "country",
+            "signed_up_at",
+            "channel",
+            "owner",
+            "email_opt_in",
+            "email_opt_in_at",
+            "tags",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+# --- Orders and events ----------------------------------------------------------------------------
+
+
+class CustomerReferenceInputSerializer(serializers.Serializer):
+    """An item names its customer by id or by external id; an unknown external id creates one."""
+
+    customer = serializers.IntegerField(min_value=1, required=False, help_text=_("Customer id."))
+    customer_external_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text=_("The customer's id in the source system; an unknown one creates the customer."),
+    )
+
+    def validate(self, attrs):
+        given = [name for name in ("customer", "customer_external_id") if attrs.get(name) not in (None, "")]
+        if len(given) != 1:
+            raise serializers.ValidationError(_("Give exactly one of customer and customer_external_id."))
+        return attrs
+
+
+class OrderInputSerializer(CustomerReferenceInputSerializer):
+    external_id = serializers.CharField(max_length=64)
+    ordered_at = serializers.DateTimeField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$",
+        default=settings.DEFAULT_CURRENCY,
+        error_messages={"invalid": _("Use a three-letter ISO 4217 currency code in capitals.")},
+    )
+    status = serializers.ChoiceField(choices=Order.Status.choices, default=Order.Status.PAID)
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "external_id",
+            "customer",
+            "customer_external_id",
+            "ordered_at",
+            "amount",
+            "currency",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class EventInputSerializer(CustomerReferenceInputSerializer):
+    name = serializers.CharField(max_length=100)
+    occurred_at = serializers.DateTimeField()
+    properties = serializers.DictField(required=False, default=dict, help_text=_("A JSON object."))
+
+
+class EventOutputSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True, allow_null=True)
+    properties = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = ActivityEvent
+        fields = ["id", "customer", "customer_external_id", "name", "occurred_at", "properties", "created_at"]
+        read_only_fields = fields
+
+
+class UpsertResultOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text=_("Items that were new."))
+    updated = serializers.IntegerField(help_text=_("Items that existed and were updated."))
+
+
+class OrderUpsertOutputSerializer(UpsertResultOutputSerializer):
+    results = OrderOutputSerializer(many=True, source="objects")
+
+
+class EventUpsertOutputSerializer(UpsertResultOutputSerializer):
+    results = EventOutputSerializer(many=True, source="objects")
+
+
+# --- Channels -------------------------------------------------------------------------------------
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AcquisitionChannel
+        fields = ["id", "code", "name", "status", "is_active", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class ChannelSpendSerializer(serializers.ModelSerializer):
+    channel = serializers.SlugRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all())
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$",
+        default=settings.DEFAULT_CURRENCY,
+        error_messages={"invalid": _("Use a three-letter ISO 4217 currency code in capitals.")},
+    )
+
+    class Meta:
+        model = ChannelSpend
+        fields = ["id", "channel", "month", "amount", "currency", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_month(self, value):
+        if value.day != 1:
+            raise serializers.ValidationError(_("Give the month as its first day, e.g. 2025-03-01."))
+        return value
+
+
+# --- Notes and tasks ------------------------------------------------------------------------------
+
+
+class NoteInputSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=10_000)
+
+
+class NoteOutputSerializer(serializers.ModelSerializer):
+    author_username = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "customer", "author", "author_username", "body", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class TaskInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=staff_users(), required=False, allow_null=True, help_text=_("Defaults to the creator.")
+    )
+    due_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class TaskOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Task
+        fields = ["id", "customer", "title", "assignee", "created_by", "due_at", "done_at", "created_at", "updated_at"]
+        read_only_fields = fields
