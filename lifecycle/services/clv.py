@@ -1,0 +1,379 @@
+"""The CLV recompute: aggregate, fit once, score and write back by customer-id chunk.
+
+Flow of one run (a ClvRun row with a core Job for its progress):
+1. `clv_run_start` creates the run and its job and enqueues `lifecycle.tasks.clv_recompute` on commit.
+2. `clv_run_fit` runs the one aggregate query over all customers (lifecycle.services.aggregate),
+   fits BG/NBD on the distinct (frequency, recency, T) triples with weights and Gamma-Gamma on the
+   repeat buyers, estimates the channel lifespans and the RFM cut points, stores all of it on the run
+   and splits the customers into id ranges (ClvRunChunk rows, CLV_CHUNK_SIZE customers each).
+3. `clv_chunk_score` scores one range and upserts its CustomerValue rows in bulk. The Celery path
+   gives each range to its own `clv_score_range` task (any number of workers, each re-running the
+   aggregate for its range only); `clv_run_execute` (the --sync command, the benchmark) scores the
+   ranges in-process from the arrays it already has. Both call the same scoring and write-back.
+4. The worker that marks the last chunk done finishes the run.
+
+Definitions (also in the README):
+- historic value = paid orders - refunds, where revenue counts paid and refunded orders and
+  refunds are the refunded ones, so historic value = the paid orders' total; cancelled orders are
+  ignored; orders after the end of the as-of day (shop time zone) are ignored.
+- formula CLV: see lifecycle.services.formula (lifespan per acquisition channel from churn).
+- BG/NBD and Gamma-Gamma inputs: per local calendar day (same-day paid orders are one transaction
+  with their sum); frequency = repeat purchase days, recency = first to last purchase day, T = first
+  purchase day to the as-of day, in the run's time unit (weeks by default); monetary value = mean of
+  the repeat transactions (the first day excluded), 0 for customers without repeat purchases.
+- predicted CLV: discounted expected revenue over the horizon (12 months, 10% a year), the BG/NBD
+  expected purchases per month x the Gamma-Gamma expected order value.
+- Customers without a paid order: historic, AOV, frequency and formula CLV are 0; the
+  buy-till-you-die fields (frequency, recency, T, p_alive, expected purchases and values, predicted
+  CLV) and the RFM scores are NULL: the models describe customers after their first purchase.
+- A fit that does not converge is recorded on the run (status not_converged, the message) and its
+  parameters are never used: BG/NBD failing leaves every predictive field NULL; Gamma-Gamma failing
+  leaves expected order value and predicted CLV NULL. Historic, formula and RFM values are written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from collections.abc import Callable
+from decimal import Decimal
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.exceptions import DomainError
+from core.services import job_create, job_fail, job_progress, job_start, job_succeed
+from lifecycle.clv.bgnbd import BgNbdParams, bgnbd_expected_purchases, bgnbd_fit, bgnbd_p_alive
+from lifecycle.clv.gamma_gamma import GammaGammaParams, gamma_gamma_expected_value, gamma_gamma_fit
+from lifecycle.clv.predict import compress, predicted_clv
+from lifecycle.models import ClvRun, ClvRunChunk, RfmSegment
+
+from .aggregate import OrderStats, day_number, order_stats
+from .formula import formula_values, lifespans_by_channel
+from .rfm import rfm_cutpoints, rfm_scores, rfm_segments
+from .writeback import COLUMNS, customer_values_upsert
+
+JOB_KIND = "clv_recompute"
+DAYS_PER_MONTH = 365.25 / 12
+# A queued or running run younger than this blocks a new one; an older one is taken as crashed.
+ACTIVE_RUN_WINDOW = dt.timedelta(hours=6)
+
+Progress = Callable[[int, int], None]
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def chunk_size() -> int:
+    return int(_setting("CLV_CHUNK_SIZE", 100_000))
+
+
+# --- Start ----------------------------------------------------------------------------------------
+
+
+def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
+    """A queued run with its job; refuses while another run is queued or running."""
+    as_of = as_of or timezone.localdate()
+    with transaction.atomic():
+        recent = timezone.now() - ACTIVE_RUN_WINDOW
+        if ClvRun.objects.filter(status__in=[ClvRun.Status.QUEUED, ClvRun.Status.RUNNING], created_at__gte=recent).exists():
+            raise DomainError(_("A value recompute is already queued or running."))
+        job = job_create(kind=JOB_KIND, params={"as_of": as_of.isoformat()}, created_by=created_by)
+        return ClvRun.objects.create(
+            as_of=as_of,
+            time_unit=_setting("CLV_TIME_UNIT", ClvRun.TimeUnit.WEEK),
+            horizon_months=int(_setting("CLV_HORIZON_MONTHS", 12)),
+            annual_discount_rate=Decimal(str(_setting("CLV_ANNUAL_DISCOUNT_RATE", "0.10"))),
+            churn_days=int(_setting("CLV_CHURN_DAYS", 365)),
+            job=job,
+            created_by=created_by,
+        )
+
+
+def clv_run_start(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
+    """Create a run and have a worker compute it once the transaction commits."""
+    from lifecycle.tasks import clv_recompute
+
+    with transaction.atomic():
+        run = clv_run_create(as_of=as_of, created_by=created_by)
+        clv_recompute.delay_on_commit(run.pk)
+    return run
+
+
+# --- Fit ------------------------------------------------------------------------------------------
+
+
+def _btyd_inputs(stats: OrderStats, *, as_of_day: int, unit_days: float) -> dict[str, np.ndarray]:
+    """frequency, recency, T (time units) and the mean repeat transaction (currency) of buyers."""
+    buyers = stats.purchase_days > 0
+    frequency = np.where(buyers, stats.purchase_days - 1, 0)
+    recency = np.where(buyers, (stats.last_day - stats.first_day) / unit_days, 0.0)
+    age = np.where(buyers, (as_of_day - stats.first_day) / unit_days, 0.0)
+    repeat_cents = (stats.paid_cents - stats.first_day_cents).astype(np.float64)
+    monetary = np.divide(repeat_cents / 100.0, frequency, out=np.zeros(len(stats)), where=frequency > 0)
+    return {"buyers": buyers, "frequency": frequency, "recency": recency, "T": age, "monetary": monetary}
+
+
+def _fit_models(run: ClvRun, btyd: dict[str, np.ndarray]) -> list[str]:
+    """Fit both models onto `run` (unsaved); returns the problems, empty when both converged."""
+    buyers = btyd["buyers"]
+    problems: list[str] = []
+    if not buyers.any():
+        run.bgnbd_converged = run.gg_converged = None
+        return [_("No customer has a paid order up to %(day)s: the models cannot be fitted.") % {"day": run.as_of}]
+    f, r, t, weights, _inverse = compress(btyd["frequency"][buyers], btyd["recency"][buyers], btyd["T"][buyers])
+    run.n_triples = len(f)
+    try:
+        fit = bgnbd_fit(f, r, t, weights=weights)
+    except ValueError as exc:
+        run.bgnbd_converged = run.gg_converged = None
+        return [f"BG/NBD: {exc}"]
+    run.bgnbd_r, run.bgnbd_alpha, run.bgnbd_a, run.bgnbd_b = fit.params.r, fit.params.alpha, fit.params.a, fit.params.b
+    run.bgnbd_log_likelihood, run.bgnbd_converged = _finite(fit.log_likelihood), fit.converged
+    if not fit.converged:
+        problems.append(f"BG/NBD: {fit.message}")
+    repeat = buyers & (btyd["frequency"] > 0) & (btyd["monetary"] > 0)
+    if not repeat.any():
+        run.gg_converged = None
+        problems.append(_("Gamma-Gamma: no customer has a repeat purchase with a positive value."))
+        return problems
+    try:
+        gg = gamma_gamma_fit(btyd["frequency"][repeat], btyd["monetary"][repeat])
+    except ValueError as exc:
+        run.gg_converged = None
+        return [*problems, f"Gamma-Gamma: {exc}"]
+    run.gg_p, run.gg_q, run.gg_v = gg.params.p, gg.params.q, gg.params.v
+    run.gg_log_likelihood, run.gg_converged = _finite(gg.log_likelihood), gg.converged
+    if not gg.converged:
+        problems.append(f"Gamma-Gamma: {gg.message}")
+    return problems
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _chunk_bounds(customer_ids: np.ndarray, size: int) -> list[tuple[int, int, int]]:
+    """[(lo, hi, n)] id ranges of about `size` customers covering every id in the array."""
+    bounds = []
+    for start in range(0, len(customer_ids), size):
+        stop = min(start + size, len(customer_ids))
+        hi = int(customer_ids[stop]) if stop < len(customer_ids) else int(customer_ids[-1]) + 1
+        bounds.append((int(customer_ids[start]), hi, stop - start))
+    return bounds
+
+
+def clv_run_fit(*, run_id: int) -> tuple[ClvRun, OrderStats | None]:
+    """Phase 1: aggregate, fit, store parameters and chunks. Returns (run, stats), stats None
+    when the run was already finished (a task delivered twice)."""
+    run = ClvRun.objects.select_related("job").get(pk=run_id)
+    if run.is_finished:
+        return run, None
+    started = time.perf_counter()
+    run.status, run.started_at = ClvRun.Status.RUNNING, timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    if run.job_id:
+        job_start(job_id=run.job_id)
+        job_progress(job_id=run.job_id, done=0, message=_("Aggregating orders"))
+
+    stats = order_stats(as_of=run.as_of)
+    aggregated = time.perf_counter()
+    as_of_day = day_number(run.as_of)
+    btyd = _btyd_inputs(stats, as_of_day=as_of_day, unit_days=run.time_unit_days)
+    if run.job_id:
+        job_progress(job_id=run.job_id, done=0, total=len(stats), message=_("Fitting the models"))
+    problems = _fit_models(run, btyd)
+    buyers = btyd["buyers"]
+    run.lifespans = lifespans_by_channel(stats, as_of_day=as_of_day, churn_days=run.churn_days)
+    run.rfm_cutpoints = rfm_cutpoints(
+        recency_days=(as_of_day - stats.last_day)[buyers], frequency=stats.purchase_days[buyers], monetary=stats.paid_cents[buyers]
+    )
+    run.n_customers, run.n_purchasers = len(stats), int(buyers.sum())
+    run.message = "\n".join(problems)
+    run.timings = {"aggregate_s": round(aggregated - started, 3), "fit_s": round(time.perf_counter() - aggregated, 3)}
+    with transaction.atomic():
+        run.save()
+        run.chunks.all().delete()
+        ClvRunChunk.objects.bulk_create(
+            [ClvRunChunk(run=run, lo=lo, hi=hi, n_customers=n) for lo, hi, n in _chunk_bounds(stats.customer_id, chunk_size())]
+        )
+    if run.job_id:
+        job_progress(job_id=run.job_id, done=0, total=len(stats), message=_("Scoring customers"))
+    return run, stats
+
+
+# --- Score and write back -------------------------------------------------------------------------
+
+
+def _money(values: np.ndarray) -> list:
+    return np.round(values, 2).tolist()
+
+
+def _nullable(values: np.ndarray, mask: np.ndarray, *, money: bool = False) -> list:
+    rounded = np.round(values, 2) if money else values
+    return [v if keep else None for v, keep in zip(rounded.tolist(), mask.tolist(), strict=True)]
+
+
+def _score(run: ClvRun, stats: OrderStats) -> list[tuple]:
+    """The CustomerValue rows (tuples in writeback.COLUMNS order) of the customers in `stats`."""
+    n = len(stats)
+    as_of_day = day_number(run.as_of)
+    btyd = _btyd_inputs(stats, as_of_day=as_of_day, unit_days=run.time_unit_days)
+    buyers = btyd["buyers"]
+    formula = formula_values(stats, as_of_day=as_of_day, lifespans=run.lifespans)
+
+    p_alive = expected = order_value = clv = np.zeros(n)
+    bg_ok = bool(run.bgnbd_converged) and buyers.any()
+    gg_ok = bg_ok and bool(run.gg_converged)
+    if bg_ok:
+        bg = BgNbdParams(r=run.bgnbd_r, alpha=run.bgnbd_alpha, a=run.bgnbd_a, b=run.bgnbd_b)
+        # Per distinct triple, then spread back: the hypergeometric terms are the costly part.
+        f, r, t, _w, inverse = compress(btyd["frequency"][buyers], btyd["recency"][buyers], btyd["T"][buyers])
+        horizon = run.horizon_months * DAYS_PER_MONTH / run.time_unit_days
+        p_alive, expected = np.zeros(n), np.zeros(n)
+        p_alive[buyers] = np.clip(bgnbd_p_alive(bg, f, r, t), 0.0, 1.0)[inverse]
+        expected[buyers] = bgnbd_expected_purchases(bg, horizon, f, r, t)[inverse]
+        if gg_ok:
+            gg = GammaGammaParams(p=run.gg_p, q=run.gg_q, v=run.gg_v)
+            discounted = predicted_clv(
+                bg,
+                np.ones(len(f)),
+                f,
+                r,
+                t,
+                horizon_months=run.horizon_months,
+                annual_discount_rate=float(run.annual_discount_rate),
+                time_unit_days=run.time_unit_days,
+            )
+            order_value, clv = np.zeros(n), np.zeros(n)
+            order_value[buyers] = gamma_gamma_expected_value(gg, btyd["frequency"][buyers], btyd["monetary"][buyers])
+            clv[buyers] = discounted[inverse] * order_value[buyers]
+
+    cuts = run.rfm_cutpoints
+    r_score = f_score = m_score = np.zeros(n, dtype=np.int16)
+    segment = np.full(n, RfmSegment.NO_PURCHASES.value, dtype=object)
+    if buyers.any() and cuts.get("recency"):
+        scores = rfm_scores(
+            recency_days=as_of_day - stats.last_day, frequency=stats.purchase_days, monetary=stats.paid_cents, cutpoints=cuts
+        )
+        r_score, f_score, m_score = scores
+        segment = np.where(buyers, rfm_segments(np.where(buyers, r_score, 1), np.where(buyers, f_score, 1)), segment)
+
+    now = timezone.now()
+    columns = {
+        "customer_id": stats.customer_id.tolist(),
+        "run_id": [run.pk] * n,
+        "orders_count": stats.orders_count.tolist(),
+        "revenue": _money((stats.paid_cents + stats.refund_cents) / 100.0),
+        "refunds": _money(stats.refund_cents / 100.0),
+        "historic_value": _money(stats.paid_cents / 100.0),
+        "aov": _money(formula["aov"]),
+        "purchase_frequency": formula["purchase_frequency"].tolist(),
+        "lifespan_years": formula["lifespan_years"].tolist(),
+        "formula_clv": _money(formula["formula_clv"]),
+        "frequency": _nullable(btyd["frequency"], buyers),
+        "recency": _nullable(btyd["recency"], buyers),
+        "T": _nullable(btyd["T"], buyers),
+        "monetary_value": _nullable(btyd["monetary"], buyers, money=True),
+        "p_alive": _nullable(p_alive, buyers & bg_ok),
+        "expected_purchases": _nullable(expected, buyers & bg_ok),
+        "expected_order_value": _nullable(order_value, buyers & gg_ok, money=True),
+        "predicted_clv": _nullable(clv, buyers & gg_ok, money=True),
+        "r_score": _nullable(r_score, buyers),
+        "f_score": _nullable(f_score, buyers),
+        "m_score": _nullable(m_score, buyers),
+        "rfm_segment": segment.tolist(),
+        "computed_at": [now] * n,
+    }
+    return list(zip(*(columns[c] for c in COLUMNS), strict=True))
+
+
+def _finish_run(run_id: int) -> None:
+    """Close the run once every chunk is done; only the caller whose UPDATE wins does it."""
+    run = ClvRun.objects.get(pk=run_id)
+    final = ClvRun.Status.SUCCEEDED if run.converged else ClvRun.Status.NOT_CONVERGED
+    finished = ClvRun.objects.filter(pk=run_id, status=ClvRun.Status.RUNNING).update(status=final, finished_at=timezone.now())
+    if finished and run.job_id:
+        message = _("Done") if final == ClvRun.Status.SUCCEEDED else _("Done; the model was not fitted: %(why)s") % {"why": run.message}
+        job_succeed(job_id=run.job_id, result={"run_id": run.pk, "status": final, "customers": run.n_customers}, message=message)
+
+
+def clv_chunk_score(*, run_id: int, lo: int, hi: int, stats: OrderStats | None = None) -> int:
+    """Score customers lo <= id < hi and write them back; returns how many were written.
+
+    Without `stats` the range's aggregate is queried here (a worker on its own)."""
+    run = ClvRun.objects.get(pk=run_id)
+    if run.status != ClvRun.Status.RUNNING:
+        return 0
+    started = time.perf_counter()
+    if stats is None:
+        stats = order_stats(as_of=run.as_of, lo=lo, hi=hi)
+    customer_values_upsert(_score(run, stats))
+    ClvRunChunk.objects.filter(run_id=run_id, lo=lo, done_at__isnull=True).update(done_at=timezone.now())
+    progress = ClvRunChunk.objects.filter(run_id=run_id).exclude(done_at=None).aggregate(n=Sum("n_customers"))
+    if run.job_id:
+        job_progress(job_id=run.job_id, done=progress["n"] or 0, message=_("Scoring customers"))
+    ClvRun.objects.filter(pk=run_id).update(timings=_add_timing(run.timings, time.perf_counter() - started))
+    if not ClvRunChunk.objects.filter(run_id=run_id, done_at__isnull=True).exists():
+        _finish_run(run_id)
+    return len(stats)
+
+
+def _add_timing(timings: dict, seconds: float) -> dict:
+    # Per-chunk seconds summed (approximate under parallel workers: the last writer wins).
+    return {**timings, "score_write_s": round(timings.get("score_write_s", 0.0) + seconds, 3)}
+
+
+def clv_run_fail(*, run_id: int, error: BaseException) -> None:
+    text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    ClvRun.objects.filter(pk=run_id).exclude(status=ClvRun.Status.SUCCEEDED).update(
+        status=ClvRun.Status.FAILED, error=text, finished_at=timezone.now()
+    )
+    job_id = ClvRun.objects.filter(pk=run_id).values_list("job_id", flat=True).first()
+    if job_id:
+        job_fail(job_id=job_id, error=text)
+
+
+def clv_run_execute(*, run_id: int, progress: Progress | None = None) -> ClvRun:
+    """The whole run in this process: fit, then every chunk from the arrays already in memory."""
+    try:
+        run, stats = clv_run_fit(run_id=run_id)
+        if stats is None:
+            return run
+        chunks = list(run.chunks.values_list("lo", "hi"))
+        done = 0
+        for lo, hi in chunks:
+            done += clv_chunk_score(run_id=run_id, lo=lo, hi=hi, stats=stats.slice(lo, hi))
+            if progress:
+                progress(done, len(stats))
+        if not chunks:
+            _finish_run(run_id)
+    except Exception as exc:
+        clv_run_fail(run_id=run_id, error=exc)
+        raise
+    return ClvRun.objects.get(pk=run_id)
+
+
+def clv_run_dispatch(*, run_id: int, enqueue: Callable[[int, int, int], None]) -> ClvRun:
+    """Fit, then hand each chunk to `enqueue(run_id, lo, hi)` (Celery tasks)."""
+    try:
+        run, stats = clv_run_fit(run_id=run_id)
+        if stats is None:
+            return run
+        chunks = list(run.chunks.values_list("lo", "hi"))
+        del stats  # the workers query their own ranges
+        if not chunks:
+            _finish_run(run_id)
+        for lo, hi in chunks:
+            enqueue(run_id, lo, hi)
+    except Exception as exc:
+        clv_run_fail(run_id=run_id, error=exc)
+        raise
+    return ClvRun.objects.get(pk=run_id)
+
