@@ -1,0 +1,130 @@
+from django import forms
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import AcquisitionChannel, Tag
+from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices
+
+
+class CustomerFilterForm(forms.Form):
+    """The list page's search, filters and sort (GET). Invalid values are dropped, not fatal."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": _("Name, e-mail or external id"), "autocomplete": "off"}
+        ),
+    )
+    channel = forms.ModelChoiceField(
+        label=_("Channel"), required=False, queryset=AcquisitionChannel.objects.all(),
+        empty_label=_("All channels"),
+        widget=forms.Select(attrs={"class": "js-filter"}),
+    )
+    country = forms.CharField(
+        label=_("Country"),
+        required=False,
+        max_length=2,
+        validators=[RegexValidator(r"^[A-Za-z]{2}$", _("Use a two-letter country code."))],
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. DE"), "size": 3, "autocomplete": "off"}),
+    )
+    owner = forms.ModelChoiceField(
+        label=_("Owner"),
+        required=False,
+        queryset=None,
+        empty_label=_("Any owner"),
+        widget=forms.Select(attrs={"class": "js-filter"}),
+    )
+    tag = forms.ModelChoiceField(
+        label=_("Tag"),
+        required=False,
+        queryset=Tag.objects.all(),
+        empty_label=_("Any tag"),
+        widget=forms.Select(attrs={"class": "js-filter"}),
+    )
+    sort = forms.ChoiceField(label=_("Sort"), required=False, choices=[(s, s) for s in SORT_CHOICES])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owner_choices()
+
+    def filters(self) -> dict:
+        """Keyword arguments for customers.selectors.customer_filter (valid fields only)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "q": data.get("q") or "",
+            "channel": data.get("channel"),
+            "country": data.get("country") or "",
+            "owner": data.get("owner"),
+            "tag": data.get("tag"),
+        }
+
+    @property
+    def sort_value(self) -> str:
+        self.is_valid()
+        return getattr(self, "cleaned_data", {}).get("sort") or DEFAULT_SORT
+
+
+class CustomerForm(forms.Form):
+    """The editable fields of a customer. A plain form, not a ModelForm: the service
+    customers.services.customers.customer_update owns the write and its rules (consent time,
+    normalised e-mail, duplicate checks)."""
+
+    first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
+    email = forms.EmailField(label=_("E-mail"), max_length=254, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
+    external_id = forms.CharField(label=_("External id"), max_length=64, required=False)
+    country = forms.CharField(
+        label=_("Country"),
+        max_length=2,
+        required=False,
+        validators=[RegexValidator(r"^[A-Za-z]{2}$", _("Use a two-letter country code."))],
+        help_text=_("ISO 3166-1 alpha-2 code."),
+    )
+    signed_up_at = forms.DateTimeField(
+        label=_("Signed up"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+    channel = forms.ModelChoiceField(
+        label=_("Acquisition channel"), required=False, queryset=AcquisitionChannel.objects.all()
+    )
+    owner = forms.ModelChoiceField(label=_("Account manager"), required=False, queryset=None)
+    tags = forms.ModelMultipleChoiceField(label=_("Tags"), required=False, queryset=Tag.objects.all())
+    email_opt_in = forms.BooleanField(label=_("E-mail opt-in"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owner_choices()
+
+    @classmethod
+    def initial_for(cls, customer) -> dict:
+        initial = {name: getattr(customer, name) for name in cls.base_fields if name != "tags"}
+        initial["tags"] = list(customer.tags.all())
+        return initial
+
+    def clean(self):
+        data = super().clean()
+        if not (data.get("email") or data.get("first_name") or data.get("last_name") or data.get("external_id")):
+            raise forms.ValidationError(_("Give at least a name, an e-mail or an external id."))
+        return data
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Note"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("Add a note…")})
+    )
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(label=_("Task"), max_length=200, widget=forms.TextInput(attrs={"placeholder": _("Call back…")}))
+    due_at = forms.DateTimeField(
+        label=_("Due"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )

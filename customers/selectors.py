@@ -1,0 +1,431 @@
+"""Reads of customers for the staff UI: list with search, filters and keyset pagination, the detail
+page's key figures and timeline, and the dashboard's figures."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Func, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from core.roles import ROLE_RANK
+from customers.models import AcquisitionChannel, ActivityEvent, Customer, Note, Order, Tag, Task
+
+PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 20
+
+
+class FullNameLower(Func):
+    """lower(first_name || ' ' || last_name): exactly the expression of the trigram index
+    customer_fullname_trgm_idx (customers/migrations/0002), so PostgreSQL can use it."""
+
+    template = "LOWER(%(expressions)s)"
+    arg_joiner = " || ' ' || "
+
+    def __init__(self, **extra):
+        super().__init__(F("first_name"), F("last_name"), **extra)
+
+
+# --- Customer list ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SortKey:
+    """A whitelisted sort: model fields (the last is always `id`, the tie-breaker) and whether
+    each may be NULL. NULL sorts as the largest value, as in a PostgreSQL b-tree index, so both
+    directions can walk the index."""
+
+    fields: tuple[tuple[str, bool], ...]
+
+
+SORT_KEYS = {
+    "name": SortKey((("last_name", False), ("first_name", False), ("id", False))),
+    "signed_up": SortKey((("signed_up_at", True), ("id", False))),
+    "created": SortKey((("created_at", False), ("id", False))),
+}
+SORT_CHOICES = [s for name in SORT_KEYS for s in (name, f"-{name}")]
+DEFAULT_SORT = "-created"
+_DATETIME_FIELDS = {"signed_up_at", "created_at"}
+
+
+def customer_search_q(term: str) -> Q:
+    """Case-insensitive substring match on e-mail, full name and external id (needs
+    `with_search_alias`). Lower-cased both sides with LIKE so the trigram indexes apply."""
+    term = term.strip().lower()
+    return Q(_email_lc__contains=term) | Q(_name_lc__contains=term) | Q(_external_id_lc__contains=term)
+
+
+def with_search_alias(qs: QuerySet) -> QuerySet:
+    return qs.alias(_email_lc=Lower("email"), _name_lc=FullNameLower(), _external_id_lc=Lower("external_id"))
+
+
+def customer_filter(
+    *,
+    q: str = "",
+    channel: AcquisitionChannel | None = None,
+    country: str = "",
+    owner=None,
+    tag: Tag | None = None,
+    qs: QuerySet | None = None,
+) -> QuerySet:
+    """The customers matching a search term and filters, unordered."""
+    qs = Customer.objects.all() if qs is None else qs
+    if q and q.strip():
+        qs = with_search_alias(qs).filter(customer_search_q(q))
+    if channel is not None:
+        qs = qs.filter(channel=channel)
+    if country:
+        qs = qs.filter(country=country.strip().upper())
+    if owner is not None:
+        qs = qs.filter(owner=owner)
+    if tag is not None:
+        # One row per customer: (customer, tag) is unique in the through table.
+        qs = qs.filter(tags=tag)
+    return qs
+
+
+def _sort_parts(sort: str) -> tuple[str, SortKey, bool]:
+    if sort not in SORT_CHOICES:
+        sort = DEFAULT_SORT
+    descending = sort.startswith("-")
+    return sort, SORT_KEYS[sort.lstrip("-")], descending
+
+
+def customer_ordering(sort: str, *, reverse: bool = False) -> list:
+    sort, key, descending = _sort_parts(sort)
+    descending ^= reverse
+    return [
+        F(name).desc(nulls_first=True) if descending else F(name).asc(nulls_last=True)
+        for name, _nullable in key.fields
+    ]
+
+
+def _beyond(name: str, value, descending: bool) -> Q:
+    """Rows strictly after `value` on one key, walking in the given direction (NULL is largest)."""
+    if descending:
+        return Q(**{f"{name}__isnull": False}) if value is None else Q(**{f"{name}__lt": value})
+    if value is None:
+        return Q(pk__in=[])
+    return Q(**{f"{name}__gt": value}) | Q(**{f"{name}__isnull": True})
+
+
+def _equal(name: str, value) -> Q:
+    return Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
+
+
+def _seek(key: SortKey, values: list, descending: bool) -> Q:
+    """Lexicographic "after (v1, v2, ..., id)": (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..."""
+    condition = Q(pk__in=[])
+    prefix = Q()
+    for (name, _nullable), value in zip(key.fields, values, strict=True):
+        condition |= prefix & _beyond(name, value, descending)
+        prefix &= _equal(name, value)
+    first_name, first_nullable = key.fields[0]
+    first_value = values[0]
+    if not first_nullable:
+        # A plain range on the leading column, redundant but it lets the index start at the cursor.
+        bound = f"{first_name}__lte" if descending else f"{first_name}__gte"
+        condition &= Q(**{bound: first_value})
+    return condition
+
+
+def _encode_cursor(sort: str, direction: str, customer: Customer, key: SortKey) -> str:
+    values = []
+    for name, _nullable in key.fields:
+        value = getattr(customer, name)
+        values.append(value.isoformat() if isinstance(value, dt.datetime) else value)
+    raw = json.dumps({"s": sort, "d": direction, "v": values}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[str, list] | None:
+    """(direction, values) or None when the cursor is malformed or was made for another sort."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if data.get("s") != sort or data.get("d") not in ("n", "p") or len(data["v"]) != len(key.fields):
+            return None
+        values = []
+        for (name, nullable), value in zip(key.fields, data["v"], strict=True):
+            if value is None:
+                if not nullable:
+                    return None
+            elif name in _DATETIME_FIELDS:
+                value = dt.datetime.fromisoformat(value)
+                if timezone.is_naive(value):
+                    return None
+            elif name == "id":
+                if not isinstance(value, int):
+                    return None
+            elif not isinstance(value, str):
+                return None
+            values.append(value)
+        return data["d"], values
+    except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError, AttributeError):
+        return None
+
+
+@dataclass
+class CustomerPage:
+    customers: list[Customer]
+    sort: str
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+    @property
+    def has_other_pages(self) -> bool:
+        return bool(self.next_cursor or self.previous_cursor)
+
+
+def customer_page(*, qs: QuerySet, sort: str = DEFAULT_SORT, cursor: str = "", size: int = PAGE_SIZE) -> CustomerPage:
+    """One page of `qs` in `sort` order after or before `cursor`: keyset ("seek") pagination,
+    fetching size+1 rows to learn whether there is another page. No COUNT, no OFFSET, so page
+    10,000 costs what page 1 costs."""
+    sort, key, descending = _sort_parts(sort)
+    decoded = _decode_cursor(cursor, sort, key) if cursor else None
+    qs = qs.select_related("channel", "owner").prefetch_related("tags")
+
+    if decoded is not None and decoded[0] == "p":
+        rows = list(
+            qs.filter(_seek(key, decoded[1], not descending)).order_by(*customer_ordering(sort, reverse=True))[: size + 1]
+        )
+        more_before = len(rows) > size
+        rows = rows[:size][::-1]
+        page = CustomerPage(rows, sort)
+        if rows:
+            page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
+            if more_before:
+                page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
+        return page
+
+    if decoded is not None:
+        qs = qs.filter(_seek(key, decoded[1], descending))
+    rows = list(qs.order_by(*customer_ordering(sort))[: size + 1])
+    more_after = len(rows) > size
+    rows = rows[:size]
+    page = CustomerPage(rows, sort)
+    if rows and more_after:
+        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
+    if rows and decoded is not None:
+        page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
+    return page
+
+
+def customer_export_rows(*, qs: QuerySet, sort: str = DEFAULT_SORT, chunk_size: int = 2000):
+    """Every customer of `qs` in `sort` order, streamed from the database in chunks."""
+    return (
+        qs.select_related("channel", "owner")
+        .prefetch_related("tags")
+        .order_by(*customer_ordering(sort))
+        .iterator(chunk_size=chunk_size)
+    )
+
+
+def owner_choices() -> QuerySet:
+    """Staff who may own customers: every user holding a role (or a superuser)."""
+    return (
+        get_user_model()
+        .objects.filter(Q(groups__name__in=list(ROLE_RANK)) | Q(is_superuser=True), is_active=True)
+        .distinct()
+        .order_by("username")
+    )
+
+
+# --- Customer detail ----------------------------------------------------------------------------
+
+def customer_detail(*, pk: int) -> Customer:
+    return (
+        Customer.objects.select_related("channel", "owner").prefetch_related("tags").get(pk=pk)
+    )
+
+
+@dataclass
+class MoneyTotal:
+    amount: Decimal
+    currency: str
+
+
+@dataclass
+class CustomerKeyFigures:
+    orders: int = 0
+    paid_orders: int = 0
+    refunds: int = 0
+    first_order_at: dt.datetime | None = None
+    last_order_at: dt.datetime | None = None
+    spent: list[MoneyTotal] = field(default_factory=list)
+    refunded: list[MoneyTotal] = field(default_factory=list)
+
+
+def customer_key_figures(*, customer: Customer) -> CustomerKeyFigures:
+    """Orders, total spent (paid orders), refunds, first and last order: one GROUP BY query.
+
+    Grouped by currency because orders keep their own; amounts of different currencies are
+    never added up."""
+    paid, refunded = Q(status=Order.Status.PAID), Q(status=Order.Status.REFUNDED)
+    rows = (
+        Order.objects.filter(customer=customer)
+        .values("currency")
+        .annotate(
+            n=Count("id"),
+            n_paid=Count("id", filter=paid),
+            n_refunded=Count("id", filter=refunded),
+            spent=Sum("amount", filter=paid),
+            refunded=Sum("amount", filter=refunded),
+            first=Min("ordered_at"),
+            last=Max("ordered_at"),
+        )
+        .order_by("currency")
+    )
+    figures = CustomerKeyFigures()
+    for row in rows:
+        figures.orders += row["n"]
+        figures.paid_orders += row["n_paid"]
+        figures.refunds += row["n_refunded"]
+        if row["spent"] is not None:
+            figures.spent.append(MoneyTotal(row["spent"], row["currency"]))
+        if row["refunded"] is not None:
+            figures.refunded.append(MoneyTotal(row["refunded"], row["currency"]))
+        figures.first_order_at = min(filter(None, [figures.first_order_at, row["first"]]), default=None)
+        figures.last_order_at = max(filter(None, [figures.last_order_at, row["last"]]), default=None)
+    return figures
+
+
+# Ties on the timestamp are broken by kind, then id: orders before events before notes.
+TIMELINE_SOURCES = (
+    ("order", 3, "ordered_at"),
+    ("event", 2, "occurred_at"),
+    ("note", 1, "created_at"),
+)
+_KIND_RANK = {kind: rank for kind, rank, _ in TIMELINE_SOURCES}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str
+    at: dt.datetime
+    obj: object
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.at, _KIND_RANK[self.kind], self.obj.pk)
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.at.isoformat()}~{self.kind}~{self.obj.pk}"
+
+
+@dataclass
+class TimelinePage:
+    entries: list[TimelineEntry]
+    next_cursor: str | None
+
+
+def parse_timeline_cursor(cursor: str) -> tuple[dt.datetime, int, int] | None:
+    try:
+        at, kind, pk = cursor.split("~")
+        at = dt.datetime.fromisoformat(at)
+        if timezone.is_naive(at):
+            return None
+        return at, _KIND_RANK[kind], int(pk)
+    except (ValueError, KeyError, AttributeError):
+        return None
+
+
+def _timeline_before(field_name: str, rank: int, cursor: tuple | None) -> Q:
+    if cursor is None:
+        return Q()
+    at, cursor_rank, cursor_pk = cursor
+    condition = Q(**{f"{field_name}__lt": at})
+    if rank < cursor_rank:
+        condition |= Q(**{field_name: at})
+    elif rank == cursor_rank:
+        condition |= Q(**{field_name: at, "pk__lt": cursor_pk})
+    return condition
+
+
+def customer_timeline(*, customer: Customer, before: str = "", size: int = TIMELINE_PAGE_SIZE) -> TimelinePage:
+    """Orders, activity events and notes of a customer, newest first, `size` at a time.
+
+    Keyset on (timestamp, kind, id): each source returns at most size+1 rows older than the
+    cursor through its (customer, timestamp) index, and the three short lists are merged."""
+    cursor = parse_timeline_cursor(before) if before else None
+    querysets = {
+        "order": Order.objects.all(),
+        "event": ActivityEvent.objects.all(),
+        "note": Note.objects.select_related("author"),
+    }
+    entries = []
+    for kind, rank, field_name in TIMELINE_SOURCES:
+        rows = (
+            querysets[kind]
+            .filter(customer=customer)
+            .filter(_timeline_before(field_name, rank, cursor))
+            .order_by(f"-{field_name}", "-id")[: size + 1]
+        )
+        entries.extend(TimelineEntry(kind, getattr(row, field_name), row) for row in rows)
+    entries.sort(key=lambda e: e.sort_key, reverse=True)
+    page = entries[:size]
+    return TimelinePage(page, page[-1].cursor if len(entries) > size else None)
+
+
+def customer_open_tasks(*, customer: Customer, limit: int = 20) -> list[Task]:
+    return list(
+        Task.objects.filter(customer=customer, done_at__isnull=True)
+        .select_related("assignee")
+        .order_by(F("due_at").asc(nulls_last=True), "id")[:limit]
+    )
+
+
+# --- Dashboard ----------------------------------------------------------------------------------
+
+@dataclass
+class DashboardFigures:
+    customers: int
+    new_this_month: int
+    orders_30d: int
+    paid_orders_30d: int
+    revenue_30d: list[MoneyTotal]
+    open_tasks: int
+    next_tasks: list[Task]
+
+
+def dashboard_figures(*, user, now: dt.datetime | None = None, task_limit: int = 8) -> DashboardFigures:
+    """Key figures for the home page in four queries, whatever the size of the tables."""
+    now = now or timezone.now()
+    local_now = timezone.localtime(now)
+    month_start = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    counts = Customer.objects.aggregate(
+        total=Count("id"), new=Count("id", filter=Q(signed_up_at__gte=month_start, signed_up_at__lte=now))
+    )
+    paid = Q(status=Order.Status.PAID)
+    order_rows = (
+        Order.objects.filter(ordered_at__gte=now - dt.timedelta(days=30), ordered_at__lte=now)
+        .values("currency")
+        .annotate(n=Count("id"), n_paid=Count("id", filter=paid), revenue=Sum("amount", filter=paid))
+        .order_by("currency")
+    )
+    orders = paid_orders = 0
+    revenue = []
+    for row in order_rows:
+        orders += row["n"]
+        paid_orders += row["n_paid"]
+        if row["revenue"] is not None:
+            revenue.append(MoneyTotal(row["revenue"], row["currency"]))
+    open_qs = Task.objects.filter(assignee=user, done_at__isnull=True)
+    return DashboardFigures(
+        customers=counts["total"],
+        new_this_month=counts["new"],
+        orders_30d=orders,
+        paid_orders_30d=paid_orders,
+        revenue_30d=revenue,
+        open_tasks=open_qs.count(),
+        next_tasks=list(
+            open_qs.select_related("customer").order_by(F("due_at").asc(nulls_last=True), "id")[:task_limit]
+        ),
+    )

@@ -1,0 +1,242 @@
+"""Staff screens for customers: list (live search, filters, keyset pages, CSV export), detail with
+timeline, edit, notes and tasks. Views stay thin: a form validates, a selector reads, a service
+writes."""
+
+import csv
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from core.auth import role_required
+from core.exceptions import DomainError
+from core.roles import Role, role_at_least
+from customers import selectors
+from customers.forms import CustomerFilterForm, CustomerForm, NoteForm, TaskForm
+from customers.models import Customer, Task
+from customers.services.customers import customer_update, note_create, task_complete, task_create
+
+
+def _wants_fragment(request) -> bool:
+    # A history restore (back button after a cache miss) needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _render(request, template: str, fragment: str, context: dict):
+    response = render(request, f"{template}#{fragment}" if _wants_fragment(request) else template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@role_required(Role.AGENT)
+def customer_list(request):
+    form = CustomerFilterForm(request.GET)
+    sort = form.sort_value
+    qs = selectors.customer_filter(**form.filters())
+    page = selectors.customer_page(qs=qs, sort=sort, cursor=request.GET.get("cursor", ""))
+    context = {"form": form, "page": page, "sort": sort, "sort_columns": _sort_columns(sort)}
+    return _render(request, "customers/list.html", "customer-table", context)
+
+
+def _sort_columns(current: str) -> dict:
+    """For each sortable column: the sort its header link selects and its current direction."""
+    columns = {}
+    for name in selectors.SORT_KEYS:
+        if current == name:
+            columns[name] = {"next": f"-{name}", "state": "ascending"}
+        elif current == f"-{name}":
+            columns[name] = {"next": name, "state": "descending"}
+        else:
+            columns[name] = {"next": name, "state": "none"}
+    return columns
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "country",
+    "signed_up_at",
+    "channel",
+    "owner",
+    "email_opt_in",
+    "tags",
+    "created_at",
+)
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    # A spreadsheet would run "=..." as a formula; quote it so it stays text.
+    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def _export_row(customer: Customer) -> list[str]:
+    return [
+        _cell(v)
+        for v in (
+            customer.pk,
+            customer.external_id,
+            customer.email,
+            customer.first_name,
+            customer.last_name,
+            customer.phone,
+            customer.country,
+            customer.signed_up_at,
+            customer.channel.code if customer.channel else None,
+            customer.owner.get_username() if customer.owner else None,
+            customer.email_opt_in,
+            ";".join(sorted(t.name for t in customer.tags.all())),
+            customer.created_at,
+        )
+    ]
+
+
+@role_required(Role.AGENT)
+def customer_export(request):
+    """The current filter and sort as CSV, streamed: memory stays flat for a million rows."""
+    form = CustomerFilterForm(request.GET)
+    qs = selectors.customer_filter(**form.filters())
+    rows = selectors.customer_export_rows(qs=qs, sort=form.sort_value)
+    writer = csv.writer(_Echo())
+
+    def stream():
+        yield writer.writerow(EXPORT_COLUMNS)
+        for customer in rows:
+            yield writer.writerow(_export_row(customer))
+
+    filename = f"customers-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _get_customer(pk: int) -> Customer:
+    try:
+        return selectors.customer_detail(pk=pk)
+    except Customer.DoesNotExist as exc:
+        raise Http404(_("No such customer.")) from exc
+
+
+def _may_write_for(user, customer: Customer) -> bool:
+    """Mirrors the service's rule so the page only offers forms that will be accepted."""
+    return role_at_least(user, Role.MANAGER) or (role_at_least(user, Role.AGENT) and customer.owner_id == user.pk)
+
+
+@role_required(Role.AGENT)
+def customer_detail(request, pk: int):
+    customer = _get_customer(pk)
+    before = request.GET.get("before", "")
+    timeline = selectors.customer_timeline(customer=customer, before=before)
+    if before and _wants_fragment(request):
+        return _render(request, "customers/detail.html", "timeline-page", {"customer": customer, "timeline": timeline})
+    context = {
+        "customer": customer,
+        "figures": selectors.customer_key_figures(customer=customer),
+        "timeline": timeline,
+        "open_tasks": selectors.customer_open_tasks(customer=customer),
+        "may_write": _may_write_for(request.user, customer),
+        "may_edit": role_at_least(request.user, Role.MANAGER),
+        "note_form": NoteForm(),
+        "task_form": TaskForm(),
+    }
+    response = render(request, "customers/detail.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@role_required(Role.MANAGER)
+def customer_edit(request, pk: int):
+    customer = _get_customer(pk)
+    if request.method == "POST":
+        form = CustomerForm(request.POST)
+        if form.is_valid():
+            try:
+                customer_update(customer=customer, **form.cleaned_data)
+            except DomainError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                customer = _get_customer(pk)  # the failed update changed the instance in memory
+            else:
+                messages.success(request, _("Customer saved."))
+                return HttpResponseRedirect(reverse("customers:detail", args=[customer.pk]))
+    else:
+        form = CustomerForm(initial=CustomerForm.initial_for(customer))
+    return render(request, "customers/edit.html", {"customer": customer, "form": form})
+
+
+def _detail_url(customer: Customer) -> str:
+    return reverse("customers:detail", args=[customer.pk])
+
+
+@role_required(Role.AGENT)
+@require_POST
+def customer_note_create(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("A note cannot be empty."))
+        return HttpResponseRedirect(_detail_url(customer))
+    try:
+        note_create(customer=customer, author=request.user, body=form.cleaned_data["body"])
+    except PermissionError as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Note added."))
+    return HttpResponseRedirect(_detail_url(customer))
+
+
+@role_required(Role.AGENT)
+@require_POST
+def customer_task_create(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = TaskForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return HttpResponseRedirect(_detail_url(customer))
+    try:
+        task_create(customer=customer, created_by=request.user, **form.cleaned_data)
+    except PermissionError as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Task added."))
+    return HttpResponseRedirect(_detail_url(customer))
+
+
+@role_required(Role.AGENT)
+@require_POST
+def customer_task_complete(request, pk: int, task_pk: int):
+    task = get_object_or_404(Task.objects.select_related("customer"), pk=task_pk, customer_id=pk)
+    try:
+        task_complete(task=task, user=request.user)
+    except PermissionError as exc:
+        raise PermissionDenied(str(exc)) from exc
+    messages.success(request, _("Task done."))
+    return HttpResponseRedirect(_detail_url(task.customer))

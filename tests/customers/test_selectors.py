@@ -1,0 +1,232 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from customers.models import Customer, Order
+from customers.selectors import (
+    SORT_CHOICES,
+    customer_filter,
+    customer_key_figures,
+    customer_ordering,
+    customer_page,
+    customer_timeline,
+    dashboard_figures,
+)
+from tests.factories import (
+    ChannelFactory,
+    CustomerFactory,
+    EventFactory,
+    NoteFactory,
+    OrderFactory,
+    TagFactory,
+    TaskFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def tied_customers():
+    """23 customers with many ties in every sort key, and some without a sign-up date."""
+    customers = []
+    for i in range(23):
+        customers.append(
+            CustomerFactory(
+                first_name=["Ann", "Bob", "Cy"][i % 3],
+                last_name=["Lee", "Ng"][i % 2],
+                signed_up_at=None if i % 5 == 0 else T0 + dt.timedelta(days=i % 4),
+            )
+        )
+    # Ties on created_at too: auto_now_add differs per row, so force a few equal values.
+    Customer.objects.filter(pk__in=[c.pk for c in customers[:6]]).update(created_at=T0)
+    return customers
+
+
+def _expected(sort):
+    return list(Customer.objects.order_by(*customer_ordering(sort)).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("sort", SORT_CHOICES)
+def test_keyset_pages_forward_and_back_cover_every_row_once(tied_customers, sort):
+    expected = _expected(sort)
+    qs = Customer.objects.all()
+    pages, cursor = [], ""
+    while True:
+        page = customer_page(qs=qs, sort=sort, cursor=cursor, size=4)
+        pages.append([c.pk for c in page.customers])
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert [pk for p in pages for pk in p] == expected
+    assert len(pages) == 6  # 23 rows, 4 a page
+
+    # And back again from the last page with the "previous" cursors.
+    back = [pages[-1]]
+    cursor = page.previous_cursor
+    while cursor:
+        page = customer_page(qs=qs, sort=sort, cursor=cursor, size=4)
+        back.append([c.pk for c in page.customers])
+        cursor = page.previous_cursor
+    assert back[::-1] == pages
+
+
+def test_first_page_has_no_previous_and_last_page_no_next(tied_customers):
+    first = customer_page(qs=Customer.objects.all(), size=20)
+    assert first.previous_cursor is None and first.next_cursor
+    last = customer_page(qs=Customer.objects.all(), cursor=first.next_cursor, size=20)
+    assert len(last.customers) == 3 and last.next_cursor is None and last.previous_cursor
+
+
+def test_cursor_of_another_sort_or_garbage_starts_at_the_first_page(tied_customers):
+    page = customer_page(qs=Customer.objects.all(), sort="name", size=5)
+    other = customer_page(qs=Customer.objects.all(), sort="-created", cursor=page.next_cursor, size=5)
+    assert [c.pk for c in other.customers] == _expected("-created")[:5]
+    garbage = customer_page(qs=Customer.objects.all(), sort="name", cursor="not-a-cursor!!", size=5)
+    assert [c.pk for c in garbage.customers] == _expected("name")[:5]
+
+
+def test_unknown_sort_falls_back_to_newest_first(tied_customers):
+    page = customer_page(qs=Customer.objects.all(), sort="password", size=5)
+    assert page.sort == "-created"
+
+
+def test_nulls_sort_as_largest_in_both_directions(tied_customers):
+    ascending = list(Customer.objects.order_by(*customer_ordering("signed_up")))
+    descending = list(Customer.objects.order_by(*customer_ordering("-signed_up")))
+    assert ascending[-1].signed_up_at is None and descending[0].signed_up_at is None
+    assert ascending == descending[::-1]
+
+
+def test_search_matches_full_name_email_and_external_id_case_insensitively():
+    ada = CustomerFactory(first_name="Ada", last_name="Lovelace", email="countess@example.org", external_id="EXT-77")
+    CustomerFactory(first_name="Alan", last_name="Turing", email="alan@example.com", external_id="EXT-12")
+    assert list(customer_filter(q="ada LOVE")) == [ada]
+    assert list(customer_filter(q="COUNTESS@")) == [ada]
+    assert list(customer_filter(q="ext-77")) == [ada]
+    assert customer_filter(q="  ").count() == 2
+    assert customer_filter(q="nobody").count() == 0
+
+
+def test_search_treats_like_wildcards_as_text():
+    CustomerFactory(first_name="Ann", last_name="Lee", email="ann@example.com")
+    percent = CustomerFactory(first_name="100%", last_name="Sure", email="sure@example.com")
+    assert list(customer_filter(q="%")) == [percent]
+    assert customer_filter(q="_").count() == 0
+
+
+def test_filters_combine():
+    web, shop = ChannelFactory(code="web"), ChannelFactory(code="shop")
+    vip = TagFactory(name="vip")
+    owner = CustomerFactory().owner  # None
+    assert owner is None
+    from tests.factories import UserFactory
+
+    agent = UserFactory()
+    hit = CustomerFactory(channel=web, country="FR", owner=agent)
+    hit.tags.add(vip)
+    CustomerFactory(channel=web, country="FR")  # no owner, no tag
+    CustomerFactory(channel=shop, country="FR", owner=agent).tags.add(vip)
+    CustomerFactory(channel=web, country="DE", owner=agent).tags.add(vip)
+    assert list(customer_filter(channel=web, country="fr", owner=agent, tag=vip)) == [hit]
+    assert customer_filter(tag=vip).count() == 3
+    assert customer_filter(country="FR").count() == 3
+
+
+def test_key_figures_count_paid_orders_as_spent_per_currency():
+    customer = CustomerFactory()
+    OrderFactory(customer=customer, amount=Decimal("10.00"), ordered_at=T0)
+    OrderFactory(customer=customer, amount=Decimal("5.50"), ordered_at=T0 + dt.timedelta(days=3))
+    OrderFactory(customer=customer, amount=Decimal("7.00"), status=Order.Status.REFUNDED, ordered_at=T0 - dt.timedelta(days=1))
+    OrderFactory(customer=customer, amount=Decimal("3.00"), status=Order.Status.CANCELLED, ordered_at=T0)
+    OrderFactory(customer=customer, amount=Decimal("100.00"), currency="EUR", ordered_at=T0 + dt.timedelta(days=9))
+    OrderFactory(amount=Decimal("999.00"))  # someone else's
+    figures = customer_key_figures(customer=customer)
+    assert figures.orders == 5 and figures.paid_orders == 3 and figures.refunds == 1
+    assert [(m.currency, m.amount) for m in figures.spent] == [("EUR", Decimal("100.00")), ("USD", Decimal("15.50"))]
+    assert [(m.currency, m.amount) for m in figures.refunded] == [("USD", Decimal("7.00"))]
+    assert figures.first_order_at == T0 - dt.timedelta(days=1)
+    assert figures.last_order_at == T0 + dt.timedelta(days=9)
+
+
+def test_key_figures_of_a_customer_without_orders():
+    figures = customer_key_figures(customer=CustomerFactory())
+    assert figures.orders == 0 and figures.spent == [] and figures.first_order_at is None
+
+
+def test_timeline_merges_sources_newest_first_and_pages_without_gaps():
+    customer = CustomerFactory()
+    for i in range(9):
+        OrderFactory(customer=customer, ordered_at=T0 + dt.timedelta(hours=i))
+        EventFactory(customer=customer, name=f"e{i}", occurred_at=T0 + dt.timedelta(hours=i))  # same instants
+    notes = [NoteFactory(customer=customer) for _ in range(7)]
+    from customers.models import Note
+
+    Note.objects.filter(pk__in=[n.pk for n in notes]).update(created_at=T0 + dt.timedelta(hours=4))  # ties galore
+    EventFactory(name="other customer")
+
+    seen, cursor, pages = [], "", 0
+    while True:
+        page = customer_timeline(customer=customer, before=cursor, size=5)
+        seen.extend(page.entries)
+        pages += 1
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert pages == 5  # 25 entries, 5 a page
+    keys = [(e.kind, e.obj.pk) for e in seen]
+    assert len(keys) == len(set(keys)) == 25
+    times = [e.at for e in seen]
+    assert times == sorted(times, reverse=True)
+    # At one instant: orders, then events, then notes.
+    at_four = [e.kind for e in seen if e.at == T0 + dt.timedelta(hours=4)]
+    assert at_four == ["order", "event"] + ["note"] * 7
+
+
+def test_timeline_ignores_a_malformed_cursor():
+    customer = CustomerFactory()
+    OrderFactory(customer=customer)
+    assert len(customer_timeline(customer=customer, before="bogus~x~1").entries) == 1
+
+
+def test_dashboard_figures(agent):
+    now = timezone.now()
+    CustomerFactory(signed_up_at=now - dt.timedelta(days=400))
+    fresh = CustomerFactory(signed_up_at=now)
+    OrderFactory(customer=fresh, ordered_at=now - dt.timedelta(days=2), amount=Decimal("20.00"))
+    OrderFactory(customer=fresh, ordered_at=now - dt.timedelta(days=3), amount=Decimal("5.00"), status=Order.Status.REFUNDED)
+    OrderFactory(customer=fresh, ordered_at=now - dt.timedelta(days=45), amount=Decimal("70.00"))
+    TaskFactory(customer=fresh, assignee=agent)
+    TaskFactory(customer=fresh, assignee=agent, done_at=now)
+    TaskFactory(customer=fresh)
+    figures = dashboard_figures(user=agent, now=now)
+    assert figures.customers == 2
+    assert figures.new_this_month == 1
+    assert figures.orders_30d == 2 and figures.paid_orders_30d == 1
+    assert [(m.currency, m.amount) for m in figures.revenue_30d] == [("USD", Decimal("20.00"))]
+    assert figures.open_tasks == 1 and [t.assignee for t in figures.next_tasks] == [agent]
+
+
+def test_dashboard_figures_take_four_queries(agent, django_assert_num_queries):
+    for _ in range(3):
+        TaskFactory(assignee=agent)
+    with django_assert_num_queries(4):
+        dashboard_figures(user=agent)
+
+
+@pytest.mark.postgres
+def test_search_can_use_the_trigram_indexes():
+    CustomerFactory.create_batch(5)
+    qs = customer_filter(q="lovelace").order_by("-created_at", "-id")[:51]
+    with connection.cursor() as cursor:
+        # Tiny test table: forbid the plans that win only because it is tiny.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        plan = qs.explain()
+    assert "customer_email_trgm_idx" in plan
+    assert "customer_fullname_trgm_idx" in plan
+    assert "customer_external_id_trgm_idx" in plan
