@@ -168,12 +168,15 @@ def _check_head(head: bytes, *, complete: bool) -> None:
             ) from exc
 
 
-def has_undecodable(fields: list[str]) -> bool:
-    """True when a row holds bytes that were not UTF-8 (found past the checked start of the file)."""
-    for value in fields:
-        if not value.isascii() and _UNDECODABLE.search(value):
-            return True
-    return False
+def row_problem(fields: list[str]) -> str | None:
+    """Why a row's text cannot be stored: bytes that were not UTF-8 (past the checked start of the
+    file) or a NUL character (PostgreSQL text cannot hold one); None when it is fine."""
+    text = "".join(fields)
+    if not text.isascii() and _UNDECODABLE.search(text):
+        return _("The row contains bytes that are not valid UTF-8; save the file as UTF-8.")
+    if "\x00" in text:
+        return _("The row contains a NUL character.")
+    return None
 
 
 def raw_text(fields: list[str], limit: int = 2000) -> str:

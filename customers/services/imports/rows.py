@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import re
 import zoneinfo
 from decimal import Decimal, InvalidOperation
@@ -46,6 +47,7 @@ MAX_AMOUNT = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
 CENT = Decimal("0.01")
 ORDER_STATUSES = frozenset(Order.Status.values)
 _COUNTRY = re.compile(r"[A-Z]{2}\Z")
+_PLAIN_AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?\Z")
 _CURRENCY = re.compile(r"[A-Z]{3}\Z")
 
 
@@ -71,7 +73,13 @@ class RowParser:
     def __init__(self, csvfile: CsvFile):
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
         self.present = set(csvfile.header)
-        self.columns = {name: csvfile.column(name) for name in self.known()}
+        # Each row gets one empty cell appended (after padding a short row to the header's width):
+        # columns the file lacks read that cell, at position -1.
+        self._header_width = len(csvfile.header)
+        self._blanks = [""] * (self._header_width + 1)
+        self._names = self.known()
+        positions = [csvfile.column(name) for name in self._names]
+        self._pick = operator.itemgetter(*[-1 if p is None else p for p in positions])
 
     @classmethod
     def known(cls) -> tuple[str, ...]:
@@ -80,12 +88,9 @@ class RowParser:
 
     def cells(self, row: list[str]) -> dict[str, str | None]:
         """Stripped values by column name; an empty cell or a column the file lacks is None."""
-        values = {}
-        width = len(row)
-        for name, index in self.columns.items():
-            value = row[index].strip() if index is not None and index < width else ""
-            values[name] = value or None
-        return values
+        short = self._header_width - len(row)
+        row = row + (self._blanks[: short + 1] if short >= 0 else self._blanks[:1])
+        return dict(zip(self._names, [value.strip() or None for value in self._pick(row)]))
 
     def when(self, name: str, value: str | None, *, required: bool = False) -> dt.datetime | None:
         """An ISO date or date-time; naive values are in settings.TIME_ZONE; the result is UTC."""
@@ -221,6 +226,8 @@ class OrderRows(RowParser):
 
     @staticmethod
     def amount(value: str) -> Decimal:
+        if _PLAIN_AMOUNT.match(value):
+            return Decimal(value)
         try:
             amount = Decimal(value)
         except InvalidOperation:

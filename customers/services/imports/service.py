@@ -6,15 +6,20 @@ nothing before it, and the number of queries grows with the number of chunks, ne
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
 from core.services import ProgressCallback
 
-from .reader import CsvFile, file_size, has_undecodable, open_source, raw_text
+from .reader import CsvFile, file_size, open_source, raw_text, row_problem
 from .rows import IMPORT_KINDS, KEY_NAMES, PARSERS, RowError
 from .staging import STAGINGS
 
@@ -101,65 +106,119 @@ def import_csv(
     return result
 
 
-def _import_rows(kind: str, csvfile: CsvFile, *, progress, total: int, chunk_size: int) -> ImportResult:
+@dataclass
+class _Chunk:
+    """Parsed rows ready for the staging table, and what was rejected while parsing them."""
+
+    rows: list[tuple] = field(default_factory=list)
+    raws: dict[int, list[str]] = field(default_factory=dict)
+    incomplete: dict[int, str] = field(default_factory=dict)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    row_count: int = 0
+    bytes_read: int = 0
+
+
+def _parse_chunks(kind: str, csvfile: CsvFile, chunk_size: int) -> Iterator[_Chunk]:
+    """Pure Python, no database: read, check and parse rows, `chunk_size` good rows at a time."""
     parser = PARSERS[kind](csvfile)
+    key_name = KEY_NAMES[kind]
+    first_seen: dict = {}  # key of a row in the file -> its line, to refuse later duplicates
+    chunk = _Chunk()
+    for line, row in csvfile.rows():
+        chunk.row_count += 1
+        try:
+            problem = row_problem(row)
+            if problem:
+                raise RowError(problem)
+            values, key = parser.parse(row)
+            first = first_seen.get(key)
+            if first is not None:
+                raise RowError(_("duplicate %(key)s, first seen on line %(line)d.") % {"key": key_name, "line": first})
+            missing = parser.check_in_file(values, line)
+        except RowError as exc:
+            chunk.rejected.append(RejectedRow(line=line, reason=str(exc), raw=raw_text(row)))
+            continue
+        first_seen[key] = line
+        if missing:
+            chunk.incomplete[line] = missing
+        chunk.rows.append((line, *values))
+        chunk.raws[line] = row
+        if len(chunk.rows) >= chunk_size:
+            chunk.bytes_read = csvfile.bytes_read
+            yield chunk
+            chunk = _Chunk()
+    chunk.bytes_read = csvfile.bytes_read
+    yield chunk
+
+
+def _read_ahead(make_items: Callable[[], Iterator], depth: int = 1) -> Iterator:
+    """Iterate `make_items()` in a background thread, up to `depth` items ahead of the consumer.
+
+    Parsing is pure Python while the database works in its own process, so the next chunk is
+    parsed while the current one is written. The thread never touches the database; it runs in
+    the caller's language so the reasons it writes are translated alike."""
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    language = translation.get_language()
+
+    def put(message) -> bool:
+        while not stop.is_set():
+            try:
+                channel.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with translation.override(language):
+                for item in make_items():
+                    if not put(("item", item)):
+                        return
+            put(("done", None))
+        except BaseException as exc:  # handed to the consumer, who raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="csv-import-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            tag, value = channel.get()
+            if tag == "done":
+                return
+            if tag == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _import_rows(kind: str, csvfile: CsvFile, *, progress, total: int, chunk_size: int) -> ImportResult:
     staging = STAGINGS[kind]()
     result = ImportResult(kind=kind)
-    first_seen: dict = {}  # key of a row in the file -> its line, to refuse later duplicates
-    key_name = KEY_NAMES[kind]
-    chunk: list[tuple] = []
-    raws: dict[int, list[str]] = {}
-    incomplete: dict[int, str] = {}
-
-    def reject(line: int, reason: str, row: list[str]) -> None:
-        result.rejected.append(RejectedRow(line=line, reason=reason, raw=raw_text(row)))
-
-    def flush() -> None:
-        if not chunk:
-            return
-        with transaction.atomic():
-            staging.load(cursor, chunk)
-            outcome = staging.merge(cursor, incomplete=incomplete)
-        result.created += outcome.created
-        result.updated += outcome.updated
-        result.customers_created += outcome.customers_created
-        result.channels_created += outcome.channels_created
-        for line, reason in outcome.rejected:
-            reject(line, reason, raws[line])
-        chunk.clear()
-        raws.clear()
-        incomplete.clear()
-        if progress is not None:
-            progress(min(csvfile.bytes_read, total), total)
-
     with connection.cursor() as cursor:
         staging.create(cursor)
         try:
-            for line, row in csvfile.rows():
-                result.rows += 1
-                try:
-                    if has_undecodable(row):
-                        raise RowError(_("The row contains bytes that are not valid UTF-8; save the file as UTF-8."))
-                    if any("\x00" in value for value in row):
-                        raise RowError(_("The row contains a NUL character."))
-                    values, key = parser.parse(row)
-                    first = first_seen.get(key)
-                    if first is not None:
-                        raise RowError(
-                            _("duplicate %(key)s, first seen on line %(line)d.") % {"key": key_name, "line": first}
+            with closing(_read_ahead(lambda: _parse_chunks(kind, csvfile, chunk_size))) as chunks:
+                for chunk in chunks:
+                    result.rows += chunk.row_count
+                    result.rejected.extend(chunk.rejected)
+                    if chunk.rows:
+                        with transaction.atomic():
+                            staging.load(cursor, chunk.rows)
+                            outcome = staging.merge(cursor, incomplete=chunk.incomplete)
+                        result.created += outcome.created
+                        result.updated += outcome.updated
+                        result.customers_created += outcome.customers_created
+                        result.channels_created += outcome.channels_created
+                        result.rejected.extend(
+                            RejectedRow(line=line, reason=reason, raw=raw_text(chunk.raws[line]))
+                            for line, reason in outcome.rejected
                         )
-                    missing = parser.check_in_file(values, line)
-                except RowError as exc:
-                    reject(line, str(exc), row)
-                    continue
-                first_seen[key] = line
-                if missing:
-                    incomplete[line] = missing
-                chunk.append((line, *values))
-                raws[line] = row
-                if len(chunk) >= chunk_size:
-                    flush()
-            flush()
+                    if progress is not None:
+                        progress(min(chunk.bytes_read, total), total)
         finally:
             staging.drop(cursor)
     result.rejected.sort(key=lambda rejected: rejected.line)

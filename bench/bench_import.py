@@ -1,0 +1,103 @@
+"""Benchmark of the CSV order import: 1,000,000 orders over 200,000 customers, fresh and re-run.
+
+Run against a PostgreSQL database of its own (it writes to it):
+
+    createdb -h 127.0.0.1 crm_bench
+    DATABASE_URL=postgres://root@127.0.0.1:5432/crm_bench .venv/bin/python manage.py migrate
+    DATABASE_URL=postgres://root@127.0.0.1:5432/crm_bench .venv/bin/python bench/bench_import.py
+
+Options: --orders N --customers N --file PATH --keep (keep existing orders instead of starting empty).
+The first run imports into an empty orders table (all created, customers created from customer_id),
+the second imports the same file again (every row found, nothing written) and the third a copy of
+the file with every amount changed (every row updated)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from customers.models import Customer, Order  # noqa: E402
+from customers.services.imports import import_csv  # noqa: E402
+
+STATUSES = ["paid"] * 18 + ["refunded", "cancelled"]
+
+
+def write_orders(path: Path, *, orders: int, customers: int, seed: int, amount_delta: int = 0) -> None:
+    rng = random.Random(seed)
+    start = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customer_id", "order_id", "ordered_at", "amount", "currency", "status"])
+        for n in range(orders):
+            ordered_at = start + dt.timedelta(seconds=rng.randrange(2 * 365 * 86400))
+            writer.writerow(
+                [
+                    f"C{rng.randrange(customers):07d}",
+                    f"O{n:08d}",
+                    ordered_at.isoformat(timespec="seconds"),
+                    f"{(rng.randrange(100, 50000) + amount_delta) / 100:.2f}",
+                    "EUR" if n % 10 == 0 else "USD",
+                    rng.choice(STATUSES),
+                ]
+            )
+
+
+def timed_import(label: str, path: Path) -> None:
+    started = time.perf_counter()
+    result = import_csv(kind="orders", file=path)
+    seconds = time.perf_counter() - started
+    summary = result.summary()
+    print(
+        f"{label}: {summary['rows']:,} rows in {seconds:.1f} s = {summary['rows'] / seconds:,.0f} rows/s "
+        f"(created {summary['created']:,}, updated {summary['updated']:,}, unchanged {summary['unchanged']:,}, "
+        f"rejected {summary['rejected']:,}, customers created {summary['customers_created']:,})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--file", type=Path, default=Path("/tmp/bench_orders.csv"))
+    parser.add_argument("--keep", action="store_true", help="do not empty the orders and customers tables first")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("The benchmark measures PostgreSQL: set DATABASE_URL=postgres://... (a database of its own).")
+
+    changed = args.file.with_name(args.file.stem + "_changed.csv")
+    started = time.perf_counter()
+    write_orders(args.file, orders=args.orders, customers=args.customers, seed=args.seed)
+    # Same orders, every amount one cent more: all rows are updates.
+    write_orders(changed, orders=args.orders, customers=args.customers, seed=args.seed, amount_delta=1)
+    size = args.file.stat().st_size / 1e6
+    print(f"wrote {args.orders:,} orders over {args.customers:,} customers to {args.file} ({size:.0f} MB) "
+          f"in {time.perf_counter() - started:.1f} s", flush=True)
+
+    if not args.keep:
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {Order._meta.db_table}, {Customer._meta.db_table} CASCADE")
+    timed_import("fresh import (all new)", args.file)
+    timed_import("re-run, same file (all unchanged)", args.file)
+    timed_import("re-run, changed amounts (all updated)", changed)
+    print(f"orders in the database: {Order.objects.count():,}; customers: {Customer.objects.count():,}")
+
+
+if __name__ == "__main__":
+    main()
