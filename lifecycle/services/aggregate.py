@@ -120,7 +120,8 @@ def aggregate_sql(*, as_of: dt.date, lo: int | None = None, hi: int | None = Non
         ) a ON a.cid = c.id{customer_range}
         ORDER BY c.id
     """
-    params = [*day_params, end_of_day(as_of), *range_params, *range_params]
+    cutoff = connection.ops.adapt_datetimefield_value(end_of_day(as_of))
+    params = [*day_params, cutoff, *range_params, *range_params]
     return sql, params
 
 
