@@ -1,0 +1,165 @@
+"""Imports started from the UI: import_job_start stores the upload and queues customers.tasks.import_file."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from core.exceptions import DomainError
+from core.models import Job, JobRejectedRow
+from customers import tasks
+from customers.models import Order
+from customers.services import imports
+from customers.services.imports import import_job_run, import_job_start
+
+pytestmark = pytest.mark.django_db
+
+ORDERS = (
+    "customer_id,order_id,ordered_at,amount,currency,status\n"
+    "C1,O1,2024-03-05,10.00,,\n"
+    "C1,O2,2024-03-05,-3,,\n"
+    "C2,O3,2024-03-06T12:00:00Z,5.50,EUR,refunded\n"
+    "C2,O4,2024-03-07,1.00,,shipped\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def upload(content: str = ORDERS, name: str = "orders.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content.encode("utf-8"), content_type="text/csv")
+
+
+def test_job_runs_after_commit_and_records_result_and_rejected_rows(manager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+        # Nothing runs before the transaction commits.
+        assert Job.objects.get(pk=job.pk).status == Job.Status.QUEUED
+        assert default_storage.exists(job.params["path"])
+
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert job.kind == "import_orders"
+    assert job.created_by == manager
+    assert job.params["kind"] == "orders"
+    assert job.params["filename"] == "orders.csv"
+    assert job.params["path"].startswith("imports/") and job.params["path"].endswith(".csv")
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.started_at is not None and job.finished_at is not None
+    assert job.result["rows"] == 4
+    assert (job.result["created"], job.result["updated"], job.result["rejected"]) == (2, 0, 2)
+    assert job.done == job.total == len(ORDERS.encode())
+    assert job.percent == 100
+    rejected = list(JobRejectedRow.objects.filter(job=job).values_list("line", "reason", "raw"))
+    assert rejected == [
+        (3, "amount: -3 is negative.", "C1,O2,2024-03-05,-3,,"),
+        (5, "status: 'shipped' is not one of paid, refunded, cancelled.", "C2,O4,2024-03-07,1.00,,shipped"),
+    ]
+    assert Order.objects.get(external_id="O3").amount == Decimal("5.50")
+    # The upload is removed once imported.
+    assert not default_storage.exists(job.params["path"])
+
+
+def test_unknown_kind_is_refused(manager):
+    with pytest.raises(DomainError, match="Unknown import kind"):
+        import_job_start(kind="invoices", uploaded_file=upload(), user=manager)
+    assert not Job.objects.exists()
+
+
+def test_unusable_file_is_refused_at_once(manager, media, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(DomainError) as error:
+        import_job_start(kind="orders", uploaded_file=upload("customer_id;order_id\nC1;O1\n"), user=manager)
+    assert error.value.message == "The file seems to use ';' as delimiter; expected ','."
+    assert not Job.objects.exists()
+    assert callbacks == []
+    assert not (media / "imports").exists() or not any((media / "imports").iterdir())
+
+
+def test_finished_job_is_skipped(manager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+    job.refresh_from_db()
+    finished_at = job.finished_at
+
+    tasks.import_file(job.pk)  # a re-delivered message
+
+    job.refresh_from_db()
+    assert job.finished_at == finished_at
+    assert JobRejectedRow.objects.filter(job=job).count() == 2
+
+
+def test_rerun_of_an_interrupted_job_creates_no_duplicates(manager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+    assert len(callbacks) == 1
+    import_job_run(job_id=job.pk)
+    # The worker died after the work but before the job was marked finished: it runs again.
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, finished_at=None)
+    path = job.params["path"]
+    default_storage.save(path, upload())
+
+    tasks.import_file(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert (job.result["created"], job.result["unchanged"], job.result["rejected"]) == (0, 2, 2)
+    assert Order.objects.count() == 2
+    assert JobRejectedRow.objects.filter(job=job).count() == 2
+
+
+def test_missing_upload_fails_the_job(manager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+    default_storage.delete(job.params["path"])
+
+    tasks.import_file(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "no longer available" in job.error
+
+
+def test_unexpected_error_fails_the_job_with_its_text(manager, monkeypatch, django_capture_on_commit_callbacks):
+    def broken(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(imports.jobs, "import_csv", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_start(kind="customers", uploaded_file=upload("customer_id,email\nC1,a@example.com\n"), user=manager)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "disk on fire" in job.error
+    assert job.finished_at is not None
+    # Kept for a retry or a look.
+    assert default_storage.exists(job.params["path"])
+
+
+def test_job_progress_is_written_while_importing(manager, monkeypatch, django_capture_on_commit_callbacks):
+    seen = []
+    real_import = imports.jobs.import_csv
+
+    def spying_import(**kwargs):
+        progress = kwargs["progress"]
+
+        def spy(done, total):
+            progress(done, total)
+            seen.append(Job.objects.values_list("done", "total", "status").get())
+
+        return real_import(**{**kwargs, "progress": spy, "chunk_size": 1})
+
+    monkeypatch.setattr(imports.jobs, "import_csv", spying_import)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+
+    size = len(ORDERS.encode())
+    assert seen[-1] == (size, size, Job.Status.RUNNING)
+    assert len(seen) >= 3
+    job.refresh_from_db()
+    assert job.started_at <= job.finished_at
+    assert job.finished_at - job.started_at < dt.timedelta(minutes=1)
