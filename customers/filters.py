@@ -1,36 +1,20 @@
 """Query-string filters of the customers API."""
 
 import django_filters
-from django.db.models import CharField, F, Func, Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import ActivityEvent, ChannelSpend, Customer, Order
-
-
-class FullNameLower(Func):
-    """lower(first_name || ' ' || last_name), spelled exactly like the trigram index of migration
-    0002 so PostgreSQL can use it (Concat() would nest and cast differently and miss the index)."""
-
-    template = "LOWER(%(expressions)s)"
-    arg_joiner = " || ' ' || "
-    output_field = CharField()
-
-    def __init__(self, **extra):
-        super().__init__(F("first_name"), F("last_name"), **extra)
+from customers.selectors import customer_search_q, with_search_alias
 
 
 def customer_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Customer]:
-    """Customers whose name, e-mail or external id contains `term`, case-insensitively.
-
-    Each side is lower()ed as in the trigram indexes (lower(email), lower(first_name || ' ' ||
-    last_name), lower(external_id)), and the term lower()ed here, so a plain LIKE serves."""
-    term = term.strip().lower()
-    if not term:
+    """Customers whose name, e-mail or external id contains `term`, case-insensitively, through the
+    staff UI's search (customers.selectors): both sides lower()ed exactly like the trigram indexes."""
+    if not term.strip():
         return queryset
-    return queryset.alias(
-        search_email=Lower("email"), search_name=FullNameLower(), search_external_id=Lower("external_id")
-    ).filter(Q(search_email__contains=term) | Q(search_name__contains=term) | Q(search_external_id__contains=term))
+    return with_search_alias(queryset).filter(customer_search_q(term))
 
 
 class CustomerFilter(django_filters.FilterSet):
