@@ -47,6 +47,9 @@ def customer_values_upsert(rows: Sequence[Sequence]) -> None:
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT {columns} FROM clv_stage s WHERE {still_exists('s.' + key)} {upsert_tail}"
             )
+            # ON COMMIT DROP only fires at the outermost commit; inside a caller's transaction the
+            # next chunk would find the table still there.
+            cursor.execute("DROP TABLE clv_stage")
         else:
             placeholders = ", ".join(["%s"] * len(COLUMNS))
             key_index = COLUMNS.index(KEY)

@@ -215,7 +215,7 @@ def test_query_count_does_not_grow_with_customers(settings):
     small = _count_queries(40, "A")
     large = _count_queries(400, "B")
     assert small == large
-    assert large < 40
+    assert large < 50  # a constant: savepoints, run and job bookkeeping, one aggregate, one upsert
 
 
 def _not_converged(*args, **kwargs):
