@@ -23,7 +23,8 @@ from .reader import CsvFile, file_size, open_source, raw_text, row_problem
 from .rows import IMPORT_KINDS, KEY_NAMES, PARSERS, RowError
 from .staging import STAGINGS
 
-DEFAULT_CHUNK_SIZE = 20_000
+# Rows per transaction: big enough that per-chunk work (joins, commit) is small next to the rows.
+DEFAULT_CHUNK_SIZE = 50_000
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class Staging:
         self.names = ["line"] + [name for name, _type in self.columns]
         self._datetime_positions = [i + 1 for i, (_n, kind) in enumerate(self.columns) if kind == "datetime"]
         self.now = connection.ops.adapt_datetimefield_value(timezone.now())
+        self._analyzed = False
 
     # --- the staging table ------------------------------------------------------------------------
     def create(self, cursor) -> None:
@@ -88,8 +89,11 @@ class Staging:
             with cursor.copy(f"COPY {STAGE} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            # A temp table has no statistics unless asked; the merge joins plan far better with them.
-            cursor.execute(f"ANALYZE {STAGE}")
+            if not self._analyzed:
+                # A temp table has no statistics unless asked, and the merge joins plan far better
+                # with them. Once is enough: later chunks look alike and the planner scales by size.
+                cursor.execute(f"ANALYZE {STAGE}")
+                self._analyzed = True
             return
         cursor.execute(f"DELETE FROM {STAGE}")
         positions = self._datetime_positions
