@@ -73,24 +73,25 @@ class RowParser:
     def __init__(self, csvfile: CsvFile):
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
         self.present = set(csvfile.header)
-        # Each row gets one empty cell appended (after padding a short row to the header's width):
-        # columns the file lacks read that cell, at position -1.
         self._header_width = len(csvfile.header)
-        self._blanks = [""] * (self._header_width + 1)
-        self._names = self.known()
-        positions = [csvfile.column(name) for name in self._names]
-        self._pick = operator.itemgetter(*[-1 if p is None else p for p in positions])
+        positions = [csvfile.column(name) for name in self.known()]
+        # Columns the file lacks are read from position 0 and then set to None.
+        self._missing = [i for i, position in enumerate(positions) if position is None]
+        self._pick = operator.itemgetter(*[position or 0 for position in positions])
 
     @classmethod
     def known(cls) -> tuple[str, ...]:
         spec = IMPORT_KINDS[cls.kind]
         return spec["required"] + spec["optional"]
 
-    def cells(self, row: list[str]) -> dict[str, str | None]:
-        """Stripped values by column name; an empty cell or a column the file lacks is None."""
-        short = self._header_width - len(row)
-        row = row + (self._blanks[: short + 1] if short >= 0 else self._blanks[:1])
-        return dict(zip(self._names, [value.strip() or None for value in self._pick(row)]))
+    def cells(self, row: list[str]) -> list[str | None]:
+        """Stripped values in the order of known(); an empty cell or a column the file lacks is None."""
+        if len(row) < self._header_width:
+            row = row + [""] * (self._header_width - len(row))
+        values = [value.strip() or None for value in self._pick(row)]
+        for i in self._missing:
+            values[i] = None
+        return values
 
     def when(self, name: str, value: str | None, *, required: bool = False) -> dt.datetime | None:
         """An ISO date or date-time; naive values are in settings.TIME_ZONE; the result is UTC."""
@@ -149,21 +150,20 @@ class CustomerRows(RowParser):
         return None
 
     def parse(self, row):
-        cells = self.cells(row)
-        external_id = self.text("customer_id", cells["customer_id"], 64, required=True)
-        email = self.text("email", cells["email"], 254, required=True).lower()
+        external_id, email, first_name, last_name, phone, country, signed_up_at, channel = self.cells(row)
+        external_id = self.text("customer_id", external_id, 64, required=True)
+        email = self.text("email", email, 254, required=True).lower()
         try:
             validate_email(email)
         except ValidationError:
             raise RowError(_("email: '%(value)s' is not a valid e-mail address.") % {"value": _shown(email)}) from None
-        country = cells["country"]
         if country is not None:
             country = country.upper()
             if not _COUNTRY.match(country):
                 raise RowError(
                     _("country: '%(value)s' is not a two-letter country code (e.g. DE).") % {"value": _shown(country)}
                 )
-        channel_name = self.text("channel", cells["channel"], 120)
+        channel_name = self.text("channel", channel, 120)
         channel_code = None
         if channel_name is not None:
             channel_code = slugify(channel_name)[:64]
@@ -175,11 +175,11 @@ class CustomerRows(RowParser):
         values = (
             external_id,
             email,
-            self.text("first_name", cells["first_name"], 100),
-            self.text("last_name", cells["last_name"], 100),
-            self.text("phone", cells["phone"], 32),
+            self.text("first_name", first_name, 100),
+            self.text("last_name", last_name, 100),
+            self.text("phone", phone, 32),
             country,
-            self.when("signed_up_at", cells["signed_up_at"]),
+            self.when("signed_up_at", signed_up_at),
             channel_code,
             channel_name,
         )
@@ -194,13 +194,11 @@ class OrderRows(RowParser):
         self.default_currency = settings.DEFAULT_CURRENCY
 
     def parse(self, row):
-        cells = self.cells(row)
-        customer_id = self.text("customer_id", cells["customer_id"], 64, required=True)
-        order_id = self.text("order_id", cells["order_id"], 64, required=True)
-        amount = cells["amount"]
+        customer_id, order_id, ordered_at, amount, currency, status = self.cells(row)
+        customer_id = self.text("customer_id", customer_id, 64, required=True)
+        order_id = self.text("order_id", order_id, 64, required=True)
         if amount is not None:
             amount = self.amount(amount)
-        currency = cells["currency"]
         if currency is not None:
             currency = currency.upper()
             if not _CURRENCY.match(currency):
@@ -208,7 +206,6 @@ class OrderRows(RowParser):
                     _("currency: '%(value)s' is not a three-letter currency code (e.g. EUR).")
                     % {"value": _shown(currency)}
                 )
-        status = cells["status"]
         if status is not None:
             status = status.lower()
             if status not in ORDER_STATUSES:
@@ -216,7 +213,7 @@ class OrderRows(RowParser):
                     _("status: '%(value)s' is not one of %(choices)s.")
                     % {"value": _shown(status), "choices": ", ".join(Order.Status.values)}
                 )
-        values = (customer_id, order_id, self.when("ordered_at", cells["ordered_at"]), amount, currency, status)
+        values = (customer_id, order_id, self.when("ordered_at", ordered_at), amount, currency, status)
         return values, order_id
 
     def check_in_file(self, values, line):
@@ -247,11 +244,10 @@ class EventRows(RowParser):
     kind = "events"
 
     def parse(self, row):
-        cells = self.cells(row)
-        customer_id = self.text("customer_id", cells["customer_id"], 64, required=True)
-        name = self.text("event", cells["event"], 100, required=True)
-        occurred_at = self.when("occurred_at", cells["occurred_at"], required=True)
-        properties = cells["properties"]
+        customer_id, name, occurred_at, properties = self.cells(row)
+        customer_id = self.text("customer_id", customer_id, 64, required=True)
+        name = self.text("event", name, 100, required=True)
+        occurred_at = self.when("occurred_at", occurred_at, required=True)
         if properties is not None:
             try:
                 parsed = json.loads(properties, parse_constant=_no_constant)
