@@ -132,9 +132,9 @@ def test_manager_starts_an_import_and_the_job_page_shows_the_outcome(
     page = client.get(response["Location"])
     html = page.text
     assert page.status_code == 200
-    assert '<dd data-count="created">2</dd>' in html
-    assert '<dd data-count="updated">1</dd>' in html
-    assert '<dd data-count="rejected">2</dd>' in html
+    assert 'data-count="created">2<' in html
+    assert 'data-count="updated">1<' in html
+    assert 'data-count="rejected">2<' in html
     assert '<td class="num">3</td>' in html and "not-an-email" in html
     assert '<td class="num">5</td>' in html and "customer_id is missing." in html
     assert 'hx-trigger="every 1s"' not in html  # finished: no polling

@@ -1,0 +1,147 @@
+"""Browser tests: Playwright's sync API drives Debian's chromium against pytest-django's live server.
+
+Playwright's sync API runs an asyncio event loop in this thread, and Django refuses ORM calls from a
+thread with a running loop unless told this is safe (it is: the loop only waits for the browser).
+
+Test modules mark themselves `browser` and `django_db(transaction=True, serialized_rollback=True)`:
+the live server needs committed data, and the serialized rollback puts back the role groups the
+migrations created, which the flush after a transactional test would otherwise delete for good.
+
+Each test gets a fresh browser context; every console message is collected, and the test fails if
+the page reported a Content-Security-Policy violation or a JavaScript error. Screenshots go to
+test-artifacts/screenshots/ (kept by CI as artefacts, ignored by git)."""
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHROMIUM
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PASSWORD = "correct-horse-battery"  # tests/factories.py UserFactory's password
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# How chromium words a CSP violation on the console ("Refused to load ...", "Refused to apply inline style ...").
+CSP_VIOLATION = re.compile(r"Content Security Policy|Refused to (load|apply|execute|connect|frame)", re.IGNORECASE)
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+class ConsoleLog:
+    """The browser's console messages and page errors of one test."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+        self.page_errors: list[str] = []
+
+    def on_console(self, message) -> None:
+        self.messages.append(f"{message.type}: {message.text} [{message.location}]")
+
+    def on_page_error(self, error) -> None:
+        self.page_errors.append(str(error))
+
+    @property
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.messages if CSP_VIOLATION.search(m)]
+
+
+@pytest.fixture
+def console():
+    return ConsoleLog()
+
+
+@pytest.fixture
+def page(browser, live_server, console, settings, tmp_path):
+    # Uploaded import files go to a temporary media root, not the working tree.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    context = browser.new_context(base_url=live_server.url, locale="en-US", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("console", console.on_console)
+    page.on("pageerror", console.on_page_error)
+    yield page
+    context.close()
+    assert not console.csp_violations, "CSP violations:\n" + "\n".join(console.csp_violations)
+    assert not console.page_errors, "JavaScript errors:\n" + "\n".join(console.page_errors)
+
+
+@pytest.fixture
+def screenshot(page):
+    """screenshot("name") saves test-artifacts/screenshots/<name>.png of the whole page."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        # caret="initial": hiding the caret leaves empty style="" attributes on inputs, which htmx then
+        # copies while settling a swap, and the CSP (rightly) blocks that as an inline style.
+        page.screenshot(path=str(path), full_page=True, caret="initial")
+        return path
+
+    return take
+
+
+@pytest.fixture
+def login(page):
+    """login(user) signs in through the login form and waits for the first page after it."""
+
+    def sign_in(user, password: str = PASSWORD):
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", password)
+        page.click("main form [type=submit]")
+        page.wait_for_load_state()
+        assert "/accounts/login/" not in page.url, "login failed"
+        return page
+
+    return sign_in
+
+
+_REQUEST_LOCK = threading.Lock()
+
+
+@pytest.fixture
+def server_lock(live_server):
+    """A lock the live server holds while it handles a request.
+
+    Hold it while the test itself writes to the database as a background worker would: on SQLite
+    in-memory the server threads share the test's one connection, which must not be used by two
+    threads at once (on PostgreSQL it only serialises, which is harmless)."""
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    if not getattr(app, "crm_locked", False):
+
+        def locked_app(environ, start_response):
+            with _REQUEST_LOCK:
+                response = app(environ, start_response)
+                try:
+                    body = list(response)
+                finally:
+                    if hasattr(response, "close"):
+                        response.close()
+            return body
+
+        locked_app.crm_locked = True
+        httpd.set_app(locked_app)
+    return _REQUEST_LOCK
