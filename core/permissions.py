@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .roles import Role, role_at_least
@@ -8,7 +9,7 @@ class StaffRolePermission(BasePermission):
 
     Views that let an Agent write (notes, tasks) still check ownership in their service."""
 
-    message = "Your role does not allow this action."
+    message = _("Your role does not allow this action.")
 
     def has_permission(self, request, view) -> bool:
         if request.method in SAFE_METHODS:

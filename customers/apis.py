@@ -4,9 +4,13 @@ service, answer with an Output serializer. Channels and their spend are plain CR
 Roles (core.permissions.StaffRolePermission): every staff role reads; writes need a Manager, except
 notes and tasks, which an Agent may write for the customers they own (the service checks that)."""
 
+from collections.abc import Callable
+
 from django.shortcuts import get_object_or_404
 from django.utils.functional import cached_property
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -35,7 +39,7 @@ from customers.serializers import (
     TaskOutputSerializer,
 )
 from customers.services.customers import customer_create, customer_update, note_create, task_create, task_complete
-from customers.services.orders import BULK_MAX_ITEMS, event_bulk_upsert, order_bulk_upsert
+from customers.services.orders import BULK_MAX_ITEMS, UpsertResult, event_bulk_upsert, order_bulk_upsert
 
 WRITE_METHODS = ["get", "post", "put", "patch", "head", "options"]  # no DELETE through the API
 
@@ -118,66 +122,69 @@ def _bulk_upsert(request, *, input_serializer, upsert, output_serializer) -> Res
     return Response(output_serializer(result).data, status=code)
 
 
-BULK_DESCRIPTION = (
-    "Send one object or a list of up to %d objects. Every item is validated first; if any is invalid "
-    "the answer is 400 with the errors keyed by item position and nothing is saved. "
-    "Items are identified by their natural key, so sending them again updates instead of duplicating. "
-    "An unknown customer_external_id creates that customer." % BULK_MAX_ITEMS
+BULK_DESCRIPTION = format_lazy(
+    gettext_lazy(
+        "Send one object or a list of up to {max} objects. Every item is validated first; if any is "
+        "invalid the answer is 400 with the errors keyed by item position and nothing is saved. Items "
+        "are identified by their natural key, so sending them again updates instead of duplicating. "
+        "An unknown customer_external_id creates that customer."
+    ),
+    max=BULK_MAX_ITEMS,
 )
 
 
-@extend_schema_view(
-    create=extend_schema(
-        request=_single_or_list("OrderInputOrList", OrderInputSerializer),
-        responses={
-            201: OpenApiResponse(OrderUpsertOutputSerializer, description="At least one order was new."),
-            200: OpenApiResponse(OrderUpsertOutputSerializer, description="All orders existed and were updated."),
-        },
-        description=BULK_DESCRIPTION,
+def _bulk_create_schema(noun: str, input_serializer, output_serializer):
+    return extend_schema_view(
+        create=extend_schema(
+            request=_single_or_list(f"{noun}InputOrList", input_serializer),
+            responses={
+                201: OpenApiResponse(output_serializer, description=gettext_lazy("At least one item was new.")),
+                200: OpenApiResponse(output_serializer, description=gettext_lazy("All items existed and were updated.")),
+            },
+            description=BULK_DESCRIPTION,
+        )
     )
-)
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+
+
+class _BulkUpsertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """List and retrieve; create takes one object or a list and upserts them through `upsert`."""
+
+    parser_classes = [JSONParser]
+    input_serializer_class: type
+    upsert_output_serializer_class: type
+    upsert: Callable[..., UpsertResult]  # a service from customers.services.orders
+
+    def create(self, request, *args, **kwargs):
+        return _bulk_upsert(
+            request,
+            input_serializer=self.input_serializer_class,
+            upsert=self.upsert,
+            output_serializer=self.upsert_output_serializer_class,
+        )
+
+
+@_bulk_create_schema("Order", OrderInputSerializer, OrderUpsertOutputSerializer)
+class OrderViewSet(_BulkUpsertViewSet):
     """Orders, identified by external_id."""
 
     queryset = Order.objects.select_related("customer")
     serializer_class = OrderOutputSerializer
     filterset_class = OrderFilter
-    parser_classes = [JSONParser]
-
-    def create(self, request, *args, **kwargs):
-        return _bulk_upsert(
-            request,
-            input_serializer=OrderInputSerializer,
-            upsert=order_bulk_upsert,
-            output_serializer=OrderUpsertOutputSerializer,
-        )
+    input_serializer_class = OrderInputSerializer
+    upsert_output_serializer_class = OrderUpsertOutputSerializer
+    upsert = staticmethod(order_bulk_upsert)
 
 
-@extend_schema_view(
-    create=extend_schema(
-        request=_single_or_list("EventInputOrList", EventInputSerializer),
-        responses={
-            201: OpenApiResponse(EventUpsertOutputSerializer, description="At least one event was new."),
-            200: OpenApiResponse(EventUpsertOutputSerializer, description="All events existed and were updated."),
-        },
-        description=BULK_DESCRIPTION,
-    )
-)
-class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+@_bulk_create_schema("Event", EventInputSerializer, EventUpsertOutputSerializer)
+class EventViewSet(_BulkUpsertViewSet):
     """Activity events, identified by (customer, name, occurred_at)."""
 
     queryset = ActivityEvent.objects.select_related("customer")
     serializer_class = EventOutputSerializer
     filterset_class = EventFilter
-    parser_classes = [JSONParser]
-
-    def create(self, request, *args, **kwargs):
-        return _bulk_upsert(
-            request,
-            input_serializer=EventInputSerializer,
-            upsert=event_bulk_upsert,
-            output_serializer=EventUpsertOutputSerializer,
-        )
+    input_serializer_class = EventInputSerializer
+    upsert_output_serializer_class = EventUpsertOutputSerializer
+    upsert = staticmethod(event_bulk_upsert)
 
 
 # --- Channels: plain CRUD -------------------------------------------------------------------------

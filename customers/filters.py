@@ -43,9 +43,12 @@ class CustomerFilter(django_filters.FilterSet):
         return queryset.filter(country=value.strip().upper())
 
 
-class OrderFilter(django_filters.FilterSet):
+class _ByCustomerFilter(django_filters.FilterSet):
     customer = django_filters.NumberFilter(field_name="customer_id", help_text=_("Customer id."))
     customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
+
+
+class OrderFilter(_ByCustomerFilter):
     status = django_filters.ChoiceFilter(choices=Order.Status.choices)
     ordered_at = django_filters.IsoDateTimeFromToRangeFilter(
         help_text=_("ordered_at_after / ordered_at_before: ISO 8601 times, both inclusive.")
@@ -56,9 +59,7 @@ class OrderFilter(django_filters.FilterSet):
         fields = []
 
 
-class EventFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", help_text=_("Customer id."))
-    customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
+class EventFilter(_ByCustomerFilter):
     name = django_filters.CharFilter(field_name="name")
     occurred_at = django_filters.IsoDateTimeFromToRangeFilter(
         help_text=_("occurred_at_after / occurred_at_before: ISO 8601 times, both inclusive.")

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from core.roles import ROLE_RANK
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task
+from customers.services.customers import CUSTOMER_EDITABLE_FIELDS
 
 
 def staff_users():
@@ -58,23 +59,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = [
-            "id",
-            "external_id",
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "country",
-            "signed_up_at",
-            "channel",
-            "owner",
-            "email_opt_in",
-            "email_opt_in_at",
-            "tags",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *CUSTOMER_EDITABLE_FIELDS, "email_opt_in_at", "tags", "created_at", "updated_at"]
         read_only_fields = fields
 
 

@@ -37,6 +37,11 @@ def _results(response):
     return response.json()["results"]
 
 
+def _assert_field_error(response, field):
+    assert response.status_code == 400, response.content
+    assert field in response.json(), response.json()
+
+
 def _ids(response):
     return [row["id"] for row in _results(response)]
 
@@ -251,6 +256,18 @@ def test_customer_update_put_and_patch(manager_api):
     assert list(customer.tags.values_list("name", flat=True)) == ["new"]
 
 
+@pytest.mark.parametrize("url", ["/api/v1/customers/abc/", "/api/v1/customers/999999/", "/api/v1/orders/1.5/"])
+def test_bad_or_missing_ids_are_404(manager_api, url):
+    assert manager_api.get(url).status_code == 404
+    assert manager_api.patch(url, {"first_name": "x"}, format="json").status_code in (404, 405)
+
+
+def test_write_refusal_says_why(world, agent_api):
+    response = agent_api.post("/api/v1/channels/", {"code": "tv", "name": "TV"}, format="json")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Your role does not allow this action."}
+
+
 def test_customer_delete_is_not_offered(manager_api):
     customer = CustomerFactory()
     assert manager_api.delete(f"/api/v1/customers/{customer.pk}/").status_code == 405
@@ -279,8 +296,7 @@ def test_customer_delete_is_not_offered(manager_api):
 def test_customer_create_rejects_bad_input_with_field_errors(manager_api, payload, field):
     CustomerFactory(email="taken@example.com", external_id="TAKEN")
     response = manager_api.post("/api/v1/customers/", payload, format="json")
-    assert response.status_code == 400, response.content
-    assert field in response.json()
+    _assert_field_error(response, field)
     assert Customer.objects.count() == 1
 
 
@@ -494,8 +510,7 @@ def test_duplicate_external_ids_in_one_request_are_rejected(manager_api):
 )
 def test_single_order_validation_errors_are_field_errors(manager_api, item, field):
     response = manager_api.post("/api/v1/orders/", item, format="json")
-    assert response.status_code == 400, response.content
-    assert field in response.json()
+    _assert_field_error(response, field)
     assert not Order.objects.exists()
 
 
@@ -541,6 +556,17 @@ def test_too_many_orders_in_one_request_is_400(manager_api, django_assert_max_nu
     assert response.status_code == 400
     assert "non_field_errors" in response.json()
     assert not Order.objects.exists()
+
+
+def test_a_full_batch_is_accepted(manager_api):
+    payload = [_order(f"O-{i}", customer_external_id=f"C-{i}") for i in range(BULK_MAX_ITEMS)]
+    response = manager_api.post("/api/v1/orders/", payload, format="json")
+    assert response.status_code == 201
+    assert (response.json()["created"], len(response.json()["results"])) == (BULK_MAX_ITEMS, BULK_MAX_ITEMS)
+    assert Customer.objects.count() == Order.objects.count() == BULK_MAX_ITEMS
+    again = manager_api.post("/api/v1/orders/", payload, format="json")
+    assert (again.status_code, again.json()["updated"]) == (200, BULK_MAX_ITEMS)
+    assert Order.objects.count() == BULK_MAX_ITEMS
 
 
 def _post_counting(client, url, payload):
@@ -668,8 +694,7 @@ def test_duplicate_events_in_one_request_are_rejected(manager_api):
 )
 def test_event_validation(manager_api, item, field):
     response = manager_api.post("/api/v1/events/", item, format="json")
-    assert response.status_code == 400, response.content
-    assert field in response.json()
+    _assert_field_error(response, field)
 
 
 def test_bulk_event_writes_are_set_based(manager_api):
@@ -758,8 +783,7 @@ def test_channel_spend_create_update_and_money_as_strings(manager_api):
 def test_channel_spend_validation(manager_api, payload, field):
     ChannelSpendFactory(channel=ChannelFactory(code="search"), month=dt.date(2025, 1, 1))
     response = manager_api.post("/api/v1/channel-spend/", payload, format="json")
-    assert response.status_code == 400, response.content
-    assert field in response.json()
+    _assert_field_error(response, field)
     assert ChannelSpend.objects.count() == 1
 
 
