@@ -1,0 +1,95 @@
+/* Value charts. Each <canvas data-chart="ID"> is drawn from the JSON spec in
+   <script type="application/json" id="ID"> (Django's json_script; data only, never executed,
+   so the strict CSP holds). A spec: {type: "bar", labels: [...], datasets: [{label, data,
+   flags?}], horizontal?, threshold?: {value, label}, x_title?, y_title?, compact?}.
+   Colours come from CSS custom properties on the chart box (static/css/value.css). */
+(function () {
+  "use strict";
+
+  function cssVar(element, name, fallback) {
+    var value = window.getComputedStyle(element).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function axisTitle(text) {
+    return text ? { display: true, text: text } : { display: false };
+  }
+
+  function build(canvas, spec) {
+    var box = canvas.parentElement || canvas;
+    var bar = cssVar(box, "--chart-bar", "#4263eb");
+    var flag = cssVar(box, "--chart-flag", "#e03131");
+    var line = cssVar(box, "--chart-line", "#2b8a3e");
+    var grid = cssVar(box, "--chart-grid", "#e9ecef");
+    var text = cssVar(box, "--chart-text", "#495057");
+    var horizontal = Boolean(spec.horizontal);
+    var valueAxis = horizontal ? "x" : "y";
+    var categoryAxis = horizontal ? "y" : "x";
+
+    var datasets = (spec.datasets || []).map(function (set) {
+      var flags = set.flags || [];
+      return {
+        type: "bar",
+        label: set.label,
+        data: set.data,
+        backgroundColor: set.data.map(function (_, i) { return flags[i] ? flag : bar; }),
+        borderRadius: 3,
+        barPercentage: spec.compact ? 1.0 : 0.8,
+        categoryPercentage: spec.compact ? 1.0 : 0.8,
+        order: 2
+      };
+    });
+    if (spec.threshold) {
+      // The target as a flat line over every category (a mixed chart; no plugin needed).
+      datasets.push({
+        type: "line",
+        label: spec.threshold.label,
+        data: spec.labels.map(function () { return spec.threshold.value; }),
+        borderColor: line,
+        borderDash: [6, 4],
+        borderWidth: 2,
+        pointRadius: 0,
+        fill: false,
+        order: 1
+      });
+    }
+
+    var scales = {};
+    scales[categoryAxis] = { title: axisTitle(horizontal ? spec.y_title : spec.x_title), grid: { display: false }, ticks: { color: text } };
+    scales[valueAxis] = { beginAtZero: true, title: axisTitle(horizontal ? spec.x_title : spec.y_title), grid: { color: grid }, ticks: { color: text, precision: 0 } };
+    if (spec.threshold) scales[valueAxis].ticks.precision = undefined;
+
+    return new window.Chart(canvas, {
+      type: "bar",
+      data: { labels: spec.labels, datasets: datasets },
+      options: {
+        indexAxis: horizontal ? "y" : "x",
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        plugins: { legend: { display: Boolean(spec.threshold), labels: { color: text } } },
+        scales: scales
+      }
+    });
+  }
+
+  function drawAll(root) {
+    if (!window.Chart) return;
+    (root || document).querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (canvas.dataset.chartDrawn) return;
+      var source = document.getElementById(canvas.dataset.chart);
+      if (!source) return;
+      var spec;
+      try {
+        spec = JSON.parse(source.textContent);
+      } catch (error) {
+        return;
+      }
+      build(canvas, spec);
+      canvas.dataset.chartDrawn = "1";
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { drawAll(event.target); });
+})();
