@@ -29,7 +29,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from customers.models import Customer, Order  # noqa: E402
 from customers.services.imports import import_csv  # noqa: E402
@@ -77,6 +77,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--file", type=Path, default=Path("/tmp/bench_orders.csv"))
     parser.add_argument("--keep", action="store_true", help="do not empty the orders and customers tables first")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also time one INSERT ... SELECT of as many generated orders into the same table (rolled back): "
+        "what this database and schema manage without any import work",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("The benchmark measures PostgreSQL: set DATABASE_URL=postgres://... (a database of its own).")
@@ -97,6 +103,27 @@ def main() -> None:
     timed_import("re-run, same file (all unchanged)", args.file)
     timed_import("re-run, changed amounts (all updated)", changed)
     print(f"orders in the database: {Order.objects.count():,}; customers: {Customer.objects.count():,}")
+    if args.ceiling:
+        insert_ceiling(args.orders)
+
+
+def insert_ceiling(orders: int) -> None:
+    """One set-based INSERT of generated orders for the existing customers, then a rollback."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(
+            f"INSERT INTO {Order._meta.db_table} (external_id, customer_id, ordered_at, amount, currency, status,"
+            f" created_at, updated_at)"
+            f" SELECT 'X' || g, ids.a[1 + g %% cardinality(ids.a)], now() - random() * interval '700 days',"
+            f" round((random() * 500)::numeric, 2), 'USD', 'paid', now(), now()"
+            f" FROM generate_series(1, %s) g, (SELECT array_agg(id) AS a FROM {Customer._meta.db_table}) ids",
+            [orders],
+        )
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred foreign-key checks, as a commit would
+        seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+    print(f"ceiling, plain INSERT ... SELECT of {orders:,} generated orders: {seconds:.1f} s = "
+          f"{orders / seconds:,.0f} rows/s (rolled back)")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ class Staging:
         cursor.execute(
             f"INSERT INTO {_table(Customer)} (external_id, first_name, last_name, phone, country, email_opt_in,"
             f" created_at, updated_at)"
-            f" SELECT DISTINCT s.customer_ext, '', '', '', '', %s, %s, %s FROM {STAGE} s WHERE true"
+            f" SELECT DISTINCT s.customer_ext, '', '', '', '', %s, %s, %s FROM {STAGE} s"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {_table(Customer)} c WHERE c.external_id = s.customer_ext)"
             f" ON CONFLICT (external_id) DO NOTHING",
             [False, self.now, self.now],
         )
