@@ -180,10 +180,14 @@ def event_bulk_upsert(*, items: Sequence[dict]) -> UpsertResult:
     with transaction.atomic():
         _create_missing_customers(refs)
         keys = [_event_key(refs.ids[p], item["name"], item["occurred_at"]) for p, item in enumerate(items)]
+        # A superset of the batch's events (every customer x name x time combination), narrowed in Python.
         candidates = ActivityEvent.objects.filter(
             customer_id__in={k[0] for k in keys}, name__in={k[1] for k in keys}, occurred_at__in={k[2] for k in keys}
         )
-        existing = {_event_key(e.customer_id, e.name, e.occurred_at) for e in candidates.only("customer_id", "name", "occurred_at")}
+        existing = {
+            _event_key(e.customer_id, e.name, e.occurred_at)
+            for e in candidates.only("customer_id", "name", "occurred_at")
+        }
         ActivityEvent.objects.bulk_create(
             [
                 ActivityEvent(customer_id=k[0], name=k[1], occurred_at=k[2], properties=item.get("properties", {}))

@@ -569,6 +569,18 @@ def test_a_full_batch_is_accepted(manager_api):
     assert Order.objects.count() == BULK_MAX_ITEMS
 
 
+def test_a_full_batch_of_events_is_accepted(manager_api):
+    payload = [
+        {"customer_external_id": f"C-{i}", "name": "login", "occurred_at": (T0 + dt.timedelta(seconds=i)).isoformat()}
+        for i in range(BULK_MAX_ITEMS)
+    ]
+    response = manager_api.post("/api/v1/events/", payload, format="json")
+    assert (response.status_code, response.json()["created"]) == (201, BULK_MAX_ITEMS)
+    again = manager_api.post("/api/v1/events/", payload, format="json")
+    assert (again.status_code, again.json()["updated"]) == (200, BULK_MAX_ITEMS)
+    assert ActivityEvent.objects.count() == BULK_MAX_ITEMS
+
+
 def _post_counting(client, url, payload):
     with CaptureQueriesContext(connection) as ctx:
         response = client.post(url, payload, format="json")
