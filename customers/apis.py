@@ -14,11 +14,11 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ItemErrors
+from core.parsers import JSONParser
 from core.roles import Role
 from customers.filters import ChannelSpendFilter, CustomerFilter, EventFilter, OrderFilter
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task

@@ -1,6 +1,8 @@
 """API shapes of the customers app. Input serializers only check types and formats; the rules live
 in the services. Output serializers read rows their API view has already joined or prefetched."""
 
+import json
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -115,10 +117,30 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class EventInputSerializer(CustomerReferenceInputSerializer):
     name = serializers.CharField(max_length=100)
     occurred_at = serializers.DateTimeField()
     properties = serializers.DictField(required=False, default=dict, help_text=_("A JSON object."))
+
+    def validate_properties(self, value):
+        # What PostgreSQL's jsonb refuses: NaN / Infinity (e.g. 1e400 decodes to inf) and NUL characters.
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except ValueError as exc:
+            raise serializers.ValidationError(_("Numbers must be finite.")) from exc
+        if "\\u0000" in text and _has_nul(value):
+            raise serializers.ValidationError(_("Null characters are not allowed."))
+        return value
 
 
 class EventOutputSerializer(serializers.ModelSerializer):

@@ -681,6 +681,49 @@ def test_event_properties_must_be_an_object(manager_api, properties):
     assert not ActivityEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "raw_properties",
+    ['{"a": "\\u0000"}', '{"\\u0000": 1}', '{"a": [1, {"b": "x\\u0000y"}]}', '{"a": 1e400}', '{"a": -1e999}'],
+)
+def test_event_properties_postgresql_cannot_store_are_400(manager_api, raw_properties):
+    customer = CustomerFactory()
+    body = (
+        f'{{"customer": {customer.pk}, "name": "x", "occurred_at": "2025-01-01T00:00:00Z", "properties": {raw_properties}}}'
+    )
+    response = manager_api.generic("POST", "/api/v1/events/", body, content_type="application/json")
+    _assert_field_error(response, "properties")
+    assert not ActivityEvent.objects.exists()
+
+
+def test_event_properties_with_a_literal_backslash_u_are_fine(manager_api):
+    customer = CustomerFactory()
+    item = {"customer": customer.pk, "name": "x", "occurred_at": "2025-01-01T00:00:00Z", "properties": {"a": "\\u0000"}}
+    response = manager_api.post("/api/v1/events/", item, format="json")
+    assert response.status_code == 201
+    assert ActivityEvent.objects.get().properties == {"a": "\\u0000"}
+
+
+@pytest.mark.parametrize("url", ["/api/v1/orders/", "/api/v1/events/", "/api/v1/customers/", "/api/v1/auth/token/"])
+def test_json_nested_too_deeply_is_400(manager_api, url):
+    body = "[" * 100_000 + "]" * 100_000
+    response = manager_api.generic("POST", url, body, content_type="application/json")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query", ["search=%00", "email=a%00b", "external_id=%00", "tag=%00", "channel=%00", "country=%00"]
+)
+def test_nul_characters_in_filters_are_400(agent_api, query):
+    assert agent_api.get("/api/v1/customers/?" + query).status_code == 400
+
+
+def test_nul_characters_in_fields_are_400(manager_api):
+    _assert_field_error(manager_api.post("/api/v1/customers/", {"email": "a@b.co", "first_name": "A\x00"}, format="json"), "first_name")
+    item = _order("O\x00", customer_external_id="C\x00")
+    response = manager_api.post("/api/v1/orders/", item, format="json")
+    assert response.status_code == 400 and {"external_id", "customer_external_id"} <= response.json().keys()
+
+
 def test_duplicate_events_in_one_request_are_rejected(manager_api):
     customer = CustomerFactory(external_id="C-1")
     payload = [
