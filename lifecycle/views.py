@@ -18,6 +18,7 @@ from core.exceptions import DomainError
 from core.roles import Role, role_at_least
 from customers.models import AcquisitionChannel
 from lifecycle import selectors
+from lifecycle.models import ClvRun
 from lifecycle.selectors import LTV_CAC_TARGET
 from lifecycle.services.clv import clv_run_start
 
@@ -54,7 +55,7 @@ def _segments_chart(segments: list[dict]) -> dict:
     return {
         "type": "bar",
         "horizontal": True,
-        "labels": [s["label"] for s in segments],
+        "labels": [str(s["label"]) for s in segments],
         "datasets": [{"label": _("Customers"), "data": [s["customers"] for s in segments]}],
         "x_title": _("Customers"),
     }
@@ -95,7 +96,7 @@ def value_dashboard(request):
     channels = selectors.channel_value_summary()
     budget = selectors.budget_split(channels=channels)
     histogram = selectors.clv_histogram(field="predicted_clv")
-    segments = selectors.rfm_segment_counts()
+    segments = selectors.clv_by_segment()
     heatmap = selectors.p_alive_heatmap()
     currency = settings.DEFAULT_CURRENCY
     context = {
@@ -106,6 +107,8 @@ def value_dashboard(request):
         "ltv_cac_target": LTV_CAC_TARGET,
         "histogram": histogram,
         "segments": segments,
+        "cohorts": selectors.clv_by_cohort(),
+        "time_unit_label": ClvRun.TimeUnit(model["time_unit"]).label if model else "",
         "heatmap": heatmap,
         "heat_rows": _heatmap_rows(heatmap),
         "recency_labels": [f"{int(lo * 100)}–{int(hi * 100)}%" for lo, hi in zip(heatmap["recency_edges"], heatmap["recency_edges"][1:])],

@@ -11,6 +11,38 @@
     return value || fallback;
   }
 
+  // A dashed line across the whole plot at a target value (e.g. LTV/CAC 3), with its label.
+  var thresholdLine = {
+    id: "threshold",
+    afterDatasetsDraw: function (chart, args, options) {
+      if (!options || options.value === undefined) return;
+      var horizontal = chart.options.indexAxis === "y";
+      var scale = chart.scales[horizontal ? "x" : "y"];
+      var area = chart.chartArea;
+      var at = scale.getPixelForValue(options.value);
+      var ctx = chart.ctx;
+      ctx.save();
+      ctx.strokeStyle = options.color;
+      ctx.fillStyle = options.color;
+      ctx.lineWidth = 2;
+      ctx.setLineDash([6, 4]);
+      ctx.beginPath();
+      if (horizontal) {
+        ctx.moveTo(at, area.top);
+        ctx.lineTo(at, area.bottom);
+      } else {
+        ctx.moveTo(area.left, at);
+        ctx.lineTo(area.right, at);
+      }
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.font = "600 12px system-ui, sans-serif";
+      ctx.textAlign = "right";
+      ctx.fillText(options.label, horizontal ? at - 4 : area.right - 4, horizontal ? area.top + 12 : at - 6);
+      ctx.restore();
+    }
+  };
+
   function axisTitle(text) {
     return text ? { display: true, text: text } : { display: false };
   }
@@ -32,32 +64,21 @@
         type: "bar",
         label: set.label,
         data: set.data,
-        backgroundColor: set.data.map(function (_, i) { return flags[i] ? flag : bar; }),
+        backgroundColor: set.data.map(function (value, i) { return flags[i] ? flag : bar; }),
         borderRadius: 3,
         barPercentage: spec.compact ? 1.0 : 0.8,
-        categoryPercentage: spec.compact ? 1.0 : 0.8,
-        order: 2
+        categoryPercentage: spec.compact ? 1.0 : 0.8
       };
     });
-    if (spec.threshold) {
-      // The target as a flat line over every category (a mixed chart; no plugin needed).
-      datasets.push({
-        type: "line",
-        label: spec.threshold.label,
-        data: spec.labels.map(function () { return spec.threshold.value; }),
-        borderColor: line,
-        borderDash: [6, 4],
-        borderWidth: 2,
-        pointRadius: 0,
-        fill: false,
-        order: 1
-      });
-    }
 
     var scales = {};
     scales[categoryAxis] = { title: axisTitle(horizontal ? spec.y_title : spec.x_title), grid: { display: false }, ticks: { color: text } };
     scales[valueAxis] = { beginAtZero: true, title: axisTitle(horizontal ? spec.x_title : spec.y_title), grid: { color: grid }, ticks: { color: text, precision: 0 } };
-    if (spec.threshold) scales[valueAxis].ticks.precision = undefined;
+    if (spec.threshold) {
+      delete scales[valueAxis].ticks.precision;
+      // keep the target visible even when every bar is below it
+      scales[valueAxis].suggestedMax = spec.threshold.value * 1.2;
+    }
 
     return new window.Chart(canvas, {
       type: "bar",
@@ -67,9 +88,10 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        plugins: { legend: { display: Boolean(spec.threshold), labels: { color: text } } },
+        plugins: { legend: { display: false }, threshold: spec.threshold ? { value: spec.threshold.value, label: spec.threshold.label, color: line } : false },
         scales: scales
-      }
+      },
+      plugins: [thresholdLine]
     });
   }
 

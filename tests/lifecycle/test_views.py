@@ -171,6 +171,11 @@ def test_dashboard_shows_model_charts_heatmap_and_budget(client, agent, valued):
     assert re.search(r'<tr class="is-flagged">\s*<th scope="row">Social</th>', body)
     assert "60.0%" in body and "30.0%" in body and "10.0%" in body
     assert "540.00" in body and "270.00" in body and "90.00" in body
+    # averages by segment and by signup cohort
+    by_segment = body[body.index('id="by-segment-heading"') : body.index('id="by-cohort-heading"')]
+    assert re.search(r"Loyal</th>\s*<td class=\"num\">6</td>\s*<td class=\"num\">USD\xa030.00</td>\s*<td class=\"num\">45%</td>", by_segment)
+    by_cohort = body[body.index('id="by-cohort-heading"') : body.index('id="channels-heading"')]
+    assert re.search(r"2026-05</th>\s*<td class=\"num\">6</td>", by_cohort)
     # no inline script or style (CSP)
     assert "<script>" not in body and " style=" not in body and "onclick" not in body
     assert "vendor/chartjs/chart.umd.min.js" in body and "js/charts.js" in body
