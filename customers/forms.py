@@ -116,12 +116,20 @@ class CustomerForm(forms.Form):
 
 class NoteForm(forms.Form):
     body = forms.CharField(
-        label=_("Note"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("Add a note…")})
+        label=_("Note"),
+        max_length=5000,
+        error_messages={"required": _("A note cannot be empty.")},
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("Add a note…")})
     )
 
 
 class TaskForm(forms.Form):
-    title = forms.CharField(label=_("Task"), max_length=200, widget=forms.TextInput(attrs={"placeholder": _("Call back…")}))
+    title = forms.CharField(
+        label=_("Task"),
+        max_length=200,
+        error_messages={"required": _("A task needs a title.")},
+        widget=forms.TextInput(attrs={"placeholder": _("Call back…")}),
+    )
     due_at = forms.DateTimeField(
         label=_("Due"),
         required=False,

@@ -21,7 +21,13 @@ from core.roles import Role, role_at_least
 from customers import selectors
 from customers.forms import CustomerFilterForm, CustomerForm, NoteForm, TaskForm
 from customers.models import Customer, Task
-from customers.services.customers import customer_update, note_create, task_complete, task_create
+from customers.services.customers import (
+    CUSTOMER_EDITABLE_FIELDS,
+    customer_update,
+    note_create,
+    task_complete,
+    task_create,
+)
 
 
 def _wants_fragment(request) -> bool:
@@ -63,21 +69,8 @@ class _Echo:
         return value
 
 
-EXPORT_COLUMNS = (
-    "id",
-    "external_id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "country",
-    "signed_up_at",
-    "channel",
-    "owner",
-    "email_opt_in",
-    "tags",
-    "created_at",
-)
+# The editable fields in the service's order, so an export reads back through the import.
+EXPORT_COLUMNS = ("id", *CUSTOMER_EDITABLE_FIELDS, "tags", "created_at")
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -93,25 +86,18 @@ def _cell(value) -> str:
     return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
 
 
+def _export_value(customer: Customer, column: str):
+    if column == "channel":
+        return customer.channel.code if customer.channel else None
+    if column == "owner":
+        return customer.owner.get_username() if customer.owner else None
+    if column == "tags":
+        return ";".join(sorted(t.name for t in customer.tags.all()))
+    return getattr(customer, "pk" if column == "id" else column)
+
+
 def _export_row(customer: Customer) -> list[str]:
-    return [
-        _cell(v)
-        for v in (
-            customer.pk,
-            customer.external_id,
-            customer.email,
-            customer.first_name,
-            customer.last_name,
-            customer.phone,
-            customer.country,
-            customer.signed_up_at,
-            customer.channel.code if customer.channel else None,
-            customer.owner.get_username() if customer.owner else None,
-            customer.email_opt_in,
-            ";".join(sorted(t.name for t in customer.tags.all())),
-            customer.created_at,
-        )
-    ]
+    return [_cell(_export_value(customer, column)) for column in EXPORT_COLUMNS]
 
 
 @role_required(Role.AGENT)
@@ -190,44 +176,49 @@ def _detail_url(customer: Customer) -> str:
     return reverse("customers:detail", args=[customer.pk])
 
 
-@role_required(Role.AGENT)
-@require_POST
-def customer_note_create(request, pk: int):
+def _write_for_customer(request, pk: int, form_class, write, success: str):
+    """Validate a small form posted from the detail page, run the service, report as a message.
+    The service decides who may write; its PermissionError becomes a 403."""
     customer = get_object_or_404(Customer, pk=pk)
-    form = NoteForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("A note cannot be empty."))
-        return HttpResponseRedirect(_detail_url(customer))
-    try:
-        note_create(customer=customer, author=request.user, body=form.cleaned_data["body"])
-    except PermissionError as exc:
-        raise PermissionDenied(str(exc)) from exc
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Note added."))
-    return HttpResponseRedirect(_detail_url(customer))
-
-
-@role_required(Role.AGENT)
-@require_POST
-def customer_task_create(request, pk: int):
-    customer = get_object_or_404(Customer, pk=pk)
-    form = TaskForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
         return HttpResponseRedirect(_detail_url(customer))
     try:
-        task_create(customer=customer, created_by=request.user, **form.cleaned_data)
+        write(customer, form.cleaned_data)
     except PermissionError as exc:
         raise PermissionDenied(str(exc)) from exc
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Task added."))
+        messages.success(request, success)
     return HttpResponseRedirect(_detail_url(customer))
+
+
+@role_required(Role.AGENT)
+@require_POST
+def customer_note_create(request, pk: int):
+    return _write_for_customer(
+        request,
+        pk,
+        NoteForm,
+        lambda customer, data: note_create(customer=customer, author=request.user, body=data["body"]),
+        _("Note added."),
+    )
+
+
+@role_required(Role.AGENT)
+@require_POST
+def customer_task_create(request, pk: int):
+    return _write_for_customer(
+        request,
+        pk,
+        TaskForm,
+        lambda customer, data: task_create(customer=customer, created_by=request.user, **data),
+        _("Task added."),
+    )
 
 
 @role_required(Role.AGENT)
