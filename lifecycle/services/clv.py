@@ -56,7 +56,7 @@ from lifecycle.models import ClvRun, ClvRunChunk, RfmSegment
 from .aggregate import OrderStats, day_number, order_stats
 from .formula import formula_values, lifespans_by_channel
 from .rfm import rfm_cutpoints, rfm_scores, rfm_segments
-from .writeback import COLUMNS, customer_values_upsert
+from .writeback import SEGMENTS, customer_values_upsert
 
 JOB_KIND = "clv_recompute"
 DAYS_PER_MONTH = 365.25 / 12
@@ -64,6 +64,8 @@ DAYS_PER_MONTH = 365.25 / 12
 ACTIVE_RUN_WINDOW = dt.timedelta(hours=6)
 
 Progress = Callable[[int, int], None]
+SEGMENT_CODES = {name: i for i, name in enumerate(SEGMENTS)}
+SORTED_SEGMENTS = np.array(sorted(SEGMENTS))
 
 
 def _setting(name: str, default):
@@ -211,17 +213,12 @@ def clv_run_fit(*, run_id: int) -> tuple[ClvRun, OrderStats | None]:
 # --- Score and write back -------------------------------------------------------------------------
 
 
-def _money(values: np.ndarray) -> list:
-    return np.round(values, 2).tolist()
+def _null_unless(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    return np.where(keep, values, np.nan)
 
 
-def _nullable(values: np.ndarray, mask: np.ndarray, *, money: bool = False) -> list:
-    rounded = np.round(values, 2) if money else values
-    return [v if keep else None for v, keep in zip(rounded.tolist(), mask.tolist(), strict=True)]
-
-
-def _score(run: ClvRun, stats: OrderStats) -> list[tuple]:
-    """The CustomerValue rows (tuples in writeback.COLUMNS order) of the customers in `stats`."""
+def _score(run: ClvRun, stats: OrderStats) -> dict[str, np.ndarray]:
+    """The CustomerValue columns of the customers in `stats` (see writeback for the encoding)."""
     n = len(stats)
     as_of_day = day_number(run.as_of)
     btyd = _btyd_inputs(stats, as_of_day=as_of_day, unit_days=run.time_unit_days)
@@ -229,7 +226,7 @@ def _score(run: ClvRun, stats: OrderStats) -> list[tuple]:
     formula = formula_values(stats, as_of_day=as_of_day, lifespans=run.lifespans)
 
     p_alive = expected = order_value = clv = np.zeros(n)
-    bg_ok = bool(run.bgnbd_converged) and buyers.any()
+    bg_ok = bool(run.bgnbd_converged) and bool(buyers.any())
     gg_ok = bg_ok and bool(run.gg_converged)
     if bg_ok:
         bg = BgNbdParams(r=run.bgnbd_r, alpha=run.bgnbd_alpha, a=run.bgnbd_a, b=run.bgnbd_b)
@@ -256,42 +253,39 @@ def _score(run: ClvRun, stats: OrderStats) -> list[tuple]:
             clv[buyers] = discounted[inverse] * order_value[buyers]
 
     cuts = run.rfm_cutpoints
-    r_score = f_score = m_score = np.zeros(n, dtype=np.int16)
-    segment = np.full(n, RfmSegment.NO_PURCHASES.value, dtype=object)
+    r_score = f_score = m_score = np.zeros(n, dtype=np.int64)
+    segment = np.full(n, SEGMENT_CODES[RfmSegment.NO_PURCHASES.value], dtype=np.int64)
     if buyers.any() and cuts.get("recency"):
         scores = rfm_scores(
             recency_days=as_of_day - stats.last_day, frequency=stats.purchase_days, monetary=stats.paid_cents, cutpoints=cuts
         )
-        r_score, f_score, m_score = scores
-        segment = np.where(buyers, rfm_segments(np.where(buyers, r_score, 1), np.where(buyers, f_score, 1)), segment)
+        r_score, f_score, m_score = (np.where(buyers, s, 0).astype(np.int64) for s in scores)
+        names = rfm_segments(np.where(buyers, r_score, 1), np.where(buyers, f_score, 1))
+        codes = np.array([SEGMENT_CODES[name] for name in SORTED_SEGMENTS], dtype=np.int64)
+        segment = np.where(buyers, codes[np.searchsorted(SORTED_SEGMENTS, names.astype(str))], segment)
 
-    now = timezone.now()
-    columns = {
-        "customer_id": stats.customer_id.tolist(),
-        "run_id": [run.pk] * n,
-        "orders_count": stats.orders_count.tolist(),
-        "revenue": _money((stats.paid_cents + stats.refund_cents) / 100.0),
-        "refunds": _money(stats.refund_cents / 100.0),
-        "historic_value": _money(stats.paid_cents / 100.0),
-        "aov": _money(formula["aov"]),
-        "purchase_frequency": formula["purchase_frequency"].tolist(),
-        "lifespan_years": formula["lifespan_years"].tolist(),
-        "formula_clv": _money(formula["formula_clv"]),
-        "frequency": _nullable(btyd["frequency"], buyers),
-        "recency": _nullable(btyd["recency"], buyers),
-        "T": _nullable(btyd["T"], buyers),
-        "monetary_value": _nullable(btyd["monetary"], buyers, money=True),
-        "p_alive": _nullable(p_alive, buyers & bg_ok),
-        "expected_purchases": _nullable(expected, buyers & bg_ok),
-        "expected_order_value": _nullable(order_value, buyers & gg_ok, money=True),
-        "predicted_clv": _nullable(clv, buyers & gg_ok, money=True),
-        "r_score": _nullable(r_score, buyers),
-        "f_score": _nullable(f_score, buyers),
-        "m_score": _nullable(m_score, buyers),
-        "rfm_segment": segment.tolist(),
-        "computed_at": [now] * n,
+    return {
+        "customer_id": stats.customer_id,
+        "orders_count": stats.orders_count,
+        "refund_cents": stats.refund_cents,
+        "paid_cents": stats.paid_cents,
+        "aov": formula["aov"],
+        "purchase_frequency": formula["purchase_frequency"],
+        "lifespan_years": formula["lifespan_years"],
+        "formula_clv": formula["formula_clv"],
+        "frequency": _null_unless(btyd["frequency"].astype(np.float64), buyers),
+        "recency": _null_unless(btyd["recency"], buyers),
+        "T": _null_unless(btyd["T"], buyers),
+        "monetary_value": _null_unless(btyd["monetary"], buyers),
+        "p_alive": _null_unless(p_alive, buyers & bg_ok),
+        "expected_purchases": _null_unless(expected, buyers & bg_ok),
+        "expected_order_value": _null_unless(order_value, buyers & gg_ok),
+        "predicted_clv": _null_unless(clv, buyers & gg_ok),
+        "r_score": r_score,
+        "f_score": f_score,
+        "m_score": m_score,
+        "segment": segment,
     }
-    return list(zip(*(columns[c] for c in COLUMNS), strict=True))
 
 
 def _finish_run(run_id: int) -> None:
@@ -314,7 +308,7 @@ def clv_chunk_score(*, run_id: int, lo: int, hi: int, stats: OrderStats | None =
     started = time.perf_counter()
     if stats is None:
         stats = order_stats(as_of=run.as_of, lo=lo, hi=hi)
-    customer_values_upsert(_score(run, stats))
+    customer_values_upsert(columns=_score(run, stats), run_id=run.pk, computed_at=timezone.now())
     ClvRunChunk.objects.filter(run_id=run_id, lo=lo, done_at__isnull=True).update(done_at=timezone.now())
     progress = ClvRunChunk.objects.filter(run_id=run_id).exclude(done_at=None).aggregate(n=Sum("n_customers"))
     if run.job_id:

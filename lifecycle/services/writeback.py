@@ -1,59 +1,142 @@
-"""Bulk upsert of CustomerValue rows: COPY + INSERT ... ON CONFLICT on PostgreSQL, executemany on SQLite.
+"""Bulk upsert of CustomerValue rows from numpy columns, a constant number of statements per chunk.
 
-A constant number of statements per chunk, whatever its size."""
+PostgreSQL: one binary COPY into a temporary staging table whose columns are all fixed-width
+(int8 / float8, NULL encoded as NaN or 0) so the COPY stream is built by numpy without a Python
+loop, then one INSERT ... SELECT ... ON CONFLICT (customer_id) DO UPDATE that rounds the money to
+cents and decodes the NULLs. SQLite: one executemany of INSERT ... ON CONFLICT DO UPDATE.
+
+The columns (see lifecycle.services.clv._score): integer columns customer_id, orders_count,
+refund_cents, paid_cents, r_score, f_score, m_score (0 = NULL), segment (index into
+SEGMENTS); float columns in currency units or plain numbers, NaN = NULL.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
 
+import numpy as np
 from django.db import connection, transaction
 
 from customers.models import Customer
-from lifecycle.models import CustomerValue
+from lifecycle.models import CustomerValue, RfmSegment
 
-COLUMNS: tuple[str, ...] = tuple(f.column for f in CustomerValue._meta.concrete_fields)
-KEY = CustomerValue._meta.pk.column
+SEGMENTS: tuple[str, ...] = tuple(s.value for s in RfmSegment)
+INT_COLUMNS = ("customer_id", "orders_count", "refund_cents", "paid_cents", "r_score", "f_score", "m_score", "segment")
+MONEY_COLUMNS = ("aov", "formula_clv", "monetary_value", "expected_order_value", "predicted_clv")
+FLOAT_COLUMNS = ("purchase_frequency", "lifespan_years", "frequency", "recency", "T", "p_alive", "expected_purchases")
+STAGE_COLUMNS = INT_COLUMNS + MONEY_COLUMNS + FLOAT_COLUMNS
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
 
-def _quoted(columns: Sequence[str]) -> str:
-    return ", ".join(connection.ops.quote_name(c) for c in columns)
-
-
-def _update_clause() -> str:
+def _targets(stage: str) -> list[tuple[str, str]]:
+    """(CustomerValue column, SQL expression over the staging row `stage`); %s are run, segments, time."""
     qn = connection.ops.quote_name
-    return ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in COLUMNS if c != KEY)
+    s = f"{stage}."
+    targets = [
+        ("customer_id", f"{s}customer_id"),
+        ("run_id", "%s"),
+        ("orders_count", f"{s}orders_count"),
+        ("revenue", f"({s}paid_cents + {s}refund_cents) / 100.0"),
+        ("refunds", f"{s}refund_cents / 100.0"),
+        ("historic_value", f"{s}paid_cents / 100.0"),
+        ("rfm_segment", f"(%s::text[])[{s}segment + 1]"),
+        ("computed_at", "%s"),
+        *[(c, f"NULLIF({s}{c}, 0)") for c in ("r_score", "f_score", "m_score")],
+        *[(c, f"round(NULLIF({s}{qn(c)}, 'NaN')::numeric, 2)") for c in MONEY_COLUMNS],
+        *[(c, f"NULLIF({s}{qn(c)}, 'NaN')") for c in FLOAT_COLUMNS],
+    ]
+    return targets
 
 
-def customer_values_upsert(rows: Sequence[Sequence]) -> None:
-    """Insert or replace the rows (tuples in COLUMNS order) in one transaction."""
-    if not rows:
+def _binary_copy_stream(columns: dict[str, np.ndarray]) -> bytes:
+    n = len(columns["customer_id"])
+    fields = [("count", ">i2")]
+    for name in STAGE_COLUMNS:
+        fields += [(f"{name}_len", ">i4"), (name, ">i8" if name in INT_COLUMNS else ">f8")]
+    rows = np.empty(n, dtype=np.dtype(fields))
+    rows["count"] = len(STAGE_COLUMNS)
+    for name in STAGE_COLUMNS:
+        rows[f"{name}_len"] = 8
+        rows[name] = columns[name]
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
+def _upsert_tail(columns: list[str]) -> str:
+    qn = connection.ops.quote_name
+    updates = ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in columns if c != "customer_id")
+    return f"ON CONFLICT ({qn('customer_id')}) DO UPDATE SET {updates}"
+
+
+def _still_exists(value: str) -> str:
+    # A customer deleted since the aggregate ran is skipped instead of failing the chunk.
+    return f"EXISTS (SELECT 1 FROM {connection.ops.quote_name(Customer._meta.db_table)} c WHERE c.id = {value})"
+
+
+def _postgresql(table: str, columns: dict[str, np.ndarray], params: list) -> None:
+    qn = connection.ops.quote_name
+    targets = _targets("s")
+    stage_types = ", ".join(f"{qn(c)} {'int8' if c in INT_COLUMNS else 'float8'}" for c in STAGE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE clv_stage ({stage_types}) ON COMMIT DROP")
+        with cursor.copy(f"COPY clv_stage ({', '.join(qn(c) for c in STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_binary_copy_stream(columns))
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(qn(c) for c, _ in targets)})"
+            f" SELECT {', '.join(expr for _, expr in targets)} FROM clv_stage s"
+            f" WHERE {_still_exists('s.customer_id')} {_upsert_tail([c for c, _ in targets])}",
+            params,
+        )
+        # ON COMMIT DROP only fires at the outermost commit; inside a caller's transaction the
+        # next chunk would find the table still there.
+        cursor.execute("DROP TABLE clv_stage")
+
+
+def _python_rows(columns: dict[str, np.ndarray], run_id: int, computed_at: dt.datetime) -> tuple[list[str], list[tuple]]:
+    def nullable(values: np.ndarray, digits: int | None = None) -> list:
+        values = np.round(values, digits) if digits is not None else values
+        return [None if v != v else v for v in values.tolist()]  # NaN -> NULL
+
+    n = len(columns["customer_id"])
+    out = {
+        "customer_id": columns["customer_id"].tolist(),
+        "run_id": [run_id] * n,
+        "orders_count": columns["orders_count"].tolist(),
+        "revenue": np.round((columns["paid_cents"] + columns["refund_cents"]) / 100.0, 2).tolist(),
+        "refunds": np.round(columns["refund_cents"] / 100.0, 2).tolist(),
+        "historic_value": np.round(columns["paid_cents"] / 100.0, 2).tolist(),
+        "rfm_segment": [SEGMENTS[i] for i in columns["segment"].tolist()],
+        "computed_at": [computed_at] * n,
+        **{c: [v or None for v in columns[c].tolist()] for c in ("r_score", "f_score", "m_score")},
+        **{c: nullable(columns[c], 2) for c in MONEY_COLUMNS},
+        **{c: nullable(columns[c]) for c in FLOAT_COLUMNS},
+    }
+    names = list(out)
+    return names, list(zip(*(out[c] for c in names), strict=True))
+
+
+def _sqlite(table: str, columns: dict[str, np.ndarray], run_id: int, computed_at: dt.datetime) -> None:
+    qn = connection.ops.quote_name
+    names, rows = _python_rows(columns, run_id, computed_at)
+    placeholders = ", ".join(["%s"] * len(names))
+    key = names.index("customer_id")
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(qn(c) for c in names)}) SELECT {placeholders}"
+            f" WHERE {_still_exists('%s')} {_upsert_tail(names)}",
+            [(*row, row[key]) for row in rows],
+        )
+
+
+def customer_values_upsert(*, columns: dict[str, np.ndarray], run_id: int, computed_at: dt.datetime) -> None:
+    """Insert or replace the CustomerValue rows of `columns` in one transaction."""
+    if not len(columns["customer_id"]):
         return
     table = connection.ops.quote_name(CustomerValue._meta.db_table)
-    columns = _quoted(COLUMNS)
-    key = connection.ops.quote_name(KEY)
-    customers = connection.ops.quote_name(Customer._meta.db_table)
-
-    def still_exists(value: str) -> str:
-        # A customer deleted since the aggregate ran is skipped instead of failing the chunk.
-        return f"EXISTS (SELECT 1 FROM {customers} c WHERE c.id = {value})"
-
-    upsert_tail = f"ON CONFLICT ({connection.ops.quote_name(KEY)}) DO UPDATE SET {_update_clause()}"
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         if connection.vendor == "postgresql":
-            cursor.execute(f"CREATE TEMP TABLE clv_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
-            with cursor.copy(f"COPY clv_stage ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM clv_stage s WHERE {still_exists('s.' + key)} {upsert_tail}"
-            )
-            # ON COMMIT DROP only fires at the outermost commit; inside a caller's transaction the
-            # next chunk would find the table still there.
-            cursor.execute("DROP TABLE clv_stage")
+            # The parameters in the order _targets() uses them.
+            _postgresql(table, columns, [run_id, list(SEGMENTS), computed_at])
         else:
-            placeholders = ", ".join(["%s"] * len(COLUMNS))
-            key_index = COLUMNS.index(KEY)
-            cursor.executemany(
-                f"INSERT INTO {table} ({columns}) SELECT {placeholders} WHERE {still_exists('%s')} {upsert_tail}",
-                [(*row, row[key_index]) for row in rows],
-            )
+            _sqlite(table, columns, run_id, computed_at)
