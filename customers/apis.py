@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ItemErrors
+from core.ids import ID_REGEX
 from core.parsers import JSONParser
 from core.roles import Role
 from customers.filters import ChannelSpendFilter, CustomerFilter, EventFilter, OrderFilter
@@ -43,6 +44,10 @@ from customers.services.orders import BULK_MAX_ITEMS, UpsertResult, event_bulk_u
 
 WRITE_METHODS = ["get", "post", "put", "patch", "head", "options"]  # no DELETE through the API
 
+
+class IdLookupMixin:
+    lookup_value_regex = ID_REGEX  # anything else is a 404 from the router
+
 # --- Customers ------------------------------------------------------------------------------------
 
 
@@ -51,7 +56,7 @@ WRITE_METHODS = ["get", "post", "put", "patch", "head", "options"]  # no DELETE 
     update=extend_schema(request=CustomerInputSerializer, responses=CustomerOutputSerializer),
     partial_update=extend_schema(request=CustomerInputSerializer, responses=CustomerOutputSerializer),
 )
-class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class CustomerViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Customers. PUT and PATCH both change only the fields sent (no customer field is required)."""
 
     queryset = Customer.objects.select_related("channel").prefetch_related("tags")
@@ -146,7 +151,7 @@ def _bulk_create_schema(noun: str, input_serializer, output_serializer):
     )
 
 
-class _BulkUpsertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class _BulkUpsertViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """List and retrieve; create takes one object or a list and upserts them through `upsert`."""
 
     parser_classes = [JSONParser]
@@ -190,13 +195,13 @@ class EventViewSet(_BulkUpsertViewSet):
 # --- Channels: plain CRUD -------------------------------------------------------------------------
 
 
-class ChannelViewSet(viewsets.ModelViewSet):
+class ChannelViewSet(IdLookupMixin, viewsets.ModelViewSet):
     queryset = AcquisitionChannel.objects.all()
     serializer_class = ChannelSerializer
     http_method_names = WRITE_METHODS
 
 
-class ChannelSpendViewSet(viewsets.ModelViewSet):
+class ChannelSpendViewSet(IdLookupMixin, viewsets.ModelViewSet):
     """Marketing spend of a channel per month; `month` is the first day of the month."""
 
     queryset = ChannelSpend.objects.select_related("channel")

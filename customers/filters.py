@@ -1,9 +1,15 @@
 """Query-string filters of the customers API."""
 
+import datetime as dt
+
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+from core.ids import MAX_BIGINT
 
 from customers.models import ActivityEvent, ChannelSpend, Customer, Order
 from customers.selectors import customer_search_q, with_search_alias
@@ -17,6 +23,29 @@ def customer_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Custome
     return with_search_alias(queryset).filter(customer_search_q(term))
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An id: a whole number a BIGINT column can hold (SQLite overflows on larger ones)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(*args, **kwargs)
+
+
+class TimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
+    """ISO 8601 from / to times; one that cannot be expressed in UTC (year 1 at +05:00) is a 400."""
+
+    def filter(self, qs, value):
+        for bound in (value.start, value.stop) if value else ():
+            try:
+                bound is None or bound.astimezone(dt.UTC)
+            except OverflowError:
+                raise ValidationError({self.field_name: [_("Datetime value out of range.")]}) from None
+        return super().filter(qs, value)
+
+
 class CustomerFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email", help_text=_("E-mail address, case-insensitive."))
     external_id = django_filters.CharFilter(field_name="external_id")
@@ -25,7 +54,7 @@ class CustomerFilter(django_filters.FilterSet):
     )
     channel = django_filters.CharFilter(field_name="channel__code", help_text=_("Acquisition channel code."))
     country = django_filters.CharFilter(method="filter_country", help_text=_("ISO 3166-1 alpha-2 code."))
-    owner = django_filters.NumberFilter(field_name="owner_id", help_text=_("Id of the account manager."))
+    owner = IdFilter(field_name="owner_id", help_text=_("Id of the account manager."))
     tag = django_filters.CharFilter(field_name="tags__name", help_text=_("Tag name."))
 
     class Meta:
@@ -44,13 +73,13 @@ class CustomerFilter(django_filters.FilterSet):
 
 
 class _ByCustomerFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", help_text=_("Customer id."))
+    customer = IdFilter(field_name="customer_id", help_text=_("Customer id."))
     customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
 
 
 class OrderFilter(_ByCustomerFilter):
     status = django_filters.ChoiceFilter(choices=Order.Status.choices)
-    ordered_at = django_filters.IsoDateTimeFromToRangeFilter(
+    ordered_at = TimeRangeFilter(
         help_text=_("ordered_at_after / ordered_at_before: ISO 8601 times, both inclusive.")
     )
 
@@ -61,7 +90,7 @@ class OrderFilter(_ByCustomerFilter):
 
 class EventFilter(_ByCustomerFilter):
     name = django_filters.CharFilter(field_name="name")
-    occurred_at = django_filters.IsoDateTimeFromToRangeFilter(
+    occurred_at = TimeRangeFilter(
         help_text=_("occurred_at_after / occurred_at_before: ISO 8601 times, both inclusive.")
     )
 

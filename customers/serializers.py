@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.ids import MAX_BIGINT
 from core.roles import ROLE_RANK
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task
 from customers.services.customers import CUSTOMER_EDITABLE_FIELDS
@@ -21,6 +22,19 @@ def staff_users():
         .objects.filter(Q(is_superuser=True) | Q(groups__name__in=list(ROLE_RANK)), is_active=True)
         .distinct()
     )
+
+
+class IdRelatedField(serializers.PrimaryKeyRelatedField):
+    """A primary key; one too large for a BIGINT is simply unknown (SQLite would overflow on it)."""
+
+    def to_internal_value(self, data):
+        try:
+            out_of_range = not 0 < int(data) <= MAX_BIGINT
+        except (TypeError, ValueError):
+            out_of_range = False  # not a number at all: the parent says so
+        if out_of_range:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
 
 
 # --- Customers ------------------------------------------------------------------------------------
@@ -42,7 +56,7 @@ class CustomerInputSerializer(serializers.Serializer):
     channel = serializers.SlugRelatedField(
         slug_field="code", queryset=AcquisitionChannel.objects.all(), required=False, allow_null=True
     )
-    owner = serializers.PrimaryKeyRelatedField(queryset=staff_users(), required=False, allow_null=True)
+    owner = IdRelatedField(queryset=staff_users(), required=False, allow_null=True)
     email_opt_in = serializers.BooleanField(required=False)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, max_length=100, help_text=_("Tag names.")
@@ -71,7 +85,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 class CustomerReferenceInputSerializer(serializers.Serializer):
     """An item names its customer by id or by external id; an unknown external id creates one."""
 
-    customer = serializers.IntegerField(min_value=1, required=False, help_text=_("Customer id."))
+    customer = serializers.IntegerField(min_value=1, max_value=MAX_BIGINT, required=False, help_text=_("Customer id."))
     customer_external_id = serializers.CharField(
         max_length=64,
         required=False,
@@ -214,7 +228,7 @@ class NoteOutputSerializer(serializers.ModelSerializer):
 
 class TaskInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    assignee = serializers.PrimaryKeyRelatedField(
+    assignee = IdRelatedField(
         queryset=staff_users(), required=False, allow_null=True, help_text=_("Defaults to the creator.")
     )
     due_at = serializers.DateTimeField(required=False, allow_null=True)

@@ -1,3 +1,4 @@
+import base64
 import datetime as dt
 import json
 from decimal import Decimal
@@ -715,6 +716,50 @@ def test_json_nested_too_deeply_is_400(manager_api, url):
 )
 def test_nul_characters_in_filters_are_400(agent_api, query):
     assert agent_api.get("/api/v1/customers/?" + query).status_code == 400
+
+
+def _cursor(position: str) -> str:
+    return base64.b64encode(f"p={position}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        (f"/api/v1/customers/?cursor={_cursor('abc')}", 404),
+        (f"/api/v1/customers/?cursor={_cursor('9' * 25)}", 404),
+        (f"/api/v1/customers/?cursor={_cursor('-1')}", 404),
+        ("/api/v1/customers/?page_size=999999999999999999999", 200),
+        ("/api/v1/customers/?page_size=-3", 200),
+        ("/api/v1/orders/?ordered_at_after=0001-01-01T00:00:00%2B05:00", 400),
+        ("/api/v1/events/?occurred_at_before=9999-12-31T23:59:59-05:00", 400),
+        ("/api/v1/channel-spend/?month_after=0000-01-01", 400),
+        ("/api/v1/orders/?customer=" + "9" * 27, 400),
+        ("/api/v1/events/?customer=-" + "9" * 27, 400),
+        ("/api/v1/customers/?owner=1e5", 400),
+        ("/api/v1/customers/?owner=" + "9" * 27, 400),
+        ("/api/v1/customers/" + "9" * 23 + "/", 404),
+        ("/api/v1/customers/" + "9" * 23 + "/notes/", 404),
+        ("/api/v1/orders/-1/", 404),
+    ],
+)
+def test_hand_made_query_strings_and_ids_never_500(agent_api, url, expected):
+    assert agent_api.get(url).status_code == expected
+
+
+@pytest.mark.parametrize(
+    "url, payload, field",
+    [
+        ("/api/v1/customers/", {"email": "a@b.co", "signed_up_at": "0001-01-01T00:00:00+05:00"}, "signed_up_at"),
+        ("/api/v1/customers/", {"email": "a@b.co", "owner": 10**30}, "owner"),
+        ("/api/v1/customers/", {"email": "a@b.co", "owner": -1}, "owner"),
+        ("/api/v1/orders/", _order("O-1", customer=10**30), "customer"),
+        ("/api/v1/orders/", _order("O-1", customer_external_id="C", ordered_at="9999-12-31T23:59:59-05:00"), "ordered_at"),
+        ("/api/v1/customers/{customer}/tasks/", {"title": "t", "assignee": 10**30}, "assignee"),
+    ],
+)
+def test_out_of_range_numbers_and_times_are_field_errors(manager_api, url, payload, field):
+    customer = CustomerFactory()
+    _assert_field_error(manager_api.post(url.format(customer=customer.pk), payload, format="json"), field)
 
 
 def test_nul_characters_in_fields_are_400(manager_api):
