@@ -15,7 +15,7 @@
     close.type = "button";
     close.className = "toast__close";
     close.setAttribute("data-dismiss", "");
-    close.setAttribute("aria-label", "×");
+    close.setAttribute("aria-label", document.body.dataset.dismissText || "×");
     close.textContent = "×";
     item.appendChild(p);
     item.appendChild(close);

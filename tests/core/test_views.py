@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core.models import Job
@@ -136,10 +138,7 @@ def test_dashboard_shows_key_figures_and_my_open_tasks(client, agent):
     assert response.context["figures"].customers == 1
 
 
-def test_dashboard_queries_do_not_grow_with_data(client, agent, django_assert_max_num_queries):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+def test_dashboard_queries_do_not_grow_with_data(client, agent):
     client.force_login(agent)
 
     def count():

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from customers.models import Customer, Order
+from customers.models import Customer, Note, Order
 from customers.selectors import (
     SORT_CHOICES,
     customer_filter,
@@ -23,6 +23,7 @@ from tests.factories import (
     OrderFactory,
     TagFactory,
     TaskFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -122,10 +123,6 @@ def test_search_treats_like_wildcards_as_text():
 def test_filters_combine():
     web, shop = ChannelFactory(code="web"), ChannelFactory(code="shop")
     vip = TagFactory(name="vip")
-    owner = CustomerFactory().owner  # None
-    assert owner is None
-    from tests.factories import UserFactory
-
     agent = UserFactory()
     hit = CustomerFactory(channel=web, country="FR", owner=agent)
     hit.tags.add(vip)
@@ -164,8 +161,6 @@ def test_timeline_merges_sources_newest_first_and_pages_without_gaps():
         OrderFactory(customer=customer, ordered_at=T0 + dt.timedelta(hours=i))
         EventFactory(customer=customer, name=f"e{i}", occurred_at=T0 + dt.timedelta(hours=i))  # same instants
     notes = [NoteFactory(customer=customer) for _ in range(7)]
-    from customers.models import Note
-
     Note.objects.filter(pk__in=[n.pk for n in notes]).update(created_at=T0 + dt.timedelta(hours=4))  # ties galore
     EventFactory(name="other customer")
 
