@@ -108,6 +108,7 @@ def test_empty_cells_keep_existing_values_and_update_only_files_work(csv_file):
     [
         ("C1,O9,05/03/2024,1.00,,", "ordered_at: '05/03/2024' is not an ISO date or date-time"),
         ("C1,O9,2024-02-30,1.00,,", "ordered_at: '2024-02-30' is not an ISO date"),
+        ("C1,O9,0001-01-01T00:00:00+01:00,1.00,,", "ordered_at: '0001-01-01T00:00:00+01:00' is not an ISO date"),
         ("C1,O9,2024-03-05,-1.00,,", "amount: -1.00 is negative."),
         ("C1,O9,2024-03-05,1.005,,", "amount: 1.005 has more than two decimal places."),
         ("C1,O9,2024-03-05,12;50,,", "amount: '12;50' is not a number"),

@@ -72,7 +72,6 @@ class RowParser:
 
     def __init__(self, csvfile: CsvFile):
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-        self.present = set(csvfile.header)
         self._header_width = len(csvfile.header)
         positions = [csvfile.column(name) for name in self.known()]
         # Columns the file lacks are read from position 0 and then set to None.
@@ -101,14 +100,14 @@ class RowParser:
             return None
         try:
             moment = dt.datetime.fromisoformat(value)
-        except ValueError:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=self.tz)
+            return moment.astimezone(dt.UTC)
+        except (ValueError, OverflowError):
             raise RowError(
                 _("%(column)s: '%(value)s' is not an ISO date or date-time (e.g. 2024-03-05 or 2024-03-05T14:30:00+01:00).")
                 % {"column": name, "value": _shown(value)}
             ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=self.tz)
-        return moment.astimezone(dt.UTC)
 
     @staticmethod
     def text(name: str, value: str | None, max_length: int, *, required: bool = False) -> str | None:
