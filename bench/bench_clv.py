@@ -132,7 +132,8 @@ def measure(n_customers: int, n_orders: int, *, reseed: bool) -> dict:
         with connection.cursor() as cur:
             cur.execute("BEGIN")
             cur.execute("SET LOCAL work_mem = '256MB'")
-            cur.execute(f"SELECT count(*) FROM ({sql}) q", params)
+            # Every column is used, so the planner cannot drop the LEFT JOIN'd aggregate.
+            cur.execute(f"SELECT count(*), sum(oc + pc + rc + pd + fd + ld + fk) FROM ({sql}) AS q(id, ch, oc, pc, rc, pd, fd, ld, fk)", params)
             cur.fetchone()
             cur.execute("COMMIT")
         timings.append(time.perf_counter() - started)

@@ -83,3 +83,14 @@ def test_anonymous_and_role_less_users_are_refused(url, no_role_user):
 def test_read_only(agent_api, manager_api):
     assert agent_api.post("/api/v1/clv/model/", {}).status_code == 403
     assert manager_api.post("/api/v1/clv/model/", {}).status_code == 405
+
+
+def test_admin_lists_runs_and_values_read_only(client, computed):
+    from tests.factories import UserFactory
+
+    run, customers = computed
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert client.get("/admin/lifecycle/clvrun/").status_code == 200
+    assert client.get(f"/admin/lifecycle/clvrun/{run.pk}/change/").status_code == 200
+    assert client.get("/admin/lifecycle/customervalue/?rfm_segment=champions").status_code == 200
+    assert client.get("/admin/lifecycle/clvrun/add/").status_code == 403
