@@ -32,7 +32,6 @@ class JobAdmin(ReadOnlyAdmin):
 @admin.register(JobRejectedRow)
 class JobRejectedRowAdmin(ReadOnlyAdmin):
     list_display = ("job", "line", "reason")
-    list_filter = ("job__kind",)
     search_fields = ("reason", "raw")
     list_select_related = ("job",)
     raw_id_fields = ("job",)

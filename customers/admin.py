@@ -56,6 +56,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 class _CustomerChildAdmin(admin.ModelAdmin):
+    """Orders, events, notes and tasks run to millions of rows: no COUNT(*), no date hierarchy
+    and no "all values" filters, each of which would scan the whole table on every page."""
+
     raw_id_fields = ("customer",)
     list_select_related = ("customer",)
     show_full_result_count = False
@@ -64,17 +67,15 @@ class _CustomerChildAdmin(admin.ModelAdmin):
 @admin.register(Order)
 class OrderAdmin(_CustomerChildAdmin):
     list_display = ("external_id", "customer", "ordered_at", "amount", "currency", "status")
-    list_filter = ("status", "currency", "ordered_at")
+    list_filter = ("status", "ordered_at")
     search_fields = ("=external_id", "=customer__email", "=customer__external_id")
-    date_hierarchy = "ordered_at"
 
 
 @admin.register(ActivityEvent)
 class ActivityEventAdmin(_CustomerChildAdmin):
     list_display = ("name", "customer", "occurred_at", "created_at")
-    list_filter = ("name", "occurred_at")
+    list_filter = ("occurred_at",)
     search_fields = ("=name", "=customer__email", "=customer__external_id")
-    date_hierarchy = "occurred_at"
 
 
 @admin.register(Note)
