@@ -109,11 +109,13 @@ class Customer(TimeStampedModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["signed_up_at"], name="customer_signed_up_idx"),
+            # (sort key, id) pairs serve the keyset pages of the customer list without a sort step.
+            models.Index(fields=["signed_up_at", "id"], name="customer_signed_up_id_idx"),
+            models.Index(fields=["created_at", "id"], name="customer_created_id_idx"),
             models.Index(fields=["channel", "signed_up_at"], name="customer_channel_signup_idx"),
             models.Index(fields=["owner"], name="customer_owner_idx"),
             models.Index(fields=["country"], name="customer_country_idx"),
-            models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
+            models.Index(fields=["last_name", "first_name", "id"], name="customer_name_id_idx"),
         ]
 
     def __str__(self) -> str:
