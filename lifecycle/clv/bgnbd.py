@@ -141,6 +141,10 @@ def bgnbd_fit(frequency, recency, T, weights=None) -> FitResult:
     w = check_weights(weights, x.size)
     keep = w > 0
     x, t_x, t_cal, w = x[keep], t_x[keep], t_cal[keep], w[keep]
+    # Fit in time units of the mean T (alpha scales with time, r, a, b do not); the
+    # likelihood of the original data differs by sum w x log(scale).
+    scale = float(np.dot(w, t_cal) / w.sum()) or 1.0
+    t_x, t_cal = t_x / scale, t_cal / scale
     prepared = _Prepared(x, t_x, t_cal, w)
     w_total = prepared.w_total
     sample = subsample(x.size)
@@ -154,8 +158,8 @@ def bgnbd_fit(frequency, recency, T, weights=None) -> FitResult:
         converged, message = False, "no customer has a repeat purchase: the model is not identified"
     r, alpha, a, b = (float(v) for v in np.exp(u))
     return FitResult(
-        params=BgNbdParams(r=r, alpha=alpha, a=a, b=b),
-        log_likelihood=-mean_nll * w_total,
+        params=BgNbdParams(r=r, alpha=alpha * scale, a=a, b=b),
+        log_likelihood=float(-mean_nll * w_total - np.dot(w, x) * np.log(scale)),
         converged=converged,
         message=message,
         n=w_total,

@@ -110,11 +110,13 @@ def gamma_gamma_fit(frequency, monetary, weights=None) -> FitResult:
         raise ValueError("no customer with repeat purchases and a positive spend")
     x, m, w = x[used], m[used], w[used]
     w_total = float(w.sum())
+    # Fit on spend in units of its mean (v scales with money, p and q do not); the likelihood
+    # of the original data differs by w_total * log(scale).
+    scale = float(np.dot(w, m) / w_total)
+    m = m / scale
 
-    # Method-of-moments-flavoured start: p = 1, q = 2 puts the mean spend at v.
-    mean_m = float(np.dot(w, m) / w_total)
-    start = np.log(np.array([1.0, 2.0, max(mean_m, 1e-6)]))
-
+    # p = 1, q = 2 puts the mean spend at v = 1 (the mean, after scaling).
+    start = np.log([1.0, 2.0, 1.0])
     sample = subsample(x.size)
     warm_up = None if sample is None else _Prepared(x[sample], m[sample], w[sample]).nll_and_grad
     u, mean_nll, converged, message, iterations = maximise_log_likelihood(
@@ -124,8 +126,8 @@ def gamma_gamma_fit(frequency, monetary, weights=None) -> FitResult:
     if converged and q <= 1:
         converged, message = False, "q <= 1: the population mean spend is not finite"
     return FitResult(
-        params=GammaGammaParams(p=p, q=q, v=v),
-        log_likelihood=-mean_nll * w_total,
+        params=GammaGammaParams(p=p, q=q, v=v * scale),
+        log_likelihood=float(-mean_nll * w_total - w_total * np.log(scale)),
         converged=converged,
         message=message,
         n=w_total,

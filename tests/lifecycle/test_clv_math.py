@@ -352,6 +352,39 @@ def test_fit_on_a_single_customer_is_not_converged():
     assert "identif" in fit.message or "converge" in fit.message
 
 
+def test_fit_without_heterogeneity_or_dropout_is_not_converged():
+    # Everyone buys at the same Poisson rate and nobody drops out: the MLE sits at the edge of
+    # the parameter space (a -> 0, b -> infinity), so the fit must not be used.
+    rng = np.random.default_rng(2)
+    T = np.full(1000, 52.0)
+    x = rng.poisson(0.2 * T).astype(float)
+    recency = np.where(x > 0, T * rng.beta(np.maximum(x, 1), 1), 0.0)
+    fit = bgnbd_fit(x, recency, T)
+    assert fit.converged is False
+    assert "ran off" in fit.message
+
+
+def test_gamma_gamma_with_one_spend_level_for_everyone_is_not_converged():
+    # The spread of these means is what within-customer noise alone would give: no
+    # heterogeneity between customers is left to estimate (q -> infinity).
+    x = np.array([1, 1, 1, 2, 2, 3, 4, 6, 8, 12], dtype=float)
+    monetary = np.array([20.01, 35.01, 18.01, 27.01, 41.01, 22.01, 30.01, 25.01, 33.01, 29.01])
+    fit = gamma_gamma_fit(x, monetary)
+    assert fit.converged is False
+    assert "q ran off" in fit.message
+
+
+def test_gamma_gamma_whose_likelihood_rises_towards_infinite_p_is_not_converged():
+    rows = np.loadtxt(DATA.parent / "gamma_gamma_p_runs_off.csv", delimiter=",", skiprows=1)
+    fit = gamma_gamma_fit(rows[:, 0], rows[:, 1])
+    assert fit.converged is False
+    assert "ran off" in fit.message
+    # the likelihood really does keep rising along the ridge p -> infinity, p v constant
+    base = GammaGammaParams(p=50.0, q=fit.params.q, v=fit.params.p * fit.params.v / 50.0)
+    further = GammaGammaParams(p=5000.0, q=fit.params.q, v=fit.params.p * fit.params.v / 5000.0)
+    assert gamma_gamma_log_likelihood(further, rows[:, 0], rows[:, 1]) > gamma_gamma_log_likelihood(base, rows[:, 0], rows[:, 1])
+
+
 def test_gamma_gamma_fit_on_a_single_repeat_buyer_is_not_converged():
     fit = gamma_gamma_fit([0, 2], [0.0, 30.0])
     assert fit.converged is False
