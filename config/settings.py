@@ -187,6 +187,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": env("API_AUTH_THROTTLE", default="20/min")},
+    # Throttles key on the client IP: trust X-Forwarded-For only as far as our own proxies (as axes does),
+    # or a client could dodge the login throttle by sending a new X-Forwarded-For each time.
+    "NUM_PROXIES": AXES_IPWARE_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifecycle CRM API",

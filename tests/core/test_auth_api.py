@@ -112,6 +112,18 @@ def test_token_endpoint_is_throttled(agent, monkeypatch):
     assert "Retry-After" in response.headers
 
 
+def test_a_forged_forwarded_for_header_does_not_dodge_the_throttle(agent, monkeypatch):
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "auth", "2/min")
+    client = APIClient()
+    statuses = [
+        client.post(
+            TOKEN_URL, {"username": "agent", "password": PASSWORD}, format="json", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
+        ).status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+
+
 def test_anonymous_gets_401_with_token_challenge(db):
     response = APIClient().get("/api/v1/customers/")
     assert response.status_code == 401
