@@ -64,6 +64,7 @@ def timed_import(label: str, path: Path) -> None:
     summary = result.summary()
     print(
         f"{label}: {summary['rows']:,} rows in {seconds:.1f} s = {summary['rows'] / seconds:,.0f} rows/s "
+        f"[load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs] "
         f"(created {summary['created']:,}, updated {summary['updated']:,}, unchanged {summary['unchanged']:,}, "
         f"rejected {summary['rejected']:,}, customers created {summary['customers_created']:,})",
         flush=True,
