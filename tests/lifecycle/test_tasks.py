@@ -17,6 +17,7 @@ from tests.lifecycle.clv_orders import AS_OF, seed_histories
 
 pytestmark = pytest.mark.django_db
 
+N = 300
 FIELDS = ["customer_id", "orders_count", "historic_value", "formula_clv", "frequency", "p_alive", "predicted_clv", "rfm_segment"]
 
 
@@ -26,7 +27,7 @@ def snapshot():
 
 @pytest.fixture
 def population():
-    return seed_histories(250)
+    return seed_histories(N)
 
 
 def test_start_enqueues_on_commit_and_chunk_tasks_finish_the_run(population, settings, django_capture_on_commit_callbacks, manager):
@@ -40,7 +41,7 @@ def test_start_enqueues_on_commit_and_chunk_tasks_finish_the_run(population, set
     assert run.status == ClvRun.Status.SUCCEEDED, run.message
     assert run.created_by == manager and run.job.created_by == manager
     assert ClvRunChunk.objects.filter(run=run).count() == 3
-    assert run.job.status == Job.Status.SUCCEEDED and run.job.done == 250
+    assert run.job.status == Job.Status.SUCCEEDED and run.job.done == N
     distributed = snapshot()
     # The same numbers as computing everything in one process.
     clv_run_execute(run_id=clv_run_create(as_of=AS_OF).pk)
@@ -84,7 +85,7 @@ def test_nightly_task_starts_a_run(population, django_capture_on_commit_callback
     run = ClvRun.objects.get()
     assert run.as_of == timezone.localdate()
     assert run.status in (ClvRun.Status.SUCCEEDED, ClvRun.Status.NOT_CONVERGED) and run.finished_at
-    assert CustomerValue.objects.count() == 250
+    assert CustomerValue.objects.count() == N
 
 
 def test_nightly_task_skips_while_a_run_is_active(caplog):
@@ -100,8 +101,8 @@ def test_command_sync(population, capsys):
     run = ClvRun.objects.get()
     assert run.as_of == AS_OF and run.status == ClvRun.Status.SUCCEEDED
     out = capsys.readouterr()
-    assert f"CLV run #{run.pk}" in out.out and "250 customers" in out.out
-    assert CustomerValue.objects.count() == 250
+    assert f"CLV run #{run.pk}" in out.out and f"{N} customers" in out.out
+    assert CustomerValue.objects.count() == N
 
 
 def test_command_enqueues(population, django_capture_on_commit_callbacks, capsys):
