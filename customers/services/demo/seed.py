@@ -25,7 +25,6 @@ from . import params as P
 from .generate import customer_base, chunks
 from .write import Lookup, indexes_rebuilt_after, write_chunk
 
-
 REBUILD_INDEXES_FROM = 20_000
 
 
