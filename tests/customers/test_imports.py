@@ -536,3 +536,17 @@ def test_command_progress_bar_on_request(csv_file, capsys):
     assert "100%" in capsys.readouterr().err
     call_command("import_orders", str(path), "--no-progress", stdout=io.StringIO())
     assert capsys.readouterr().err == ""
+
+
+def test_backslashes_tabs_and_newlines_in_values_survive(csv_file):
+    path = csv_file(
+        CUSTOMERS_HEADER
+        + 'C1,a@example.com,"Back\\slash","Tab\there",,,,\n'
+        + 'C2,b@example.com,"Two\nlines","\\N",,,,\n'
+    )
+    result = import_csv(kind="customers", file=path)
+    assert result.created == 2
+    names = dict(Customer.objects.values_list("external_id", "first_name"))
+    assert names == {"C1": "Back\\slash", "C2": "Two\nlines"}
+    assert Customer.objects.get(external_id="C1").last_name == "Tab\there"
+    assert Customer.objects.get(external_id="C2").last_name == "\\N"

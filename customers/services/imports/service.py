@@ -21,7 +21,7 @@ from core.services import ProgressCallback
 
 from .reader import CsvFile, file_size, open_source, raw_text, row_problem
 from .rows import IMPORT_KINDS, KEY_NAMES, PARSERS, RowError
-from .staging import STAGINGS
+from .staging import STAGINGS, Staging
 
 # Rows per transaction: big enough that per-chunk work (joins, commit) is small next to the rows.
 DEFAULT_CHUNK_SIZE = 50_000
@@ -112,6 +112,7 @@ class _Chunk:
     """Parsed rows ready for the staging table, and what was rejected while parsing them."""
 
     rows: list[tuple] = field(default_factory=list)
+    prepared: object = None  # the rows as Staging.load() takes them
     raws: dict[int, list[str]] = field(default_factory=dict)
     incomplete: dict[int, str] = field(default_factory=dict)
     rejected: list[RejectedRow] = field(default_factory=list)
@@ -119,8 +120,9 @@ class _Chunk:
     bytes_read: int = 0
 
 
-def _parse_chunks(kind: str, csvfile: CsvFile, chunk_size: int) -> Iterator[_Chunk]:
-    """Pure Python, no database: read, check and parse rows, `chunk_size` good rows at a time."""
+def _parse_chunks(kind: str, csvfile: CsvFile, staging: Staging, chunk_size: int) -> Iterator[_Chunk]:
+    """Pure Python, no database: read, check and parse rows, `chunk_size` good rows at a time, each
+    chunk already formatted for loading into the staging table."""
     parser = PARSERS[kind](csvfile)
     key_name = KEY_NAMES[kind]
     first_seen: dict = {}  # key of a row in the file -> its line, to refuse later duplicates
@@ -146,9 +148,11 @@ def _parse_chunks(kind: str, csvfile: CsvFile, chunk_size: int) -> Iterator[_Chu
         chunk.raws[line] = row
         if len(chunk.rows) >= chunk_size:
             chunk.bytes_read = csvfile.bytes_read
+            chunk.prepared = staging.prepare(chunk.rows)
             yield chunk
             chunk = _Chunk()
     chunk.bytes_read = csvfile.bytes_read
+    chunk.prepared = staging.prepare(chunk.rows)
     yield chunk
 
 
@@ -202,13 +206,13 @@ def _import_rows(kind: str, csvfile: CsvFile, *, progress, total: int, chunk_siz
     with connection.cursor() as cursor:
         staging.create(cursor)
         try:
-            with closing(_read_ahead(lambda: _parse_chunks(kind, csvfile, chunk_size))) as chunks:
+            with closing(_read_ahead(lambda: _parse_chunks(kind, csvfile, staging, chunk_size))) as chunks:
                 for chunk in chunks:
                     result.rows += chunk.row_count
                     result.rejected.extend(chunk.rejected)
                     if chunk.rows:
                         with transaction.atomic():
-                            staging.load(cursor, chunk.rows)
+                            staging.load(cursor, chunk.prepared)
                             outcome = staging.merge(cursor, incomplete=chunk.incomplete)
                         result.created += outcome.created
                         result.updated += outcome.updated

@@ -12,6 +12,7 @@ model default for a new row)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -52,11 +53,29 @@ def _differs(a: str, b: str) -> str:
     return f"{a} IS NOT {b}"
 
 
-def _db_datetime(value: dt.datetime | None):
-    """SQLite keeps Django's text form of naive UTC; PostgreSQL takes the aware value."""
-    if value is None or connection.vendor == "postgresql":
-        return value
+def _sqlite_datetime(value: dt.datetime | None) -> str | None:
+    """Django's SQLite form of a date-time: naive UTC text."""
+    if value is None:
+        return None
     return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    """A value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if _COPY_SPECIAL.search(value):
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _copy_plain(value) -> str:
+    """A number or an aware date-time (its ISO form carries the offset) in COPY text format."""
+    return "\\N" if value is None else str(value)
 
 
 class Staging:
@@ -82,13 +101,29 @@ class Staging:
     def drop(self, cursor) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
 
-    def load(self, cursor, rows: list[tuple]) -> None:
+    def prepare(self, rows: list[tuple]):
+        """The rows in the form load() sends: COPY text for PostgreSQL, parameter rows for SQLite.
+
+        Pure Python without the database, so it runs in the parsing thread (see service.py)."""
+        if self.vendor == "postgresql":
+            formats = [_copy_plain] + [_copy_text if kind in ("text", "json") else _copy_plain for _n, kind in self.columns]
+            return "".join(["\t".join([f(v) for f, v in zip(formats, row)]) + "\n" for row in rows])
+        positions = self._datetime_positions
+        if not positions:
+            return rows
+        prepared = [list(row) for row in rows]
+        for row in prepared:
+            for i in positions:
+                row[i] = _sqlite_datetime(row[i])
+        return prepared
+
+    def load(self, cursor, prepared) -> None:
+        """Replace the staging table's rows with a chunk made by prepare()."""
         names = ", ".join(self.names)
         if self.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {STAGE}")
             with cursor.copy(f"COPY {STAGE} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                copy.write(prepared)
             if not self._analyzed:
                 # A temp table has no statistics unless asked, and the merge joins plan far better
                 # with them. Once is enough: later chunks look alike and the planner scales by size.
@@ -96,14 +131,8 @@ class Staging:
                 self._analyzed = True
             return
         cursor.execute(f"DELETE FROM {STAGE}")
-        positions = self._datetime_positions
-        if positions:
-            rows = [list(row) for row in rows]
-            for row in rows:
-                for i in positions:
-                    row[i] = _db_datetime(row[i])
         placeholders = ", ".join(["%s"] * len(self.names))
-        cursor.executemany(f"INSERT INTO {STAGE} ({names}) VALUES ({placeholders})", rows)
+        cursor.executemany(f"INSERT INTO {STAGE} ({names}) VALUES ({placeholders})", prepared)
 
     def remove_lines(self, cursor, lines: list[int]) -> None:
         cursor.executemany(f"DELETE FROM {STAGE} WHERE line = %s", [(line,) for line in lines])
