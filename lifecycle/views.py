@@ -130,7 +130,7 @@ def value_runs(request):
     }
     template = "lifecycle/runs.html"
     if request.htmx and not request.htmx.history_restore_request:
-        template += "#run-history"
+        template += "#runs-body"
     return render(request, template, context)
 
 

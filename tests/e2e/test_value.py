@@ -2,11 +2,15 @@
 CSP (the page fixture fails on any CSP violation or JavaScript error), the heat map and the
 channel table render, and a manager recomputes from the runs page."""
 
+import datetime as dt
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from core.models import Job
+from core.services import job_progress, job_start, job_succeed
 from lifecycle.models import ClvRun, CustomerValue
 from tests.lifecycle.clv_orders import AS_OF, seed_histories
 
@@ -64,3 +68,24 @@ def test_customer_page_shows_the_value_panel(page, login, agent, computed):
     panel = page.locator(".value-panel")
     expect(panel).to_contain_text("Probability alive")
     expect(panel).to_contain_text(f"{value.predicted_clv:,.2f}")
+
+
+def test_runs_page_follows_a_running_recompute_live(page, login, agent, server_lock):
+    """The progress bar polls while the job runs; when it ends, the latest run and the history
+    reload by themselves (no page reload)."""
+    job = Job.objects.create(kind="clv_recompute")
+    job_start(job_id=job.pk, total=100)
+    job_progress(job_id=job.pk, done=40)
+    run = ClvRun.objects.create(as_of=dt.date(2026, 6, 30), status=ClvRun.Status.RUNNING, started_at=timezone.now(), job=job)
+    login(agent)
+    page.goto("/value/runs/")
+    expect(page.locator(".job-progress__percent")).to_have_text("40%")
+    with server_lock:
+        job_progress(job_id=job.pk, done=70)
+    expect(page.locator(".job-progress__percent")).to_have_text("70%")
+    with server_lock:
+        ClvRun.objects.filter(pk=run.pk).update(status=ClvRun.Status.SUCCEEDED, finished_at=timezone.now(), n_customers=5)
+        job_succeed(job_id=job.pk)
+    expect(page.locator("#latest-heading + p .badge")).to_have_text("Succeeded")
+    expect(page.locator("#run-history tbody tr").first).to_contain_text("Succeeded")
+    expect(page).to_have_url(re.compile(r"/value/runs/$"))

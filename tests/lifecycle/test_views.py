@@ -218,20 +218,22 @@ def test_runs_page_shows_progress_and_history(client, manager):
     # the live progress component of the running job, polling the job-progress URL
     assert f'id="job-{job.pk}-progress"' in body
     assert reverse("job-progress", args=[job.pk]) in body and 'hx-trigger="every 1s"' in body
-    # the history reloads when that job finishes
-    assert f'hx-trigger="job-finished-{job.pk} from:body"' in body
+    # the latest run and the history reload when that job finishes
+    assert f'<div id="runs-body" hx-get="{RUNS}" hx-trigger="job-finished-{job.pk} from:body"' in body
     assert body.index(f"<td>{latest.pk}</td>") < body.index(f"<td>{older.pk}</td>")
     assert "not converged" in body
     assert manager.get_username() in body
     assert RECOMPUTE in body and 'name="csrfmiddlewaretoken"' in body
 
 
-def test_runs_history_fragment_for_htmx(client, agent):
-    run = _run()
+def test_runs_fragment_for_htmx_stops_reloading_once_finished(client, agent):
+    job = Job.objects.create(kind="clv_recompute", status=Job.Status.SUCCEEDED, total=10, done=10)
+    run = _run(job=job)
     response = _login(client, agent).get(RUNS, **HTMX)
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.lstrip().startswith('<div class="table-scroll" id="run-history">')
+    assert body.lstrip().startswith('<div id="runs-body">')  # finished: no trigger left
+    assert f'id="job-{job.pk}-progress"' in body and 'hx-trigger="every 1s"' not in body
     assert f"<td>{run.pk}</td>" in body and "<html" not in body
 
 
