@@ -260,20 +260,28 @@ def test_bulk_load_on_postgres_restores_every_index_and_constraint():
             indexes = cursor.fetchall()
             cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid::regclass::text IN "
-                "('customers_customer', 'customers_order', 'customers_activityevent') ORDER BY 1"
+                "('customers_customer', 'customers_order', 'customers_activityevent') OR (contype = 'f' AND "
+                "confrelid::regclass::text IN ('customers_customer', 'customers_order')) ORDER BY 1"
             )
             return indexes, cursor.fetchall()
 
     before = schema()
     assert any("gin_trgm_ops" in row[0] for row in before[0])
+    kept = CustomerFactory(external_id="crm-7")
     seed(n=300, s=2, rebuild_indexes=True)
     assert schema() == before
-    assert Customer.objects.count() == 300
+    assert Customer.objects.count() == 301
     order = Order.objects.first()
     with pytest.raises(IntegrityError), transaction.atomic():
         Order.objects.create(external_id=order.external_id, customer=order.customer, ordered_at=NOW, amount=1)
     with pytest.raises(IntegrityError), transaction.atomic():
         ActivityEvent.objects.create(customer_id=10**12, name="x", occurred_at=NOW)
+
+    assert demo_reset(suspend_references=True) == 300
+    assert schema() == before
+    assert list(Customer.objects.all()) == [kept] and not Order.objects.exists()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Order.objects.create(external_id="o-1", customer_id=10**12, ordered_at=NOW, amount=1)
 
 
 @pytest.mark.django_db

@@ -23,7 +23,7 @@ from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Cu
 
 from . import params as P
 from .generate import customer_base, chunks
-from .write import Lookup, indexes_rebuilt_after, write_chunk
+from .write import Lookup, indexes_rebuilt_after, references_suspended, write_chunk
 
 REBUILD_INDEXES_FROM = 20_000
 
@@ -216,11 +216,18 @@ def _purge(queryset) -> int:
     return queryset._raw_delete(queryset.db)
 
 
-def demo_reset() -> int:
+def demo_reset(*, suspend_references: bool | None = None) -> int:
     """Delete the demo customers with their orders, events, notes and tasks (and whatever other apps
     keep per customer or per order), and the demo channels' spend. Staff accounts, tags and channels
-    stay. Returns the number of customers deleted."""
+    stay. Returns the number of customers deleted.
+
+    suspend_references: on PostgreSQL, drop the foreign keys pointing at customers and orders during
+    the delete and re-add them after; by default from REBUILD_INDEXES_FROM demo customers on."""
+    demo = Customer.objects.filter(external_id__startswith=P.CUSTOMER_PREFIX)
     with transaction.atomic():
-        deleted = _purge(Customer.objects.filter(external_id__startswith=P.CUSTOMER_PREFIX))
+        if suspend_references is None:
+            suspend_references = demo.count() >= REBUILD_INDEXES_FROM
+        with connection.cursor() as cursor, references_suspended(cursor, [Customer, Order], suspend_references):
+            deleted = _purge(demo)
         ChannelSpend.objects.filter(channel__code__in=[c.code for c in P.CHANNELS]).delete()
     return deleted
