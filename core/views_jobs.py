@@ -6,6 +6,7 @@ import json
 
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from .auth import role_required
@@ -15,14 +16,14 @@ from .selectors import job_rejected_rows_page
 
 # Labels for the counters a job reports in Job.result; other keys are shown as they are.
 RESULT_LABELS = {
-    "rows": _("Rows read"),
-    "created": _("Created"),
-    "updated": _("Updated"),
-    "unchanged": _("Unchanged"),
-    "skipped": _("Skipped"),
-    "rejected": _("Rejected"),
-    "customers_created": _("Customers created"),
-    "channels_created": _("Channels created"),
+    "rows": pgettext_lazy("job result count", "Rows read"),
+    "created": pgettext_lazy("job result count", "Created"),
+    "updated": pgettext_lazy("job result count", "Updated"),
+    "unchanged": pgettext_lazy("job result count", "Unchanged"),
+    "skipped": pgettext_lazy("job result count", "Skipped"),
+    "rejected": pgettext_lazy("job result count", "Rejected"),
+    "customers_created": pgettext_lazy("job result count", "Customers created"),
+    "channels_created": pgettext_lazy("job result count", "Channels created"),
 }
 # Readable names of the kinds of job; a kind not listed is shown as it is stored.
 JOB_KIND_LABELS = {
