@@ -145,10 +145,12 @@ def test_same_seed_same_data_and_a_later_now_only_shifts_time():
     demo_reset()
     later = NOW + dt.timedelta(days=40)
     seed(n=200, s=9, now=later)
-    customers, orders, _events, _notes = snapshot()
+    customers, orders, events, notes = snapshot()
     assert [c[:5] for c in customers] == [c[:5] for c in first[0]]
     assert [(o[0], o[1], o[3], o[4]) for o in orders] == [(o[0], o[1], o[3], o[4]) for o in first[1]]
-    assert orders[0][2] - first[1][0][2] == dt.timedelta(days=40)
+    assert {o[2] - f[2] for o, f in zip(orders, first[1])} == {dt.timedelta(days=40)}
+    assert [(e[0], e[1], e[3]) for e in events] == [(e[0], e[1], e[3]) for e in first[2]]
+    assert notes == first[3]
 
     demo_reset()
     seed(n=200, s=10)

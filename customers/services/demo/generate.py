@@ -255,8 +255,10 @@ def _events(rng: np.random.Generator, base: CustomerBase, lo: int, hi: int, orde
     # E-mail opens after consent.
     opt_in = base.opt_in_at[lo:hi]
     subscribed = opt_in >= 0
-    opens = np.where(subscribed, rng.poisson(np.maximum(base.now - opt_in, 0) / DAY * P.EMAIL_OPEN_RATE), 0)
-    opens = np.minimum(opens, P.EMAIL_OPEN_CAP)
+    # The rate is zero for those without consent (opt_in is -1 there): a rate computed from now would
+    # make numpy draw a now-dependent amount of randomness, and the rest of the chunk would shift with it.
+    open_rate = np.where(subscribed, (base.now - opt_in) / DAY * P.EMAIL_OPEN_RATE, 0.0)
+    opens = np.minimum(rng.poisson(open_rate), P.EMAIL_OPEN_CAP)
     who = np.repeat(local, opens)
     at = _uniform_between(rng, opt_in[who], np.full(len(who), base.now + 1))
     parts.append((who, np.full(len(who), EMAIL_OPEN), at, rng.integers(0, len(P.CAMPAIGNS), len(who))))
