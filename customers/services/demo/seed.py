@@ -148,8 +148,8 @@ def demo_seed(
     """Generate and store the demo data, all in one transaction. The caller decides whether the
     database may receive it (see the seed_demo command).
 
-    rebuild_indexes: on PostgreSQL, drop and recreate the indexes and foreign keys of the customer,
-    order and event tables around the load; by default for loads of REBUILD_INDEXES_FROM customers
+    rebuild_indexes: on PostgreSQL, drop and recreate the indexes, unique constraints and foreign keys
+    of the customer, order and event tables around the load; by default for loads of REBUILD_INDEXES_FROM customers
     and more, where it is several times faster than maintaining them row by row."""
     if customers < 0 or months < 1 or seed < 0:
         raise ValueError("customers >= 0, months >= 1 and seed >= 0 are required")
