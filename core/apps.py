@@ -3,15 +3,18 @@ from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
-def grant_admin_role_all_permissions(sender, using="default", **kwargs):
-    """The Admin role may do everything in the admin site, including models added later.
+def ensure_staff_roles(sender, using="default", **kwargs):
+    """Keep the role groups present and give the Admin role every permission, models added later too.
 
-    Permissions only exist after post_migrate creates them, hence a signal, not a migration."""
+    Permissions only exist after post_migrate creates them, hence a signal, not only a migration;
+    and a database flush (transactional tests) emits post_migrate too, so the roles come back."""
     from django.contrib.auth.models import Group, Permission
 
-    admin = Group.objects.using(using).filter(name="Admin").first()
-    if admin is not None:
-        admin.permissions.set(Permission.objects.using(using).all())
+    from .roles import Role
+
+    for role in Role:
+        Group.objects.using(using).get_or_create(name=role.value)
+    Group.objects.using(using).get(name=Role.ADMIN).permissions.set(Permission.objects.using(using).all())
 
 
 class CoreConfig(AppConfig):
@@ -19,4 +22,4 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
-        post_migrate.connect(grant_admin_role_all_permissions, dispatch_uid="core.grant_admin_role_all_permissions")
+        post_migrate.connect(ensure_staff_roles, dispatch_uid="core.ensure_staff_roles")

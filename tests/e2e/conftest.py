@@ -3,9 +3,9 @@
 Playwright's sync API runs an asyncio event loop in this thread, and Django refuses ORM calls from a
 thread with a running loop unless told this is safe (it is: the loop only waits for the browser).
 
-Test modules mark themselves `browser` and `django_db(transaction=True, serialized_rollback=True)`:
-the live server needs committed data, and the serialized rollback puts back the role groups the
-migrations created, which the flush after a transactional test would otherwise delete for good.
+Test modules mark themselves `browser` and `django_db(transaction=True)`: the live server needs
+committed data. The flush after each such test emits post_migrate, which puts the role groups back
+(core.apps.ensure_staff_roles).
 
 Each test gets a fresh browser context; every console message is collected, and the test fails if
 the page reported a Content-Security-Policy violation or a JavaScript error. Screenshots go to
@@ -38,36 +38,11 @@ CSP_VIOLATION = re.compile(r"Content Security Policy|Refused to (load|apply|exec
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _restore_database_at_the_end(django_db_setup, django_db_blocker):
-    """Put back, once the session is over, what the migrations wrote (role groups, schedules).
-
-    The flush after each transactional test empties every table; serialized_rollback reloads the
-    snapshot before the next such test, but nothing does after the last one, and a kept database
-    (--reuse-db) would start the next run without its role groups."""
-    yield
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        for connection in connections.all(initialized_only=True):
-            contents = getattr(connection, "_test_serialized_contents", None)
-            if contents:
-                connection.creation.deserialize_db_from_string(contents)
-
-
 @pytest.fixture(scope="session")
 def browser():
-    from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    snapshots = {c.alias: getattr(c, "_test_serialized_contents", None) for c in connections.all(initialized_only=True)}
     playwright = sync_playwright().start()
-    # From here on this thread runs in Playwright's greenlet context, and Django's per-context
-    # connections are new objects: hand them the session's database snapshot, or serialized_rollback
-    # would silently do nothing.
-    for alias, contents in snapshots.items():
-        if contents is not None:
-            connections[alias]._test_serialized_contents = contents
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield browser
     browser.close()

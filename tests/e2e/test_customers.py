@@ -11,7 +11,7 @@ from customers.models import Customer
 from customers.selectors import PAGE_SIZE, TIMELINE_PAGE_SIZE
 from tests.factories import ChannelFactory, CustomerFactory, EventFactory, NoteFactory, OrderFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROWS = "#customer-table tbody tr"
 

@@ -15,7 +15,7 @@ from core.services import job_progress, job_start
 from customers.models import Customer
 from customers.services.imports import import_job_run
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BAD_ROWS = 103  # more than a page of rejected rows (100)
 GOOD_ROWS = 20

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from tests.factories import CustomerFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_switch_to_simplified_chinese_and_back(page, login, agent, screenshot):

@@ -14,7 +14,7 @@ from core.services import job_progress, job_start, job_succeed
 from lifecycle.models import ClvRun, CustomerValue
 from tests.lifecycle.clv_orders import AS_OF, seed_histories
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
