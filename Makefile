@@ -24,6 +24,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Translators' loop (needs GNU gettext); the compiled .mo files are committed so run/test need none.
+messages: export DEBUG ?= true
 messages: $(VENV)/.installed
 	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles
 	$(PY) manage.py compilemessages --ignore=.venv

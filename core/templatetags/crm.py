@@ -28,8 +28,9 @@ def format_money(amount, currency: str = "") -> str:
     number = number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
     if not currency:
         return number
+    # (The separator is a real no-break space, not a \u escape: xgettext would keep the escape literally.)
     # Translators: how an amount of money is written; %(currency)s is an ISO code such as USD.
-    return _("%(currency)s\u00a0%(amount)s") % {"currency": currency, "amount": number}
+    return _("%(currency)s %(amount)s") % {"currency": currency, "amount": number}
 
 
 @register.filter
