@@ -18,6 +18,7 @@ run: export DEBUG ?= true
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --seed 42 --if-empty
+	$(PY) manage.py recompute_clv --sync
 	$(PY) manage.py runserver $(HOST)
 
 test: $(VENV)/.installed
