@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from customers.models import Customer, Order
@@ -79,7 +80,8 @@ def _day_expression() -> tuple[str, list]:
         connection.ensure_connection()
         connection.connection.create_function("clv_local_day", 1, _sqlite_local_day, deterministic=True)
         return "clv_local_day(o.ordered_at)", []
-    raise NotImplementedError(f"CLV aggregation is not implemented for {connection.vendor}")
+    # The project supports PostgreSQL (production) and SQLite (the embedded default) only.
+    raise ImproperlyConfigured(f"CLV aggregation supports PostgreSQL and SQLite, not {connection.vendor}")
 
 
 def aggregate_sql(*, as_of: dt.date, lo: int | None = None, hi: int | None = None) -> tuple[str, list]:

@@ -5,6 +5,7 @@ on; problems of single rows are left to the row parsers."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -65,10 +66,9 @@ def file_size(source: IO[bytes]) -> int:
     size = getattr(source, "size", None)
     if isinstance(size, int):
         return size
-    try:
+    # A file without a descriptor (an in-memory upload) is measured by seeking instead.
+    with contextlib.suppress(AttributeError, OSError, io.UnsupportedOperation):
         return os.fstat(source.fileno()).st_size
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        pass
     position = source.tell()
     source.seek(0, io.SEEK_END)
     end = source.tell()

@@ -10,6 +10,7 @@ import json
 import operator
 import re
 import zoneinfo
+from abc import ABC, abstractmethod
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -65,7 +66,7 @@ def _shown(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-class RowParser:
+class RowParser(ABC):
     """Reads the columns of one kind of file by position; subclasses parse a row into a tuple."""
 
     kind: str
@@ -121,8 +122,9 @@ class RowParser:
             )
         return value
 
+    @abstractmethod
     def parse(self, row: list[str]) -> tuple[tuple, object]:
-        raise NotImplementedError
+        """One CSV row as (values for the staging table, extra info); raises RowError when bad."""
 
     def check_in_file(self, values: tuple, line: int) -> str | None:
         """Rules across rows of the file (raise RowError); return a reason when the row lacks a value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -78,7 +79,7 @@ def _copy_plain(value) -> str:
     return "\\N" if value is None else str(value)
 
 
-class Staging:
+class Staging(ABC):
     """The staging table of one kind, and the SQL that merges it into the real tables."""
 
     # (name, type) after the leading "line" column; the order of RowParser.parse's tuple.
@@ -138,9 +139,9 @@ class Staging:
         cursor.executemany(f"DELETE FROM {STAGE} WHERE line = %s", [(line,) for line in lines])
 
     # --- merging ----------------------------------------------------------------------------------
+    @abstractmethod
     def merge(self, cursor, *, incomplete: dict[int, str]) -> ChunkOutcome:
         """Write the staged rows; `incomplete` maps lines lacking values a new row needs to the reason."""
-        raise NotImplementedError
 
     def create_missing_customers(self, cursor, outcome: ChunkOutcome) -> None:
         """Orders and events may name a customer we do not know yet: create it with just its id."""
