@@ -19,19 +19,13 @@ from django.utils.translation import gettext as _
 from core.exceptions import DomainError
 from core.services import ProgressCallback
 
-from .reader import CsvFile, file_size, open_source, raw_text, row_problem
-from .rows import IMPORT_KINDS, KEY_NAMES, PARSERS, RowError
-from .staging import STAGINGS, Staging
+from .parse import RejectedRow, parse_chunks
+from .reader import CsvFile, file_size, open_source, raw_text
+from .rows import IMPORT_KINDS
+from .staging import STAGINGS
 
 # Rows per transaction: big enough that per-chunk work (joins, commit) is small next to the rows.
 DEFAULT_CHUNK_SIZE = 50_000
-
-
-@dataclass(frozen=True)
-class RejectedRow:
-    line: int
-    reason: str
-    raw: str
 
 
 @dataclass
@@ -107,55 +101,6 @@ def import_csv(
     return result
 
 
-@dataclass
-class _Chunk:
-    """Parsed rows ready for the staging table, and what was rejected while parsing them."""
-
-    rows: list[tuple] = field(default_factory=list)
-    prepared: object = None  # the rows as Staging.load() takes them
-    raws: dict[int, list[str]] = field(default_factory=dict)
-    incomplete: dict[int, str] = field(default_factory=dict)
-    rejected: list[RejectedRow] = field(default_factory=list)
-    row_count: int = 0
-    bytes_read: int = 0
-
-
-def _parse_chunks(kind: str, csvfile: CsvFile, staging: Staging, chunk_size: int) -> Iterator[_Chunk]:
-    """Pure Python, no database: read, check and parse rows, `chunk_size` good rows at a time, each
-    chunk already formatted for loading into the staging table."""
-    parser = PARSERS[kind](csvfile)
-    key_name = KEY_NAMES[kind]
-    first_seen: dict = {}  # key of a row in the file -> its line, to refuse later duplicates
-    chunk = _Chunk()
-    for line, row in csvfile.rows():
-        chunk.row_count += 1
-        try:
-            problem = row_problem(row)
-            if problem:
-                raise RowError(problem)
-            values, key = parser.parse(row)
-            first = first_seen.get(key)
-            if first is not None:
-                raise RowError(_("duplicate %(key)s, first seen on line %(line)d.") % {"key": key_name, "line": first})
-            missing = parser.check_in_file(values, line)
-        except RowError as exc:
-            chunk.rejected.append(RejectedRow(line=line, reason=str(exc), raw=raw_text(row)))
-            continue
-        first_seen[key] = line
-        if missing:
-            chunk.incomplete[line] = missing
-        chunk.rows.append((line, *values))
-        chunk.raws[line] = row
-        if len(chunk.rows) >= chunk_size:
-            chunk.bytes_read = csvfile.bytes_read
-            chunk.prepared = staging.prepare(chunk.rows)
-            yield chunk
-            chunk = _Chunk()
-    chunk.bytes_read = csvfile.bytes_read
-    chunk.prepared = staging.prepare(chunk.rows)
-    yield chunk
-
-
 def _read_ahead(make_items: Callable[[], Iterator], depth: int = 1) -> Iterator:
     """Iterate `make_items()` in a background thread, up to `depth` items ahead of the consumer.
 
@@ -206,7 +151,7 @@ def _import_rows(kind: str, csvfile: CsvFile, *, progress, total: int, chunk_siz
     with connection.cursor() as cursor:
         staging.create(cursor)
         try:
-            with closing(_read_ahead(lambda: _parse_chunks(kind, csvfile, staging, chunk_size))) as chunks:
+            with closing(_read_ahead(lambda: parse_chunks(kind, csvfile, staging, chunk_size))) as chunks:
                 for chunk in chunks:
                     result.rows += chunk.row_count
                     result.rejected.extend(chunk.rejected)
