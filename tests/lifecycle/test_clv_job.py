@@ -15,6 +15,7 @@ from lifecycle.clv.base import FitResult
 from lifecycle.clv.bgnbd import BgNbdParams
 from lifecycle.models import ClvRun, ClvRunChunk, CustomerValue, RfmSegment
 from lifecycle.services import clv as clv_service
+from lifecycle.services import scoring as scoring_service
 from lifecycle.services.clv import clv_run_create, clv_run_execute
 from lifecycle.services.formula import MAX_LIFESPAN_YEARS, lifespans_by_channel
 from tests.factories import CustomerFactory, OrderFactory
@@ -223,7 +224,7 @@ def _not_converged(*args, **kwargs):
 
 
 def test_a_fit_that_does_not_converge_is_recorded_and_never_used(population, monkeypatch):
-    monkeypatch.setattr(clv_service, "bgnbd_fit", _not_converged)
+    monkeypatch.setattr(scoring_service, "bgnbd_fit", _not_converged)
     run = run_now()
     assert run.status == ClvRun.Status.NOT_CONVERGED
     assert run.bgnbd_converged is False and "flat likelihood" in run.message
@@ -238,7 +239,7 @@ def test_gamma_gamma_not_converged_keeps_the_purchase_model(population, monkeypa
 
         return FitResult(params=GammaGammaParams(p=1, q=0.5, v=1), log_likelihood=-1.0, converged=False, message="q <= 1", n=1)
 
-    monkeypatch.setattr(clv_service, "gamma_gamma_fit", gg_not_converged)
+    monkeypatch.setattr(scoring_service, "gamma_gamma_fit", gg_not_converged)
     run = run_now()
     assert run.status == ClvRun.Status.NOT_CONVERGED and run.bgnbd_converged and run.gg_converged is False
     assert CustomerValue.objects.filter(p_alive__isnull=False).exists()
