@@ -168,6 +168,12 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# --- Customer value (CLV) job --------------------------------------------------------------------
+# Customers per scoring task, and database connections that read the orders side by side (about
+# one per core of the database server).
+CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
+CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token", not a bare 403.

@@ -50,7 +50,7 @@ from core.exceptions import DomainError
 from core.services import job_create, job_fail, job_progress, job_start, job_succeed
 from lifecycle.models import ClvRun, ClvRunChunk
 
-from .aggregate import OrderStats, day_number, order_stats
+from .aggregate import OrderStats, day_number, order_stats, order_stats_parallel
 from .formula import lifespans_by_channel
 from .rfm import rfm_cutpoints
 from .scoring import btyd_inputs, fit_models, score_customers
@@ -129,7 +129,7 @@ def clv_run_fit(*, run_id: int) -> tuple[ClvRun, OrderStats | None]:
         job_start(job_id=run.job_id)
         job_progress(job_id=run.job_id, done=0, message=_("Aggregating orders"))
 
-    stats = order_stats(as_of=run.as_of)
+    stats = order_stats_parallel(as_of=run.as_of, connections=settings.CLV_AGGREGATE_CONNECTIONS)
     aggregated = time.perf_counter()
     as_of_day = day_number(run.as_of)
     btyd = btyd_inputs(stats, as_of_day=as_of_day, unit_days=run.time_unit_days)
