@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -81,6 +81,8 @@ class ClvRun(models.Model):
                 condition=Q(annual_discount_rate__gte=0) & Q(annual_discount_rate__lt=1), name="clvrun_discount_range"
             ),
             models.CheckConstraint(condition=Q(horizon_months__gte=1), name="clvrun_horizon_positive"),
+            # At most one run queued or running: two clicks at once cannot start two recomputes.
+            models.UniqueConstraint(Value(True), condition=Q(status__in=["queued", "running"]), name="clvrun_one_active"),
         ]
 
     def __str__(self) -> str:

@@ -41,7 +41,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -75,22 +75,31 @@ def chunk_size() -> int:
 
 
 def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
-    """A queued run with its job; refuses while another run is queued or running."""
+    """A queued run with its job; refuses while another run is queued or running.
+
+    The database allows one active run (constraint clvrun_one_active), so two requests at the same
+    moment cannot both start one. A run active for longer than ACTIVE_RUN_WINDOW is taken as
+    crashed and closed as failed first."""
     as_of = as_of or timezone.localdate()
+    active = [ClvRun.Status.QUEUED, ClvRun.Status.RUNNING]
     with transaction.atomic():
-        recent = timezone.now() - ACTIVE_RUN_WINDOW
-        if ClvRun.objects.filter(status__in=[ClvRun.Status.QUEUED, ClvRun.Status.RUNNING], created_at__gte=recent).exists():
-            raise DomainError(_("A value recompute is already queued or running."))
-        job = job_create(kind=JOB_KIND, params={"as_of": as_of.isoformat()}, created_by=created_by)
-        return ClvRun.objects.create(
-            as_of=as_of,
-            time_unit=_setting("CLV_TIME_UNIT", ClvRun.TimeUnit.WEEK),
-            horizon_months=int(_setting("CLV_HORIZON_MONTHS", 12)),
-            annual_discount_rate=Decimal(str(_setting("CLV_ANNUAL_DISCOUNT_RATE", "0.10"))),
-            churn_days=int(_setting("CLV_CHURN_DAYS", 365)),
-            job=job,
-            created_by=created_by,
+        ClvRun.objects.filter(status__in=active, created_at__lt=timezone.now() - ACTIVE_RUN_WINDOW).update(
+            status=ClvRun.Status.FAILED, error=_("Abandoned: still unfinished after six hours."), finished_at=timezone.now()
         )
+        try:
+            with transaction.atomic():
+                job = job_create(kind=JOB_KIND, params={"as_of": as_of.isoformat()}, created_by=created_by)
+                return ClvRun.objects.create(
+                    as_of=as_of,
+                    time_unit=_setting("CLV_TIME_UNIT", ClvRun.TimeUnit.WEEK),
+                    horizon_months=int(_setting("CLV_HORIZON_MONTHS", 12)),
+                    annual_discount_rate=Decimal(str(_setting("CLV_ANNUAL_DISCOUNT_RATE", "0.10"))),
+                    churn_days=int(_setting("CLV_CHURN_DAYS", 365)),
+                    job=job,
+                    created_by=created_by,
+                )
+        except IntegrityError:
+            raise DomainError(_("A value recompute is already queued or running.")) from None
 
 
 def clv_run_start(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:

@@ -1,12 +1,14 @@
 """The CLV recompute job: aggregation conventions, edge cases, idempotency, query count, failures."""
 
 import datetime as dt
+import threading
 import zoneinfo
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from core.exceptions import DomainError
 from core.models import Job
@@ -264,6 +266,46 @@ def test_only_one_run_at_a_time():
     clv_run_create(as_of=AS_OF)
     with pytest.raises(DomainError):
         clv_run_create(as_of=AS_OF)
+
+
+def test_a_run_unfinished_for_six_hours_is_taken_as_crashed():
+    stuck = clv_run_create(as_of=AS_OF)
+    ClvRun.objects.filter(pk=stuck.pk).update(status=ClvRun.Status.RUNNING, created_at=timezone.now() - dt.timedelta(hours=7))
+    fresh = clv_run_create(as_of=AS_OF)
+    stuck.refresh_from_db()
+    assert stuck.status == ClvRun.Status.FAILED and stuck.finished_at and "six hours" in stuck.error
+    assert fresh.status == ClvRun.Status.QUEUED
+
+
+def test_the_database_refuses_a_second_active_run():
+    ClvRun.objects.create(as_of=AS_OF, status=ClvRun.Status.RUNNING)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ClvRun.objects.create(as_of=AS_OF, status=ClvRun.Status.QUEUED)
+    ClvRun.objects.create(as_of=AS_OF, status=ClvRun.Status.SUCCEEDED)  # finished runs are not limited
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_starts_create_one_run():
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def start():
+        try:
+            barrier.wait()
+            outcomes.append(clv_run_create(as_of=AS_OF).pk)
+        except DomainError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str).count("refused") == 3
+    assert ClvRun.objects.count() == 1 and Job.objects.filter(kind="clv_recompute").count() == 1
 
 
 def test_a_finished_run_is_not_run_again(population):
