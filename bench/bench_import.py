@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Production settings (DEBUG off) are what we measure; they need a key, and this one signs nothing.
+os.environ.setdefault("SECRET_KEY", "bench-only-key-that-signs-nothing")
 
 import django  # noqa: E402
 
