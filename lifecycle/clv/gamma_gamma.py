@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 
-from .base import FitResult, as_1d_float, check_weights, maximise_log_likelihood, subsample
+from .base import FitResult, as_1d_float, check_weights, maximise_log_likelihood, subsample, wsum
 
 _NAMES = ("p", "q", "v")
 
@@ -66,35 +66,62 @@ def gamma_gamma_log_likelihood(params: GammaGammaParams, frequency, monetary, we
 
 class _Prepared:
     """Special functions of p x are evaluated once per distinct x and gathered; the
-    logs of x and m_x are computed once."""
+    logs of x and m_x are computed once. The only pass over the rows per evaluation is
+    s = x m_x + v: its log, its inverse and their weighted sums."""
 
     def __init__(self, x, m, w):
         self.w = w
         self.w_total = float(w.sum())
-        self.ux, self.ix = np.unique(x, return_inverse=True)
-        self.w_x = np.bincount(self.ix, weights=w, minlength=self.ux.size)
-        self.x = x
+        self.ux, ix = np.unique(x, return_inverse=True)
+        self.w_x = np.bincount(ix, weights=w, minlength=self.ux.size)
         self.xm = x * m
         self.wx = w * x
+        self.wx_total = float(self.wx.sum())
         # sum of w * (p x - 1) log m + p x log x, split into the p-free and p parts
-        self.sum_w_log_m = float(np.dot(w, np.log(m)))
-        self.sum_wx_log_xm = float(np.dot(self.wx, np.log(m) + np.log(x)))
+        self.sum_w_log_m = wsum(w, np.log(m))
+        self.sum_wx_log_xm = wsum(self.wx, np.log(m) + np.log(x))
 
     def nll_and_grad(self, u: np.ndarray):
-        p, q, v = np.exp(u)
-        pux = p * self.ux
-        total = np.dot(self.w_x, gammaln(pux + q) - gammaln(pux)) - self.w_total * (gammaln(q) - q * np.log(v))
-        total += p * self.sum_wx_log_xm - self.sum_w_log_m
-        log_xm_v = np.log(self.xm + v)
-        pxq = p * self.x + q
-        total -= np.dot(self.w, pxq * log_xm_v)
+        return self.evaluate(u, hessian=False)
+
+    def nll_grad_hess(self, u: np.ndarray):
+        return self.evaluate(u, hessian=True)
+
+    def evaluate(self, u: np.ndarray, *, hessian: bool):
+        """Mean negative log-likelihood at log-parameters u, its gradient and (when asked) its
+        Hessian in u (from the derivatives in (p, q, v), as in the BG/NBD fit)."""
+        theta = np.exp(u)
+        p, q, v = theta
+        w_total, ux, w_x = self.w_total, self.ux, self.w_x
+        pux = p * ux
+        s = self.xm + v
+        log_s = np.log(s)
+        inv_s = 1.0 / s
+        # sums over the rows of w log s, w x log s, w / s, w x / s
+        w_log_s, wx_log_s = wsum(self.w, log_s), wsum(self.wx, log_s)
+        w_inv_s, wx_inv_s = wsum(self.w, inv_s), wsum(self.wx, inv_s)
+        total = wsum(w_x, gammaln(pux + q) - gammaln(pux)) - w_total * (gammaln(q) - q * np.log(v))
+        total += p * self.sum_wx_log_xm - self.sum_w_log_m - p * wx_log_s - q * w_log_s
         psi_pxq = digamma(pux + q)
-        g_p = np.dot(self.w_x * self.ux, psi_pxq - digamma(pux)) + self.sum_wx_log_xm - np.dot(self.wx, log_xm_v)
-        g_q = np.dot(self.w_x, psi_pxq) - self.w_total * (digamma(q) - np.log(v)) - np.dot(self.w, log_xm_v)
-        g_v = self.w_total * q / v - np.dot(self.w, pxq / (self.xm + v))
-        value = -total / self.w_total
-        grad = -np.array([p * g_p, q * g_q, v * g_v]) / self.w_total
-        return value, grad
+        g_p = wsum(w_x * ux, psi_pxq - digamma(pux)) + self.sum_wx_log_xm - wx_log_s
+        g_q = wsum(w_x, psi_pxq) - w_total * (digamma(q) - np.log(v)) - w_log_s
+        g_v = w_total * q / v - p * wx_inv_s - q * w_inv_s
+        grad_theta = np.array([g_p, g_q, g_v])
+        value = -total / w_total
+        grad = -theta * grad_theta / w_total
+        if not hessian:
+            return value, grad
+        trigamma_pxq = polygamma(1, pux + q)
+        inv_s2 = inv_s * inv_s
+        h_pp = wsum(w_x * ux * ux, trigamma_pxq - polygamma(1, pux))
+        h_pq = wsum(w_x * ux, trigamma_pxq)
+        h_pv = -wx_inv_s
+        h_qq = wsum(w_x, trigamma_pxq) - w_total * polygamma(1, q)
+        h_qv = w_total / v - w_inv_s
+        h_vv = -w_total * q / v**2 + p * wsum(self.wx, inv_s2) + q * wsum(self.w, inv_s2)
+        hess_theta = np.array([[h_pp, h_pq, h_pv], [h_pq, h_qq, h_qv], [h_pv, h_qv, h_vv]])
+        hess = -(np.outer(theta, theta) * hess_theta + np.diag(theta * grad_theta)) / w_total
+        return value, grad, hess
 
 
 def gamma_gamma_fit(frequency, monetary, weights=None) -> FitResult:
@@ -118,10 +145,8 @@ def gamma_gamma_fit(frequency, monetary, weights=None) -> FitResult:
     # p = 1, q = 2 puts the mean spend at v = 1 (the mean, after scaling).
     start = np.log([1.0, 2.0, 1.0])
     sample = subsample(x.size)
-    warm_up = None if sample is None else _Prepared(x[sample], m[sample], w[sample]).nll_and_grad
-    u, mean_nll, converged, message, iterations = maximise_log_likelihood(
-        _Prepared(x, m, w).nll_and_grad, start, _NAMES, warm_up=warm_up
-    )
+    warm_up = None if sample is None else _Prepared(x[sample], m[sample], w[sample])
+    u, mean_nll, converged, message, iterations = maximise_log_likelihood(_Prepared(x, m, w), start, _NAMES, warm_up=warm_up)
     p, q, v = (float(value) for value in np.exp(u))
     if converged and q <= 1:
         converged, message = False, "q <= 1: the population mean spend is not finite"

@@ -25,6 +25,7 @@ from lifecycle.clv import (
 )
 from lifecycle.clv import bgnbd as bgnbd_module
 from lifecycle.clv import gamma_gamma as gamma_gamma_module
+from lifecycle.clv.base import maximise_log_likelihood, newton_minimise
 from lifecycle.clv.bgnbd import bgnbd_expected_purchases_new_customer
 from lifecycle.clv.simulate import simulate_bgnbd, simulate_gamma_gamma
 
@@ -143,6 +144,91 @@ def test_fast_likelihood_equals_the_plain_equation(cdnow):
     value, _ = prepared.nll_and_grad(np.log([0.3, 5.0, 0.9, 2.0]))
     plain = bgnbd_log_likelihood(params, cdnow["x"], cdnow["t_x"], cdnow["T"])
     assert -value * cdnow["x"].size == pytest.approx(plain, rel=1e-12)
+
+
+
+@pytest.mark.parametrize(
+    ("module", "params", "columns"),
+    [
+        (bgnbd_module, np.log([0.3, 5.0, 0.9, 2.0]), ("x", "t_x", "T")),
+        (bgnbd_module, np.log([1.1, 0.06, 0.008, 226.0]), ("x", "t_x", "T")),
+        (gamma_gamma_module, np.log([5.0, 3.0, 12.0]), ("x", "zbar")),
+    ],
+)
+def test_analytic_hessian_matches_finite_differences_of_the_gradient(cdnow, module, params, columns):
+    arrays = [cdnow[c] for c in columns]
+    if module is gamma_gamma_module:
+        used = arrays[0] > 0
+        arrays = [a[used] for a in arrays]
+    prepared = module._Prepared(*arrays, np.ones(arrays[0].size))
+    value, grad, hessian = prepared.nll_grad_hess(params)
+    # the same value and gradient as without the Hessian
+    assert (value, grad.tolist()) == (prepared.nll_and_grad(params)[0], prepared.nll_and_grad(params)[1].tolist())
+    step = 1e-5
+    numeric = np.array(
+        [(prepared.nll_and_grad(params + step * e)[1] - prepared.nll_and_grad(params - step * e)[1]) / (2 * step) for e in np.eye(params.size)]
+    )
+    np.testing.assert_allclose(hessian, hessian.T, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-9)
+
+
+def _routes(prepared, start, names):
+    newton = maximise_log_likelihood(prepared, start, names)
+    lbfgs = maximise_log_likelihood(prepared, start, names, newton=False)
+    return newton, lbfgs
+
+
+def test_newton_and_lbfgs_reach_the_same_optimum(cdnow):
+    bg = bgnbd_module._Prepared(cdnow["x"], cdnow["t_x"], cdnow["T"], np.ones(cdnow["x"].size))
+    repeat = cdnow["x"] > 0
+    gg = gamma_gamma_module._Prepared(cdnow["x"][repeat], cdnow["zbar"][repeat] / 35.0, np.ones(int(repeat.sum())))
+    for prepared, names in ((bg, bgnbd_module._NAMES), (gg, gamma_gamma_module._NAMES)):
+        crude = np.zeros(len(names))
+        lbfgs = maximise_log_likelihood(prepared, crude, names, newton=False)
+        assert lbfgs[2] and not lbfgs[3].startswith("Newton"), lbfgs[3]
+        # from the crude start (whichever route finishes) and from near the optimum (where the
+        # subsample warm-up starts it), the same optimum
+        for start in (crude, lbfgs[0] + 0.2):
+            newton = maximise_log_likelihood(prepared, start, names)
+            assert newton[2], newton[3]
+            np.testing.assert_allclose(newton[0], lbfgs[0], rtol=0, atol=1e-5)
+        assert newton[3].startswith("Newton")
+        # Newton's point is at least as good and has a (near) zero gradient
+        assert newton[1] <= lbfgs[1] + 1e-13
+        assert np.max(np.abs(prepared.nll_and_grad(newton[0])[1])) < 1e-9  # L-BFGS's gtol
+
+
+def test_a_large_fit_takes_the_newton_route_from_the_warm_up():
+    truth = BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    sim, recency, _ = _day_resolution_histories(truth, 300_000, seed=21)
+    uf, ur, uT, weights, _ = compress(sim.frequency, recency, sim.T)
+    assert uf.size > 40_000  # large enough for the subsample warm-up
+    fit = bgnbd_fit(uf, ur, uT, weights)
+    assert fit.converged, fit.message
+    assert fit.message.startswith("Newton") and fit.iterations <= 6
+    # the L-BFGS route on the same data: the same optimum
+    scale = float(np.dot(weights, uT) / weights.sum())
+    prepared = bgnbd_module._Prepared(uf, ur / scale, uT / scale, weights)
+    u = np.log([fit.params.r, fit.params.alpha / scale, fit.params.a, fit.params.b])
+    lbfgs = maximise_log_likelihood(prepared, u + 0.05, bgnbd_module._NAMES, newton=False)
+    assert lbfgs[2]
+    np.testing.assert_allclose(u, lbfgs[0], rtol=0, atol=1e-5)
+    assert prepared.nll_and_grad(u)[0] <= lbfgs[1] + 1e-14
+
+
+def test_newton_gives_way_to_lbfgs_when_the_likelihood_has_no_interior_maximum():
+    # The data of test_fit_without_heterogeneity_or_dropout_is_not_converged: Newton cannot
+    # finish (the optimum is at the edge), and the L-BFGS route reports the drift as before.
+    rng = np.random.default_rng(2)
+    T = np.full(1000, 52.0)
+    x = rng.poisson(0.2 * T).astype(float)
+    recency = np.where(x > 0, T * rng.beta(np.maximum(x, 1), 1), 0.0)
+    prepared = bgnbd_module._Prepared(x, recency / 52.0, T / 52.0, np.ones(1000))
+    start = np.log([1.0, 0.1, 1.0, 1.0])
+    assert newton_minimise(prepared.nll_grad_hess, start) is None
+    newton, lbfgs = _routes(prepared, start, bgnbd_module._NAMES)
+    assert newton[2:4] == lbfgs[2:4] and "ran off" in newton[3]
+    np.testing.assert_array_equal(newton[0], lbfgs[0])
 
 
 # --- (b) recovery of known parameters ------------------------------------------------------
