@@ -70,10 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default=DEFAULT_DB)
     parser.add_argument("--chunk", type=int, default=100_000)
+    parser.add_argument("--index-builders", type=int, help="connections building indexes side by side (default: the module's)")
     parser.add_argument("--upsert", action="store_true", help="also time customer_values_upsert of the same chunks")
     args = parser.parse_args()
     setup_django(args.database)
 
+    from bench_clv import backend_cpu
     from django.db import connection
     from django.utils import timezone
 
@@ -81,6 +83,8 @@ def main() -> None:
     from lifecycle.services import writeback
     from tests.lifecycle.test_writeback import columns_for
 
+    if args.index_builders:
+        writeback.INDEX_BUILDERS = args.index_builders
     publish_log: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: publish_log.append(record.getMessage())
@@ -99,13 +103,15 @@ def main() -> None:
         timings, started = {}, time.perf_counter()
         writeback.values_generation_prepare(run_id=run_id)
         timings["prepare_s"] = round(time.perf_counter() - started, 2)
-        mark = time.perf_counter()
+        mark, cpu, server = time.perf_counter(), time.process_time(), backend_cpu()
         for columns in chunks:
             writeback.values_generation_write(run_id=run_id, columns=columns, computed_at=timezone.now())
         timings["write_s"] = round(time.perf_counter() - mark, 2)
-        mark = time.perf_counter()
+        timings["write_cpu_s"] = {"python": round(time.process_time() - cpu, 2), "server": round(backend_cpu() - server, 2)}
+        mark, server = time.perf_counter(), backend_cpu()
         writeback.values_generation_publish(run_id=run_id)
         timings["publish_s"] = round(time.perf_counter() - mark, 2)
+        timings["publish_server_cpu_s"] = round(backend_cpu() - server, 2)  # without parallel index-build workers
         timings["total_s"] = round(time.perf_counter() - started, 2)
         timings["publish_steps"] = publish_log[-1] if publish_log else ""
         return timings
@@ -125,10 +131,15 @@ def main() -> None:
 
     if args.upsert:
         run = ClvRun.objects.create(as_of=dt.date(2026, 6, 30), status=ClvRun.Status.SUCCEEDED)
-        load, started = loadavg(), time.perf_counter()
+        load, started, server = loadavg(), time.perf_counter(), backend_cpu()
         for columns in chunks:
             writeback.customer_values_upsert(columns=columns, run_id=run.pk, computed_at=timezone.now())
-        result["upsert"] = {"load_before": load, "total_s": round(time.perf_counter() - started, 2), "load_after": loadavg()}
+        result["upsert"] = {
+            "load_before": load,
+            "total_s": round(time.perf_counter() - started, 2),
+            "server_cpu_s": round(backend_cpu() - server, 2),
+            "load_after": loadavg(),
+        }
     print(json.dumps(result, indent=2))
 
 

@@ -29,11 +29,13 @@ import math
 import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db import IntegrityError, OperationalError, connection, transaction
+from psycopg.copy import QueuedLibpqWriter
 
 from customers.models import Customer
 from lifecycle.models import CustomerValue, RfmSegment
@@ -171,10 +173,12 @@ log = logging.getLogger(__name__)
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 COPY_BLOCK_ROWS = 65_536  # rows encoded at a time: bounds the encoder's memory (~30 MB)
-SWAP_LOCK_TIMEOUT = "5s"  # waiting this long for the live table's readers gives up and retries
+# Waiting for a lock makes every later query of that table queue behind the wait: give up soon.
+SWAP_LOCK_TIMEOUT = "2s"  # for the live table's readers to finish; then the swap is tried again
 SWAP_ATTEMPTS = 5
-DROP_LOCK_TIMEOUT = "1s"  # dropping a table with foreign keys needs ACCESS EXCLUSIVE on the referenced ones
-INDEX_BUILD_MEMORY = "256MB"  # maintenance_work_mem for the index builds: a 1M-row sort stays in memory
+DROP_LOCK_TIMEOUT = "200ms"  # dropping a table with foreign keys locks the referenced ones (customers!)
+MAINTENANCE_MEMORY = "256MB"  # maintenance_work_mem of the index builds and key checks: 1M rows stay in memory
+INDEX_BUILDERS = 2  # indexes built side by side; each sort also uses the server's parallel workers
 
 
 class GenerationError(RuntimeError):
@@ -263,9 +267,9 @@ def _drop_generation_table(table: str) -> None:
     """Empty `table`, then drop it if that can be done at once.
 
     Dropping a table with foreign keys takes ACCESS EXCLUSIVE on the tables they reference
-    (customers!) to remove their trigger; rather than queue every customer query behind a long
+    (customers!) to remove their triggers; rather than queue every customer query behind a long
     reader, give up after DROP_LOCK_TIMEOUT and leave the table empty (and harmless: an empty table
-    blocks no delete) for the next prepare. TRUNCATE locks only the table itself."""
+    holds no customer delete back) for the next prepare. TRUNCATE locks only the table itself."""
     qn = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
         if not _exists(cursor, table):
@@ -551,8 +555,11 @@ def values_generation_write(*, run_id: int, columns: dict[str, np.ndarray], comp
         names = [c for c in types if c in values]
         fields = [_encode(c, types[c], *values[c]) for c in names]
         copy_sql = f"COPY {qn(table)} ({', '.join(qn(c) for c in names)}) FROM STDIN (FORMAT BINARY)"
-        # psycopg's copy() bypasses Django's cursor wrapper: map its errors to django.db's (DataError...).
-        with connection.wrap_database_errors, cursor.copy(copy_sql) as copy:
+        # psycopg's copy() bypasses Django's error wrapper: map its errors to django.db's (DataError...).
+        # The queued writer sends from a thread: numpy encodes the next block while the server
+        # takes in the last one.
+        raw = cursor.cursor  # psycopg's own: Django's debug wrapper takes no writer
+        with connection.wrap_database_errors, raw.copy(copy_sql, writer=QueuedLibpqWriter(raw)) as copy:
             copy.write(_COPY_HEADER)
             for start in range(0, n, COPY_BLOCK_ROWS):
                 for block in _copy_blocks(fields, start, min(n, start + COPY_BLOCK_ROWS)):
@@ -574,7 +581,8 @@ class _Index:
 
 def _index_plan(cursor, live: str, table: str, run_id: int) -> list[_Index]:
     """The live table's indexes as statements for the generation table, read from the catalog so
-    they follow the migrations; the primary key first (a chunk written twice shows up there)."""
+    they follow the migrations. In build order: the primary key and unique ones first (a chunk
+    written twice shows up there), then the ones on more columns (the longer sorts)."""
     qn = connection.ops.quote_name
     cursor.execute(
         "SELECT i.relname, pg_get_indexdef(x.indexrelid), format('INDEX %%I ON %%I.%%I ', i.relname, n.nspname, t.relname),"
@@ -582,7 +590,7 @@ def _index_plan(cursor, live: str, table: str, run_id: int) -> list[_Index]:
         " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
         " JOIN pg_namespace n ON n.oid = t.relnamespace"
         " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid AND c.contype IN ('p', 'u')"
-        " WHERE x.indrelid = %s::regclass ORDER BY x.indisprimary DESC, i.relname",
+        " WHERE x.indrelid = %s::regclass ORDER BY x.indisprimary DESC, x.indisunique DESC, x.indnatts DESC, i.relname",
         [qn(live)],
     )
     plan = []
@@ -629,21 +637,42 @@ def _delete_duplicates(cursor, table: str) -> int:
     return cursor.rowcount
 
 
-def _build_indexes(table: str, indexes: list[_Index]) -> None:
+def _build_index(table: str, index: _Index) -> None:
     for attempt in (1, 2):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                _set_local(cursor, "maintenance_work_mem", INDEX_BUILD_MEMORY)
-                for index in indexes:
-                    cursor.execute(index.create)
-                    if index.constraint:
-                        cursor.execute(index.constraint)
+                _set_local(cursor, "maintenance_work_mem", MAINTENANCE_MEMORY)
+                cursor.execute(index.create)
             return
         except IntegrityError as exc:
             if _sqlstate(exc) != "23505" or attempt == 2:  # unique_violation
                 raise
         with transaction.atomic(), connection.cursor() as cursor:
             log.warning("%s: %d rows written twice, removed", table, _delete_duplicates(cursor, table))
+
+
+def _in_own_connection(function, *args) -> None:
+    try:
+        function(*args)
+    finally:
+        connection.close()  # this thread's
+
+
+def _build_indexes(table: str, indexes: list[_Index]) -> None:
+    """Build the indexes, INDEX_BUILDERS at a time, each in a connection of its own; then make the
+    primary key (and unique constraints) of theirs. Inside a caller's transaction the generation
+    table is visible to it alone: there one after the other."""
+    if connection.in_atomic_block:
+        for index in indexes:
+            _build_index(table, index)
+    else:
+        with ThreadPoolExecutor(INDEX_BUILDERS) as pool:
+            for build in [pool.submit(_in_own_connection, _build_index, table, index) for index in indexes]:
+                build.result()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for index in indexes:
+            if index.constraint:
+                cursor.execute(index.constraint)
 
 
 def _add_foreign_keys(cursor, table: str, foreign_keys: list[tuple[str, str]]) -> None:
@@ -678,6 +707,8 @@ def _swap(live: str, table: str, retired: str, indexes: list[_Index], foreign_ke
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 _set_local(cursor, "lock_timeout", SWAP_LOCK_TIMEOUT)
+                # The foreign-key checks run with work_mem = maintenance_work_mem: one hash batch.
+                _set_local(cursor, "maintenance_work_mem", MAINTENANCE_MEMORY)
                 # SHARE: readers go on, writers of the live table (deleting a customer deletes its
                 # value first) wait, so none is half-way through when the foreign keys are checked.
                 cursor.execute(f"LOCK TABLE {qn(live)} IN SHARE MODE")

@@ -443,14 +443,16 @@ def test_readers_see_the_old_or_the_new_generation_never_an_empty_table(no_gener
 
 @postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_publishes_of_one_run_at_once_publish_it_once(no_generation_tables_left):
+def test_two_publishes_of_one_run_at_once_publish_it_once(no_generation_tables_left, caplog):
     run = written_run(ids := make_customers(12))
+    values_generation_write(run_id=run.pk, columns=columns_for(ids[4:]), computed_at=COMPUTED_AT)  # delivered twice
     before = schema_of_live_table()
     results: dict = {}
     threads = [_in_thread(lambda: values_generation_publish(run_id=run.pk), results, key) for key in ("a", "b")]
     for thread in threads:
         thread.join(60)
     assert results == {"a": None, "b": None}
+    assert "8 rows written twice, removed" in caplog.text  # found by the primary key's build
     assert [row["customer_id"] for row in live_rows()] == ids
     assert schema_of_live_table() == before and generation_tables() == []
 
