@@ -184,22 +184,34 @@ def maximise_log_likelihood(
     With ``newton`` the full fit uses the analytic Hessian: Newton's method from the
     (warm) start converges in a handful of evaluations on all rows where L-BFGS takes
     tens. When Newton cannot finish (a Hessian that is not positive definite on the way, a
-    parameter heading for the box edge, too many steps), the L-BFGS route runs from the
-    same start exactly as without ``newton``. Returns (log_params, mean_nll, converged,
+    parameter heading for the box edge, too many steps), the L-BFGS route runs exactly as
+    without ``newton``. Returns (log_params, mean_nll, converged,
     message, iterations). Never raises on non-convergence: the caller reports
     ``converged=False`` with the message.
     """
-    if warm_up is not None:
-        start = _lbfgs_warm_up(warm_up, start)
     if newton:
-        found = newton_minimise(objective.nll_grad_hess, start)
+        begin = start if warm_up is None else _bfgs_warm_up(warm_up, start)
+        found = None if begin is None else newton_minimise(objective.nll_grad_hess, begin)
         if found is not None:
             u, value, grad, hessian, steps = found
             converged, message = _verdict(
                 u, value, True, f"Newton: converged in {steps} steps", names, lambda: grad, lambda: hessian
             )
             return u, value, converged, message, steps
+    if warm_up is not None:
+        start = _lbfgs_warm_up(warm_up, start)
     return _lbfgs_route(objective, start, names, fallback)
+
+
+def _bfgs_warm_up(warm_up: Objective, start: np.ndarray) -> np.ndarray | None:
+    """The subsample's optimum by BFGS, the start for Newton on all rows; None when it is not
+    well inside the box (a parameter running off: the L-BFGS route deals with that).
+
+    (L-BFGS-B would do as well, but its small dense linear algebra wakes the BLAS threads,
+    which here costs more CPU than the likelihood evaluations.)"""
+    warm = optimize.minimize(_guarded(warm_up.nll_and_grad), start, jac=True, method="BFGS", options={"maxiter": 500})
+    u = np.asarray(warm.x, dtype=float)
+    return u if np.all(np.isfinite(u)) and np.all(np.abs(u) < LOG_BOUND - 1) else None
 
 
 def _lbfgs_warm_up(warm_up: Objective, start: np.ndarray) -> np.ndarray:
