@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .bgnbd import BgNbdParams, expected_purchases_unchecked
-from .base import as_1d_float, check_rft, unique_rows
+from .base import as_1d_float, check_rft, unique_int_rows, unique_inverse, unique_rows
+from .bgnbd import (
+    A_NEAR_ONE,
+    BgNbdParams,
+    expected_purchases_unchecked,
+    odds_dead,
+    p_alive_unchecked,
+    purchase_growth,
+)
 
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -26,6 +35,152 @@ def compress(frequency, recency, T):
     x, t_x, t_cal = check_rft(frequency, recency, T, allow_empty=True)
     (uniq_f, uniq_r, uniq_T), weights, inverse = unique_rows(x, t_x, t_cal)
     return uniq_f, uniq_r, uniq_T, weights, inverse
+
+
+def compress_days(frequency, recency_days, T_days, time_unit_days: float = 7.0):
+    """``compress`` for histories kept in whole days, without the inverse index.
+
+    ``frequency``, ``recency_days`` and ``T_days`` are non-negative integer arrays; the
+    triples come back as ``compress`` returns them for (frequency, recency_days /
+    time_unit_days, T_days / time_unit_days), same values and same order, with their
+    counts: one integer sort instead of a three-column lexsort.
+    """
+    (f, r, t), weights, _ = unique_int_rows(frequency, recency_days, T_days, return_inverse=False)
+    return f.astype(float), r / time_unit_days, t / time_unit_days, weights
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Per customer: P(alive), expected purchases over the horizon and the discounted
+    expected purchases per month summed over it (predicted CLV per unit of order value)."""
+
+    p_alive: np.ndarray
+    expected_purchases: np.ndarray
+    discounted_purchases: np.ndarray
+
+
+class PairMemo:
+    """The per-(frequency, T) part of ``bgnbd_forecast``, kept across calls.
+
+    Scoring a run chunk by chunk meets the same (frequency, T) pairs in every chunk; with a
+    memo their hypergeometric terms are evaluated once for the run. Entries are keyed by the
+    caller's integer pair keys (which must encode the pairs the same way in every call) and
+    belong to one set of parameters and horizon: another set starts the memo afresh. The
+    figures are the same with or without it.
+    """
+
+    def __init__(self) -> None:
+        self._signature: tuple | None = None
+        self._keys = np.empty(0, dtype=np.int64)
+        self._values = np.empty((2, 0))
+
+    def values(self, signature: tuple, keys: np.ndarray, compute) -> np.ndarray:
+        """(2, len(keys)) values for sorted distinct ``keys``; ``compute(mask)`` evaluates
+        the keys[mask] not seen before."""
+        if signature != self._signature:
+            self._signature, self._keys, self._values = signature, np.empty(0, dtype=np.int64), np.empty((2, 0))
+        position = np.minimum(np.searchsorted(self._keys, keys), max(self._keys.size - 1, 0))
+        seen = self._keys[position] == keys if self._keys.size else np.zeros(keys.size, dtype=bool)
+        result = np.empty((2, keys.size))
+        result[:, seen] = self._values[:, position[seen]]
+        missing = ~seen
+        if missing.any():
+            result[:, missing] = compute(missing)
+            merged = np.concatenate([self._keys, keys[missing]])
+            order = np.argsort(merged, kind="stable")
+            self._keys, self._values = merged[order], np.concatenate([self._values, result[:, missing]], axis=1)[:, order]
+        return result
+
+
+def bgnbd_forecast(
+    bg: BgNbdParams,
+    frequency,
+    recency,
+    T,
+    *,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    time_unit_days: float = 7.0,
+    pair_key=None,
+    memo: PairMemo | None = None,
+) -> Forecast:
+    """P(alive), E[purchases over the horizon] and the discounted sum that ``predicted_clv``
+    multiplies by the order value, in one pass.
+
+    Eq. (10) is growth(x, T, t) / (1 + odds(x, t_x, T)): the hypergeometric growth is
+    evaluated once per distinct (frequency, T) pair for every month end of the horizon,
+    and the odds once per customer serve all three figures. ``pair_key``, when given, is an
+    integer per customer that is equal exactly when (frequency, T) are (e.g. packed from
+    whole days): it saves sorting floats to find the pairs, and lets a ``memo`` carry the
+    pairs' terms from one call to the next.
+    """
+    x, t_x, t_cal = check_rft(frequency, recency, T, allow_empty=True)
+    _check_horizon(horizon_months, time_unit_days)
+    if memo is not None and pair_key is None:
+        raise ValueError("a memo needs the pair keys")
+    horizon = horizon_months * DAYS_PER_MONTH / time_unit_days
+    months = np.arange(1, int(horizon_months) + 1, dtype=float)
+    p_alive = p_alive_unchecked(bg, x, t_x, t_cal)
+    if x.size == 0:
+        return Forecast(p_alive, np.zeros(0), np.zeros(0))
+    if abs(bg.a - 1.0) < A_NEAR_ONE:
+        # eq. (10) is averaged across a == 1 as a whole; no shortcut through shared terms
+        expected = expected_purchases_unchecked(bg, horizon, x, t_x, t_cal)
+        discounted = _discounted_sum(bg, months, annual_discount_rate, time_unit_days, x, t_x, t_cal)
+        return Forecast(p_alive, expected, discounted)
+
+    if pair_key is None:
+        (ux, uT), _, inverse = unique_rows(x, t_cal)
+    else:
+        keys, inverse = unique_inverse(np.asarray(pair_key))
+        ux, uT = np.empty(keys.size), np.empty(keys.size)
+        ux[inverse], uT[inverse] = x, t_cal  # every customer of a pair has its values
+
+    def pair_values(mask=slice(None)):
+        return _pair_growth(bg, ux[mask], uT[mask], months, horizon, annual_discount_rate, time_unit_days)
+
+    if memo is None:
+        at_horizon, discounted_growth = pair_values()
+    else:
+        signature = (bg, int(horizon_months), float(annual_discount_rate), float(time_unit_days))
+        at_horizon, discounted_growth = memo.values(signature, keys, pair_values)
+    one_plus_odds = 1.0 + odds_dead(bg, x, t_x, t_cal)
+    return Forecast(
+        p_alive=p_alive,
+        expected_purchases=at_horizon[inverse] / one_plus_odds,
+        discounted_purchases=discounted_growth[inverse] / one_plus_odds,
+    )
+
+
+def _pair_growth(bg, x, t_cal, months, horizon, annual_discount_rate, time_unit_days) -> np.ndarray:
+    """Per (x, T): the growth at the horizon and sum_m (growth(m) - growth(m-1)) / (1 + d)^m."""
+    # month ends as predicted_clv takes them, the horizon as the expected purchases do
+    t = months * (DAYS_PER_MONTH / time_unit_days)
+    same_end = months.size > 0 and t[-1] == horizon
+    ends = t if same_end else np.append(t, horizon)
+    growth = purchase_growth(bg, ends[:, None], x, t_cal)  # (month ends, pairs)
+    per_month = np.diff(growth[: months.size], axis=0, prepend=0.0)
+    discount = (1.0 + monthly_discount_rate(annual_discount_rate)) ** -months
+    discounted = np.add.reduce(discount[:, None] * per_month, axis=0) if months.size else np.zeros(x.size)
+    return np.vstack([growth[-1], discounted])
+
+
+def _check_horizon(horizon_months, time_unit_days) -> None:
+    if int(horizon_months) != horizon_months or horizon_months < 0:
+        raise ValueError("horizon_months must be a non-negative integer")
+    if time_unit_days <= 0:
+        raise ValueError("time_unit_days must be positive")
+
+
+def _discounted_sum(bg, months, annual_discount_rate, time_unit_days, x, t_x, t_cal) -> np.ndarray:
+    """sum_m (E[Y(m)] - E[Y(m-1)]) / (1 + d)^m, straight from eq. (10) per month."""
+    if months.size == 0:
+        return np.zeros(x.size)
+    t = months[:, None] * (DAYS_PER_MONTH / time_unit_days)
+    cumulative = expected_purchases_unchecked(bg, t, x, t_x, t_cal)
+    per_month = np.diff(cumulative, axis=0, prepend=0.0)
+    discount = (1.0 + monthly_discount_rate(annual_discount_rate)) ** -months
+    return np.add.reduce(discount[:, None] * per_month, axis=0)
 
 
 def predicted_clv(
@@ -49,16 +204,6 @@ def predicted_clv(
     value = as_1d_float("expected_value", expected_value) if np.ndim(expected_value) else np.full(x.size, float(expected_value))
     if value.shape != x.shape:
         raise ValueError("expected_value must have one entry per customer")
-    if int(horizon_months) != horizon_months or horizon_months < 0:
-        raise ValueError("horizon_months must be a non-negative integer")
-    if time_unit_days <= 0:
-        raise ValueError("time_unit_days must be positive")
+    _check_horizon(horizon_months, time_unit_days)
     months = np.arange(1, int(horizon_months) + 1, dtype=float)
-    if months.size == 0 or x.size == 0:
-        return np.zeros(x.size)
-    d = monthly_discount_rate(annual_discount_rate)
-    t = months[:, None] * (DAYS_PER_MONTH / time_unit_days)
-    cumulative = expected_purchases_unchecked(bg, t, x, t_x, t_cal)
-    per_month = np.diff(np.vstack([np.zeros((1, x.size)), cumulative]), axis=0)
-    discount = (1.0 + d) ** -months
-    return (discount @ per_month) * value
+    return _discounted_sum(bg, months, annual_discount_rate, time_unit_days, x, t_x, t_cal) * value

@@ -9,30 +9,39 @@ from __future__ import annotations
 import numpy as np
 from django.utils.translation import gettext as _
 
-from lifecycle.clv.bgnbd import BgNbdParams, bgnbd_expected_purchases, bgnbd_fit, bgnbd_p_alive
+from lifecycle.clv.bgnbd import BgNbdParams, bgnbd_fit
 from lifecycle.clv.gamma_gamma import GammaGammaParams, gamma_gamma_expected_value, gamma_gamma_fit
-from lifecycle.clv.predict import compress, predicted_clv
+from lifecycle.clv.predict import PairMemo, bgnbd_forecast, compress_days
 from lifecycle.models import ClvRun, RfmSegment
 
 from .aggregate import OrderStats, day_number
 from .formula import formula_values
-from .rfm import rfm_scores, rfm_segments
+from .rfm import SEGMENT_GRID, rfm_scores
 from .writeback import SEGMENTS
 
-DAYS_PER_MONTH = 365.25 / 12
 SEGMENT_CODES = {name: i for i, name in enumerate(SEGMENTS)}
-SORTED_SEGMENTS = np.array(sorted(SEGMENTS))
+# The segment code of each RFM grid cell, [r - 1, f - 1] (rfm.SEGMENT_GRID as codes).
+SEGMENT_CODE_GRID = np.array([[SEGMENT_CODES[segment.value] for segment in row] for row in SEGMENT_GRID], dtype=np.int64)
 
 
 def btyd_inputs(stats: OrderStats, *, as_of_day: int, unit_days: float) -> dict[str, np.ndarray]:
-    """frequency, recency, T (time units) and the mean repeat transaction (currency) of buyers."""
+    """frequency, recency, T (time units) and the mean repeat transaction (currency) of buyers;
+    recency and T also in whole days (recency_days, T_days), the exact keys of the triples."""
     buyers = stats.purchase_days > 0
     frequency = np.where(buyers, stats.purchase_days - 1, 0)
-    recency = np.where(buyers, (stats.last_day - stats.first_day) / unit_days, 0.0)
-    age = np.where(buyers, (as_of_day - stats.first_day) / unit_days, 0.0)
+    recency_days = np.where(buyers, stats.last_day - stats.first_day, 0)
+    age_days = np.where(buyers, as_of_day - stats.first_day, 0)
     repeat_cents = (stats.paid_cents - stats.first_day_cents).astype(np.float64)
     monetary = np.divide(repeat_cents / 100.0, frequency, out=np.zeros(len(stats)), where=frequency > 0)
-    return {"buyers": buyers, "frequency": frequency, "recency": recency, "T": age, "monetary": monetary}
+    return {
+        "buyers": buyers,
+        "frequency": frequency,
+        "recency": recency_days / unit_days,
+        "T": age_days / unit_days,
+        "recency_days": recency_days,
+        "T_days": age_days,
+        "monetary": monetary,
+    }
 
 
 def fit_models(run: ClvRun, btyd: dict[str, np.ndarray]) -> list[str]:
@@ -42,7 +51,9 @@ def fit_models(run: ClvRun, btyd: dict[str, np.ndarray]) -> list[str]:
     if not buyers.any():
         run.bgnbd_converged = run.gg_converged = None
         return [_("No customer has a paid order up to %(day)s: the models cannot be fitted.") % {"day": run.as_of}]
-    f, r, t, weights, _inverse = compress(btyd["frequency"][buyers], btyd["recency"][buyers], btyd["T"][buyers])
+    f, r, t, weights = compress_days(
+        btyd["frequency"][buyers], btyd["recency_days"][buyers], btyd["T_days"][buyers], time_unit_days=run.time_unit_days
+    )
     run.n_triples = len(f)
     try:
         fit = bgnbd_fit(f, r, t, weights=weights)
@@ -78,8 +89,12 @@ def _null_unless(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.where(keep, values, np.nan)
 
 
-def score_customers(run: ClvRun, stats: OrderStats) -> dict[str, np.ndarray]:
-    """The CustomerValue columns of the customers in `stats` (see writeback for the encoding)."""
+def score_customers(run: ClvRun, stats: OrderStats, *, memo: PairMemo | None = None) -> dict[str, np.ndarray]:
+    """The CustomerValue columns of the customers in `stats` (see writeback for the encoding).
+
+    `memo` (one PairMemo per run, passed to every chunk scored in the same process) saves
+    evaluating the model's hypergeometric terms again for (frequency, T) pairs of earlier
+    chunks; the scores are the same without it."""
     n = len(stats)
     as_of_day = day_number(run.as_of)
     btyd = btyd_inputs(stats, as_of_day=as_of_day, unit_days=run.time_unit_days)
@@ -91,27 +106,29 @@ def score_customers(run: ClvRun, stats: OrderStats) -> dict[str, np.ndarray]:
     gg_ok = bg_ok and bool(run.gg_converged)
     if bg_ok:
         bg = BgNbdParams(r=run.bgnbd_r, alpha=run.bgnbd_alpha, a=run.bgnbd_a, b=run.bgnbd_b)
-        # Per distinct triple, then spread back: the hypergeometric terms are the costly part.
-        f, r, t, _w, inverse = compress(btyd["frequency"][buyers], btyd["recency"][buyers], btyd["T"][buyers])
-        horizon = run.horizon_months * DAYS_PER_MONTH / run.time_unit_days
+        frequency = btyd["frequency"][buyers]
+        T_days = btyd["T_days"][buyers]
+        # The hypergeometric terms (the costly part) depend on (frequency, T) only: evaluated per
+        # distinct pair, found through an integer key.
+        forecast = bgnbd_forecast(
+            bg,
+            frequency,
+            btyd["recency"][buyers],
+            btyd["T"][buyers],
+            horizon_months=run.horizon_months,
+            annual_discount_rate=float(run.annual_discount_rate),
+            time_unit_days=run.time_unit_days,
+            pair_key=(frequency.astype(np.int64) << 32) + T_days,  # the same in every chunk (days < 2**32)
+            memo=memo,
+        )
         p_alive, expected = np.zeros(n), np.zeros(n)
-        p_alive[buyers] = np.clip(bgnbd_p_alive(bg, f, r, t), 0.0, 1.0)[inverse]
-        expected[buyers] = bgnbd_expected_purchases(bg, horizon, f, r, t)[inverse]
+        p_alive[buyers] = np.clip(forecast.p_alive, 0.0, 1.0)
+        expected[buyers] = forecast.expected_purchases
         if gg_ok:
             gg = GammaGammaParams(p=run.gg_p, q=run.gg_q, v=run.gg_v)
-            discounted = predicted_clv(
-                bg,
-                np.ones(len(f)),
-                f,
-                r,
-                t,
-                horizon_months=run.horizon_months,
-                annual_discount_rate=float(run.annual_discount_rate),
-                time_unit_days=run.time_unit_days,
-            )
             order_value, clv = np.zeros(n), np.zeros(n)
-            order_value[buyers] = gamma_gamma_expected_value(gg, btyd["frequency"][buyers], btyd["monetary"][buyers])
-            clv[buyers] = discounted[inverse] * order_value[buyers]
+            order_value[buyers] = gamma_gamma_expected_value(gg, frequency, btyd["monetary"][buyers])
+            clv[buyers] = forecast.discounted_purchases * order_value[buyers]
 
     cuts = run.rfm_cutpoints
     r_score = f_score = m_score = np.zeros(n, dtype=np.int64)
@@ -121,9 +138,7 @@ def score_customers(run: ClvRun, stats: OrderStats) -> dict[str, np.ndarray]:
             recency_days=as_of_day - stats.last_day, frequency=stats.purchase_days, monetary=stats.paid_cents, cutpoints=cuts
         )
         r_score, f_score, m_score = (np.where(buyers, s, 0).astype(np.int64) for s in scores)
-        names = rfm_segments(np.where(buyers, r_score, 1), np.where(buyers, f_score, 1))
-        codes = np.array([SEGMENT_CODES[name] for name in SORTED_SEGMENTS], dtype=np.int64)
-        segment = np.where(buyers, codes[np.searchsorted(SORTED_SEGMENTS, names.astype(str))], segment)
+        segment = np.where(buyers, SEGMENT_CODE_GRID[np.maximum(r_score, 1) - 1, np.maximum(f_score, 1) - 1], segment)
 
     return {
         "customer_id": stats.customer_id,

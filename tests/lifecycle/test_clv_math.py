@@ -25,8 +25,9 @@ from lifecycle.clv import (
 )
 from lifecycle.clv import bgnbd as bgnbd_module
 from lifecycle.clv import gamma_gamma as gamma_gamma_module
-from lifecycle.clv.base import maximise_log_likelihood, newton_minimise
+from lifecycle.clv.base import maximise_log_likelihood, newton_minimise, unique_int_rows, unique_rows
 from lifecycle.clv.bgnbd import bgnbd_expected_purchases_new_customer
+from lifecycle.clv.predict import DAYS_PER_MONTH, PairMemo, bgnbd_forecast, compress_days
 from lifecycle.clv.simulate import simulate_bgnbd, simulate_gamma_gamma
 
 DATA = pathlib.Path(__file__).parent / "data" / "cdnow_customers_summary_with_transactions.csv"
@@ -115,19 +116,24 @@ def test_conditional_expectation_matches_hardie_spreadsheet():
     assert value[0] == pytest.approx(1.226, abs=5e-4)
 
 
-@pytest.mark.parametrize(
-    ("module", "params", "columns"),
-    [
-        (bgnbd_module, np.log([0.3, 5.0, 0.9, 2.0]), ("x", "t_x", "T")),
-        (gamma_gamma_module, np.log([5.0, 3.0, 12.0]), ("x", "zbar")),
-    ],
-)
-def test_analytic_gradient_matches_finite_differences(cdnow, module, params, columns):
+DERIVATIVE_CASES = [
+    (bgnbd_module, np.log([0.3, 5.0, 0.9, 2.0]), ("x", "t_x", "T")),
+    (bgnbd_module, np.log([1.1, 0.06, 0.008, 226.0]), ("x", "t_x", "T")),  # a ridge like the 1M benchmark's optimum
+    (gamma_gamma_module, np.log([5.0, 3.0, 12.0]), ("x", "zbar")),
+]
+
+
+def _prepared_on_cdnow(cdnow, module, columns):
     arrays = [cdnow[c] for c in columns]
     if module is gamma_gamma_module:
         used = arrays[0] > 0
         arrays = [a[used] for a in arrays]
-    prepared = module._Prepared(*arrays, np.ones(arrays[0].size))
+    return module._Prepared(*arrays, np.ones(arrays[0].size))
+
+
+@pytest.mark.parametrize(("module", "params", "columns"), DERIVATIVE_CASES)
+def test_analytic_gradient_matches_finite_differences(cdnow, module, params, columns):
+    prepared = _prepared_on_cdnow(cdnow, module, columns)
     _, grad = prepared.nll_and_grad(params)
     step = 1e-6
     numeric = [
@@ -135,6 +141,23 @@ def test_analytic_gradient_matches_finite_differences(cdnow, module, params, col
         for e in np.eye(params.size)
     ]
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize(("module", "params", "columns"), DERIVATIVE_CASES)
+def test_analytic_hessian_matches_finite_differences_of_the_gradient(cdnow, module, params, columns):
+    prepared = _prepared_on_cdnow(cdnow, module, columns)
+    value, grad, hessian = prepared.nll_grad_hess(params)
+    # the same value and gradient as without the Hessian
+    assert (value, grad.tolist()) == (prepared.nll_and_grad(params)[0], prepared.nll_and_grad(params)[1].tolist())
+    step = 1e-5
+    numeric = np.array(
+        [
+            (prepared.nll_and_grad(params + step * e)[1] - prepared.nll_and_grad(params - step * e)[1]) / (2 * step)
+            for e in np.eye(params.size)
+        ]
+    )
+    np.testing.assert_allclose(hessian, hessian.T, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-9)
 
 
 def test_fast_likelihood_equals_the_plain_equation(cdnow):
@@ -145,31 +168,6 @@ def test_fast_likelihood_equals_the_plain_equation(cdnow):
     plain = bgnbd_log_likelihood(params, cdnow["x"], cdnow["t_x"], cdnow["T"])
     assert -value * cdnow["x"].size == pytest.approx(plain, rel=1e-12)
 
-
-
-@pytest.mark.parametrize(
-    ("module", "params", "columns"),
-    [
-        (bgnbd_module, np.log([0.3, 5.0, 0.9, 2.0]), ("x", "t_x", "T")),
-        (bgnbd_module, np.log([1.1, 0.06, 0.008, 226.0]), ("x", "t_x", "T")),
-        (gamma_gamma_module, np.log([5.0, 3.0, 12.0]), ("x", "zbar")),
-    ],
-)
-def test_analytic_hessian_matches_finite_differences_of_the_gradient(cdnow, module, params, columns):
-    arrays = [cdnow[c] for c in columns]
-    if module is gamma_gamma_module:
-        used = arrays[0] > 0
-        arrays = [a[used] for a in arrays]
-    prepared = module._Prepared(*arrays, np.ones(arrays[0].size))
-    value, grad, hessian = prepared.nll_grad_hess(params)
-    # the same value and gradient as without the Hessian
-    assert (value, grad.tolist()) == (prepared.nll_and_grad(params)[0], prepared.nll_and_grad(params)[1].tolist())
-    step = 1e-5
-    numeric = np.array(
-        [(prepared.nll_and_grad(params + step * e)[1] - prepared.nll_and_grad(params - step * e)[1]) / (2 * step) for e in np.eye(params.size)]
-    )
-    np.testing.assert_allclose(hessian, hessian.T, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-9)
 
 
 def _routes(prepared, start, names):
@@ -230,6 +228,73 @@ def test_newton_gives_way_to_lbfgs_when_the_likelihood_has_no_interior_maximum()
     assert newton[2:4] == lbfgs[2:4] and "ran off" in newton[3]
     np.testing.assert_array_equal(newton[0], lbfgs[0])
 
+
+def test_integer_rows_compress_like_float_rows():
+    rng = np.random.default_rng(4)
+    T_days = rng.integers(1, 1100, 50_000)
+    x = rng.integers(0, 30, 50_000)
+    recency_days = np.where(x > 0, (rng.random(50_000) * T_days).astype(np.int64), 0)
+    uf, ur, uT, weights, _ = compress(x, recency_days / 7.0, T_days / 7.0)
+    df, dr, dT, dw = compress_days(x, recency_days, T_days, 7.0)
+    for a, b in ((uf, df), (ur, dr), (uT, dT), (weights, dw)):
+        np.testing.assert_array_equal(a, b)  # same values in the same order
+    (a, b, c), counts, inverse = unique_int_rows(x, recency_days, T_days)
+    (fa, fb, fc), fcounts, finverse = unique_rows(x, recency_days, T_days)
+    for left, right in ((a, fa), (b, fb), (c, fc), (counts, fcounts), (inverse, finverse)):
+        np.testing.assert_array_equal(left, right)
+    assert unique_int_rows(x, T_days, return_inverse=False)[2] is None
+    with pytest.raises(ValueError):
+        unique_int_rows(np.array([1, -1]), np.array([2, 3]))
+    with pytest.raises(ValueError):
+        unique_int_rows(np.array([1.5, 1.0]), np.array([2, 3]))
+    empty = compress_days(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    assert all(part.size == 0 for part in empty)
+
+
+@pytest.mark.parametrize("params", [PUBLISHED_BG, BgNbdParams(r=2.0, alpha=3.0, a=1.0, b=0.4)])
+@pytest.mark.parametrize(("horizon_months", "unit_days"), [(12, 7.0), (24, 7.0), (12, 1.0), (0, 7.0)])
+def test_forecast_equals_p_alive_expected_purchases_and_predicted_clv(params, horizon_months, unit_days):
+    rng = np.random.default_rng(9)
+    T_days = rng.integers(1, 800, 20_000)
+    x = rng.integers(0, 40, 20_000)
+    recency_days = np.where(x > 0, (rng.random(20_000) * T_days).astype(np.int64), 0)
+    args = (x.astype(float), recency_days / unit_days, T_days / unit_days)
+    kwargs = {"horizon_months": horizon_months, "annual_discount_rate": 0.1, "time_unit_days": unit_days}
+    forecast = bgnbd_forecast(params, *args, **kwargs)
+    np.testing.assert_array_equal(forecast.p_alive, bgnbd_p_alive(params, *args))
+    horizon = horizon_months * DAYS_PER_MONTH / unit_days
+    np.testing.assert_array_equal(forecast.expected_purchases, bgnbd_expected_purchases(params, horizon, *args))
+    per_unit = predicted_clv(params, np.ones(x.size), *args, **kwargs)
+    np.testing.assert_allclose(forecast.discounted_purchases, per_unit, rtol=1e-13, atol=1e-300)
+    keyed = bgnbd_forecast(params, *args, **kwargs, pair_key=x * 800 + T_days)
+    for name in ("p_alive", "expected_purchases", "discounted_purchases"):
+        np.testing.assert_array_equal(getattr(keyed, name), getattr(forecast, name))
+
+
+
+def test_a_memo_carries_pairs_across_chunks_without_changing_a_figure():
+    rng = np.random.default_rng(12)
+    T_days = rng.integers(1, 300, 30_000)
+    x = rng.integers(0, 12, 30_000)
+    recency_days = np.where(x > 0, (rng.random(30_000) * T_days).astype(np.int64), 0)
+    key = (x << 32) + T_days
+    args = (x.astype(float), recency_days / 7.0, T_days / 7.0)
+    memo = PairMemo()
+    for params in (PUBLISHED_BG, PUBLISHED_BG, BgNbdParams(r=0.5, alpha=6.0, a=0.8, b=2.5)):
+        for chunk in np.array_split(np.arange(x.size), 3):  # chunks share most pairs
+            part = [a[chunk] for a in args]
+            alone = bgnbd_forecast(params, *part, pair_key=key[chunk])
+            remembered = bgnbd_forecast(params, *part, pair_key=key[chunk], memo=memo)
+            for name in ("p_alive", "expected_purchases", "discounted_purchases"):
+                np.testing.assert_array_equal(getattr(remembered, name), getattr(alone, name))
+    # the memo holds each pair once, for the last parameters only
+    assert memo._keys.size == np.unique(key).size and np.all(np.diff(memo._keys) > 0)
+    with pytest.raises(ValueError):
+        bgnbd_forecast(PUBLISHED_BG, *args, memo=memo)
+
+def test_forecast_of_nobody_is_empty():
+    forecast = bgnbd_forecast(PUBLISHED_BG, [], [], [])
+    assert forecast.p_alive.size == forecast.expected_purchases.size == forecast.discounted_purchases.size == 0
 
 # --- (b) recovery of known parameters ------------------------------------------------------
 

@@ -72,3 +72,12 @@ def test_no_buyers_no_cutpoints():
         "frequency": [],
         "monetary": [],
     }
+
+
+def test_scoring_codes_each_grid_cell_as_its_segment():
+    from lifecycle.services.scoring import SEGMENT_CODE_GRID, SEGMENT_CODES
+
+    r, f = np.meshgrid(np.arange(1, 6), np.arange(1, 6))
+    names = rfm_segments(r.ravel(), f.ravel())
+    codes = SEGMENT_CODE_GRID[r.ravel() - 1, f.ravel() - 1]
+    assert codes.tolist() == [SEGMENT_CODES[name] for name in names]
