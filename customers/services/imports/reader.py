@@ -5,9 +5,11 @@ on; problems of single rows are left to the row parsers."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -38,12 +40,17 @@ class ImportFileError(DomainError):
 class _CountingReader(io.RawIOBase):
     """A raw stream over `head` followed by the rest of `source`, counting the bytes handed out.
 
-    The count drives the progress bar: it is the position in the file, whatever the text holds."""
+    The count drives the progress bar: it is the position in the file, whatever the text holds.
+    `suspect` turns true once the bytes handed out hold a NUL or are not UTF-8: until then no text
+    read from them can have a row_problem(), and rows need no check of their own."""
 
     def __init__(self, head: bytes, source: IO[bytes]):
         self._head = memoryview(head)
         self._source = source
         self.bytes_read = 0
+        self.suspect = False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._check(head)
 
     def readable(self) -> bool:
         return True
@@ -57,8 +64,20 @@ class _CountingReader(io.RawIOBase):
             data = self._source.read(len(buffer))
             n = len(data)
             buffer[:n] = data
+            self._check(data)
         self.bytes_read += n
         return n
+
+    def _check(self, data: bytes) -> None:
+        if self.suspect:
+            return
+        if b"\x00" in data:
+            self.suspect = True
+        elif not data.isascii() or self._utf8.getstate()[0]:  # a character may continue from before
+            try:
+                self._utf8.decode(data, final=not data)  # no data: the end, where nothing may be left over
+            except UnicodeDecodeError:
+                self.suspect = True
 
 
 def file_size(source: IO[bytes]) -> int:
@@ -104,6 +123,11 @@ class CsvFile:
     def bytes_read(self) -> int:
         return self._counter.bytes_read
 
+    @property
+    def text_is_clean(self) -> bool:
+        """True while every byte read so far is UTF-8 without NUL: no row read yet has a row_problem()."""
+        return not self._counter.suspect
+
     def column(self, name: str) -> int | None:
         """The position of a column in the file, or None when the file does not have it."""
         try:
@@ -120,14 +144,35 @@ class CsvFile:
             except StopIteration:
                 return
             except csv.Error as exc:
-                # A broken quote swallows the rest of the file: nothing after it can be trusted.
-                raise ImportFileError(
-                    _("Line %(line)d cannot be read as CSV: %(error)s") % {"line": previous_end + 1, "error": exc}
-                ) from exc
+                raise _unreadable(previous_end + 1, exc) from exc
             line = previous_end + 1
             previous_end = reader.line_num
             if row and any(row):
                 yield line, row
+
+    def batch(self, size: int) -> tuple[list[int], list[list[str]], bool]:
+        """The next `size` records at once, as rows() gives them: (lines, rows, whether the file ended).
+
+        The loop runs in C: zip() asks the reader for its line count right after each record, which
+        is where the record ended, so the next one starts on the line after (blank rows are counted
+        in the `size` but dropped, as in rows())."""
+        reader = self._reader
+        previous_end = reader.line_num
+        records: list[tuple[list[str], int]] = []
+        ends = zip(reader, map(getattr, itertools.repeat(reader), itertools.repeat("line_num")))
+        try:
+            records.extend(itertools.islice(ends, size))  # keeps what it read before an error
+        except csv.Error as exc:
+            raise _unreadable(records[-1][1] + 1 if records else previous_end + 1, exc) from exc
+        if not records:
+            return [], [], True
+        rows, ends = zip(*records)
+        lines = list(map((1).__add__, itertools.chain((previous_end,), ends[:-1])))
+        rows = list(rows)
+        if not all(map(any, rows)):
+            kept = [i for i, row in enumerate(rows) if any(row)]
+            lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
+        return lines, rows, len(records) < size
 
     def _check_header(self, head: bytes, *, required: tuple[str, ...], known: tuple[str, ...]) -> None:
         seen = set()
@@ -148,6 +193,11 @@ class CsvFile:
             _("The header misses the required column(s) %(missing)s. Expected columns: %(expected)s.")
             % {"missing": ", ".join(missing), "expected": ", ".join(known)}
         )
+
+
+def _unreadable(line: int, exc: csv.Error) -> ImportFileError:
+    # A broken quote swallows the rest of the file: nothing after it can be trusted.
+    return ImportFileError(_("Line %(line)d cannot be read as CSV: %(error)s") % {"line": line, "error": exc})
 
 
 def _check_head(head: bytes, *, complete: bool) -> None:
@@ -177,6 +227,14 @@ def row_problem(fields: list[str]) -> str | None:
     if "\x00" in text:
         return _("The row contains a NUL character.")
     return None
+
+
+def rows_with_problems(rows: list[list[str]]) -> list[int]:
+    """The indices of the rows that row_problem() refuses, checking the batch's text at once first."""
+    text = "".join(itertools.chain.from_iterable(rows))
+    if "\x00" not in text and (text.isascii() or not _UNDECODABLE.search(text)):
+        return []
+    return [i for i, row in enumerate(rows) if row_problem(row)]
 
 
 def raw_text(fields: list[str], limit: int = 2000) -> str:

@@ -1,7 +1,13 @@
 """Turning one CSV row into clean values, or a reason why not.
 
 Each parser returns a tuple in the column order of its staging table (see staging.py) and the row's
-key within the file, so duplicates can be refused before they reach a set-based statement."""
+key within the file, so duplicates can be refused before they reach a set-based statement.
+
+parse_columns() checks a whole batch of rows column by column with C-level operations (map, sets,
+one regular expression over a joined column) for speed. It only vouches for rows whose values are
+plainly valid and leaves every other row (Columns.slow) to parse(), which stays the one place that
+decides reasons and unusual-but-valid values; a vouched-for value is exactly what parse() returns,
+or its str() where parse() returns a Decimal or a date-time."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import operator
 import re
 import zoneinfo
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -50,6 +57,17 @@ ORDER_STATUSES = frozenset(Order.Status.values)
 _COUNTRY = re.compile(r"[A-Z]{2}\Z")
 _PLAIN_AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?\Z")
 _CURRENCY = re.compile(r"[A-Z]{3}\Z")
+# A column of amounts joined by newlines, each empty or written exactly as str(Decimal(value)) writes
+# it back (no leading zeros, ASCII digits), so the text can be staged as it is.
+_CANONICAL_AMOUNTS = re.compile(r"(?:(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?)?(?:\n(?:(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?)?)*")
+_CANONICAL_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?")
+_EMPTY_IS_NONE = {"": None}
+# A date-time in UTC that str() writes the same way, but for the 'T' and 'Z' (alone, and a column of
+# them joined by newlines).
+_UTC_MOMENT_FORM = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\+00:00|Z)"
+_UTC_MOMENT = re.compile(_UTC_MOMENT_FORM)
+_UTC_MOMENTS = re.compile(f"{_UTC_MOMENT_FORM}(?:\n{_UTC_MOMENT_FORM})*")
+_from_iso = dt.datetime.fromisoformat
 
 
 def _no_constant(name: str):
@@ -77,6 +95,7 @@ class RowParser(ABC):
         positions = [csvfile.column(name) for name in self.known()]
         # Columns the file lacks are read from position 0 and then set to None.
         self._missing = [i for i, position in enumerate(positions) if position is None]
+        self._positions = positions
         self._pick = operator.itemgetter(*[position or 0 for position in positions])
 
     @classmethod
@@ -131,6 +150,119 @@ class RowParser(ABC):
         that only a new record needs (decided against the database later)."""
         return None
 
+    @abstractmethod
+    def parse_columns(self, rows: list[list[str]]) -> ParsedColumns:
+        """A batch of rows checked column by column; see the module docstring."""
+
+    def check_columns(self, values: list[list], lines: list[int], start: int, stop: int) -> dict[int, str] | None:
+        """check_in_file() for the rows start..stop of a batch at once, all vouched for and new in the
+        file: {line: reason} of the incomplete ones, or None (and no change) when they must be checked
+        one by one. A parser that overrides check_in_file() overrides this too."""
+        return {}
+
+
+@dataclass
+class ParsedColumns:
+    """A batch of rows as columns in the order of parse()'s tuple (a value as parse() gives it, or its
+    str() for a Decimal or a date-time; None when empty), each row's key as parse() gives it, and the
+    rows (by index in the batch) to leave to parse(): their entries here mean nothing."""
+
+    values: list[list]
+    keys: list
+    slow: set[int]
+
+
+class Columns:
+    """The stripped cells of a batch of rows, column by column in the order of known(), and the checks
+    that vouch for them; a row any check cannot vouch for is added to `slow`."""
+
+    def __init__(self, parser: RowParser, rows: list[list[str]]):
+        self.parser = parser
+        self.size = len(rows)
+        self.slow: set[int] = set()
+        width = parser._header_width
+        if min(map(len, rows), default=width) < width:
+            rows = [row + [""] * (width - len(row)) if len(row) < width else row for row in rows]
+        table = list(zip(*rows))
+        self.cells = [
+            [""] * self.size if position is None else list(map(str.strip, table[position]))
+            for position in parser._positions
+        ]
+
+    def text(self, i: int, max_length: int, *, required: bool = False) -> list[str | None]:
+        """Column `i` as RowParser.text() gives it."""
+        column = self.cells[i]
+        complete = all(column)
+        if (required and not complete) or max(map(len, column), default=0) > max_length:
+            self.slow.update(j for j, value in enumerate(column) if len(value) > max_length or (required and not value))
+        return column if complete else list(map(_EMPTY_IS_NONE.get, column, column))
+
+    def each(self, i: int, convert, *, refused=None) -> list:
+        """Column `i` through `convert` (a parser's method for one value or None), once per distinct
+        value: cheap for the few currencies or statuses of a file."""
+        column = self.cells[i]
+        results, refusals = {}, set()
+        for value in set(column):
+            try:
+                results[value] = convert(value or None)
+            except RowError:
+                results[value] = refused
+                refusals.add(value)
+        if refusals:
+            self.slow.update(j for j, value in enumerate(column) if value in refusals)
+        return list(map(results.__getitem__, column))
+
+    def amounts(self, i: int) -> list[str | None]:
+        """Amounts that OrderRows.amount() takes as they are and str() writes back unchanged."""
+        column = self.cells[i]
+        joined = "\n".join(column)
+        if not (_CANONICAL_AMOUNTS.fullmatch(joined) and joined.count("\n") == len(column) - 1):
+            self.slow.update(j for j, value in enumerate(column) if value and not _CANONICAL_AMOUNT.fullmatch(value))
+        return list(map(_EMPTY_IS_NONE.get, column, column))
+
+    def moments(self, i: int, *, required: bool = False) -> tuple[list[str | None], list[dt.datetime | None]]:
+        """Column `i` as RowParser.when() gives it: (the str() of each UTC date-time, the date-times).
+
+        Writing a date-time with str() is slow, so a value already in UTC and in the form str() gives
+        (but for a 'T' or 'Z') is rewritten as text; any other value goes through when()."""
+        column = self.cells[i]
+        present = None  # indices of the non-empty cells, when some are empty
+        if not all(column):
+            present = [j for j, value in enumerate(column) if value]
+            if required:
+                self.slow.update(j for j, value in enumerate(column) if not value)
+            column = [column[j] for j in present]
+        try:
+            moments = list(map(_from_iso, column))
+        except ValueError:
+            moments = []
+            for j, value in enumerate(column):
+                try:
+                    moments.append(_from_iso(value))
+                except ValueError:
+                    moments.append(None)
+                    self.slow.add(j if present is None else present[j])
+        joined = "\n".join(column)
+        if _UTC_MOMENTS.fullmatch(joined) and joined.count("\n") == len(column) - 1:
+            texts = joined.replace("T", " ").replace("Z", "+00:00").split("\n")
+        else:
+            texts = []
+            for j, (value, moment) in enumerate(zip(column, moments)):
+                if moment is not None and _UTC_MOMENT.fullmatch(value):
+                    texts.append(value.replace("T", " ").replace("Z", "+00:00"))
+                    continue
+                try:
+                    moments[j] = self.parser.when("", value)
+                except RowError:
+                    self.slow.add(j if present is None else present[j])
+                texts.append(str(moments[j]))
+        if present is None:
+            return texts, moments
+        all_texts, all_moments = [None] * self.size, [None] * self.size
+        for j, text, moment in zip(present, texts, moments):
+            all_texts[j], all_moments[j] = text, moment
+        return all_texts, all_moments
+
 
 class CustomerRows(RowParser):
     kind = "customers"
@@ -150,29 +282,25 @@ class CustomerRows(RowParser):
         self.email_owner[email] = (external_id, line)
         return None
 
+    def check_columns(self, values, lines, start, stop):
+        external_ids, emails = values[0][start:stop], values[1][start:stop]
+        owner = self.email_owner
+        if not owner.keys().isdisjoint(emails):
+            return None
+        before = len(owner)
+        owner.update(zip(emails, zip(external_ids, lines[start:stop])))
+        if len(owner) != before + len(emails):  # an e-mail twice in these rows
+            for email in emails:  # all were new: undo
+                owner.pop(email, None)
+            return None
+        return {}
+
     def parse(self, row):
         external_id, email, first_name, last_name, phone, country, signed_up_at, channel = self.cells(row)
         external_id = self.text("customer_id", external_id, 64, required=True)
-        email = self.text("email", email, 254, required=True).lower()
-        try:
-            validate_email(email)
-        except ValidationError:
-            raise RowError(_("email: '%(value)s' is not a valid e-mail address.") % {"value": _shown(email)}) from None
-        if country is not None:
-            country = country.upper()
-            if not _COUNTRY.match(country):
-                raise RowError(
-                    _("country: '%(value)s' is not a two-letter country code (e.g. DE).") % {"value": _shown(country)}
-                )
-        channel_name = self.text("channel", channel, 120)
-        channel_code = None
-        if channel_name is not None:
-            channel_code = slugify(channel_name)[:64]
-            if not channel_code:
-                raise RowError(
-                    _("channel: '%(value)s' has no letters or digits to make a channel code from.")
-                    % {"value": _shown(channel_name)}
-                )
+        email = self.email(email)
+        country = self.country(country)
+        channel_code, channel_name = self.channel(channel)
         values = (
             external_id,
             email,
@@ -185,6 +313,56 @@ class CustomerRows(RowParser):
             channel_name,
         )
         return values, external_id
+
+    def parse_columns(self, rows):
+        columns = Columns(self, rows)
+        external_id = columns.text(0, 64, required=True)
+        email = columns.each(1, self.email)
+        channel = columns.each(7, self.channel, refused=(None, None))
+        codes, names = zip(*channel)
+        values = [
+            external_id,
+            email,
+            columns.text(2, 100),
+            columns.text(3, 100),
+            columns.text(4, 32),
+            columns.each(5, self.country),
+            columns.moments(6)[0],
+            list(codes),
+            list(names),
+        ]
+        return ParsedColumns(values=values, keys=external_id, slow=columns.slow)
+
+    def email(self, value: str | None) -> str:
+        email = self.text("email", value, 254, required=True).lower()
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise RowError(_("email: '%(value)s' is not a valid e-mail address.") % {"value": _shown(email)}) from None
+        return email
+
+    @staticmethod
+    def country(value: str | None) -> str | None:
+        if value is None:
+            return None
+        country = value.upper()
+        if not _COUNTRY.match(country):
+            raise RowError(
+                _("country: '%(value)s' is not a two-letter country code (e.g. DE).") % {"value": _shown(country)}
+            )
+        return country
+
+    def channel(self, value: str | None) -> tuple[str | None, str | None]:
+        """(code, name) of an acquisition channel."""
+        name = self.text("channel", value, 120)
+        if name is None:
+            return None, None
+        code = slugify(name)[:64]
+        if not code:
+            raise RowError(
+                _("channel: '%(value)s' has no letters or digits to make a channel code from.") % {"value": _shown(name)}
+            )
+        return code, name
 
 
 class OrderRows(RowParser):
@@ -200,27 +378,61 @@ class OrderRows(RowParser):
         order_id = self.text("order_id", order_id, 64, required=True)
         if amount is not None:
             amount = self.amount(amount)
-        if currency is not None:
-            currency = currency.upper()
-            if not _CURRENCY.match(currency):
-                raise RowError(
-                    _("currency: '%(value)s' is not a three-letter currency code (e.g. EUR).")
-                    % {"value": _shown(currency)}
-                )
-        if status is not None:
-            status = status.lower()
-            if status not in ORDER_STATUSES:
-                raise RowError(
-                    _("status: '%(value)s' is not one of %(choices)s.")
-                    % {"value": _shown(status), "choices": ", ".join(Order.Status.values)}
-                )
+        currency = self.currency(currency)
+        status = self.status(status)
         values = (customer_id, order_id, self.when("ordered_at", ordered_at), amount, currency, status)
         return values, order_id
+
+    def parse_columns(self, rows):
+        columns = Columns(self, rows)
+        order_id = columns.text(1, 64, required=True)
+        values = [
+            columns.text(0, 64, required=True),
+            order_id,
+            columns.moments(2)[0],
+            columns.amounts(3),
+            columns.each(4, self.currency),
+            columns.each(5, self.status),
+        ]
+        return ParsedColumns(values=values, keys=order_id, slow=columns.slow)
 
     def check_in_file(self, values, line):
         if values[2] is None or values[3] is None:
             return _("ordered_at and amount are needed for a new order (this order_id is not in the database yet).")
         return None
+
+    def check_columns(self, values, lines, start, stop):
+        ordered_at, amount = values[2], values[3]
+        if None not in ordered_at[start:stop] and None not in amount[start:stop]:
+            return {}
+        incomplete = {}
+        for i in range(start, stop):
+            if ordered_at[i] is None or amount[i] is None:
+                incomplete[lines[i]] = self.check_in_file(tuple(column[i] for column in values), lines[i])
+        return incomplete
+
+    @staticmethod
+    def currency(value: str | None) -> str | None:
+        if value is None:
+            return None
+        currency = value.upper()
+        if not _CURRENCY.match(currency):
+            raise RowError(
+                _("currency: '%(value)s' is not a three-letter currency code (e.g. EUR).") % {"value": _shown(currency)}
+            )
+        return currency
+
+    @staticmethod
+    def status(value: str | None) -> str | None:
+        if value is None:
+            return None
+        status = value.lower()
+        if status not in ORDER_STATUSES:
+            raise RowError(
+                _("status: '%(value)s' is not one of %(choices)s.")
+                % {"value": _shown(status), "choices": ", ".join(Order.Status.values)}
+            )
+        return status
 
     @staticmethod
     def amount(value: str) -> Decimal:
@@ -249,18 +461,31 @@ class EventRows(RowParser):
         customer_id = self.text("customer_id", customer_id, 64, required=True)
         name = self.text("event", name, 100, required=True)
         occurred_at = self.when("occurred_at", occurred_at, required=True)
-        if properties is not None:
-            try:
-                parsed = json.loads(properties, parse_constant=_no_constant)
-            except ValueError:
-                raise RowError(_("properties: not valid JSON.")) from None
-            if not isinstance(parsed, dict):
-                raise RowError(_("properties: must be a JSON object like {\"plan\": \"pro\"}."))
-            if "\\u0000" in properties:
-                raise RowError(_("properties: a text value contains the NUL character (\\u0000)."))
-            # Stored the way Django's JSONField writes it, so an unchanged re-run compares equal.
-            properties = json.dumps(parsed)
+        properties = self.properties(properties)
         return (customer_id, name, occurred_at, properties), (customer_id, name, occurred_at)
+
+    def parse_columns(self, rows):
+        columns = Columns(self, rows)
+        customer_id = columns.text(0, 64, required=True)
+        name = columns.text(1, 100, required=True)
+        occurred_at, moments = columns.moments(2, required=True)
+        values = [customer_id, name, occurred_at, columns.each(3, self.properties)]
+        return ParsedColumns(values=values, keys=list(zip(customer_id, name, moments)), slow=columns.slow)
+
+    @staticmethod
+    def properties(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parsed = json.loads(value, parse_constant=_no_constant)
+        except ValueError:
+            raise RowError(_("properties: not valid JSON.")) from None
+        if not isinstance(parsed, dict):
+            raise RowError(_("properties: must be a JSON object like {\"plan\": \"pro\"}."))
+        if "\\u0000" in value:
+            raise RowError(_("properties: a text value contains the NUL character (\\u0000)."))
+        # Stored the way Django's JSONField writes it, so an unchanged re-run compares equal.
+        return json.dumps(parsed)
 
 
 PARSERS: dict[str, type[RowParser]] = {"customers": CustomerRows, "orders": OrderRows, "events": EventRows}
