@@ -2,15 +2,18 @@
 
 Flow of one run (a ClvRun row with a core Job for its progress):
 1. `clv_run_start` creates the run and its job and enqueues `lifecycle.tasks.clv_recompute` on commit.
-2. `clv_run_fit` runs the one aggregate query over all customers (lifecycle.services.aggregate),
-   fits BG/NBD on the distinct (frequency, recency, T) triples with weights and Gamma-Gamma on the
+2. `clv_run_fit` reads every customer's order figures (lifecycle.services.aggregate: the orders'
+   columns shipped as arrays and grouped by numpy, on CLV_AGGREGATE_CONNECTIONS connections), fits BG/NBD on the distinct (frequency, recency, T) triples with weights and Gamma-Gamma on the
    repeat buyers, estimates the channel lifespans and the RFM cut points, stores all of it on the run
-   and splits the customers into id ranges (ClvRunChunk rows, CLV_CHUNK_SIZE customers each).
-3. `clv_chunk_score` scores one range and upserts its CustomerValue rows in bulk. The Celery path
+   and splits the customers into id ranges (ClvRunChunk rows, CLV_CHUNK_SIZE customers each); on
+   PostgreSQL it creates the run's generation table for the CustomerValue rows (services.writeback).
+3. `clv_chunk_score` scores one range and writes its CustomerValue rows in bulk (one binary COPY
+   into the generation table on PostgreSQL, an upsert on SQLite). The Celery path
    gives each range to its own `clv_score_range` task (any number of workers, each re-running the
    aggregate for its range only); `clv_run_execute` (the --sync command, the benchmark) scores the
    ranges in-process from the arrays it already has. Both call the same scoring and write-back.
-4. The worker that marks the last chunk done finishes the run.
+4. The worker that marks the last chunk done publishes the generation (indexes, foreign keys, then
+   a swap by renaming, so readers see all of the old values or all of the new) and finishes the run.
 
 Definitions (also in the README):
 - historic value = paid orders - refunds, where revenue counts paid and refunded orders and
@@ -36,12 +39,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -54,7 +58,7 @@ from .aggregate import OrderStats, day_number, order_stats, order_stats_parallel
 from .formula import lifespans_by_channel
 from .rfm import rfm_cutpoints
 from .scoring import btyd_inputs, fit_models, score_customers
-from .writeback import customer_values_upsert
+from .writeback import values_generation_discard, values_generation_prepare, values_generation_publish, values_generation_write
 
 JOB_KIND = "clv_recompute"
 # A queued or running run younger than this blocks a new one; an older one is taken as crashed.
@@ -159,6 +163,7 @@ def clv_run_fit(*, run_id: int) -> tuple[ClvRun, OrderStats | None]:
         ClvRunChunk.objects.bulk_create(
             [ClvRunChunk(run=run, lo=lo, hi=hi, n_customers=n) for lo, hi, n in _chunk_bounds(stats.customer_id, chunk_size())]
         )
+    values_generation_prepare(run_id=run.pk)
     if run.job_id:
         job_progress(job_id=run.job_id, done=0, total=len(stats), message=_("Scoring customers"))
     return run, stats
@@ -168,8 +173,12 @@ def clv_run_fit(*, run_id: int) -> tuple[ClvRun, OrderStats | None]:
 
 
 def _finish_run(run_id: int) -> None:
-    """Close the run once every chunk is done; only the caller whose UPDATE wins does it."""
+    """Publish the run's values and close it once every chunk is done. Two callers at once are
+    fine: publishing again is a no-op and only the caller whose UPDATE wins closes the run."""
+    started = time.perf_counter()
+    values_generation_publish(run_id=run_id)
     run = ClvRun.objects.get(pk=run_id)
+    ClvRun.objects.filter(pk=run_id).update(timings={**run.timings, "publish_s": round(time.perf_counter() - started, 3)})
     final = ClvRun.Status.SUCCEEDED if run.converged else ClvRun.Status.NOT_CONVERGED
     finished = ClvRun.objects.filter(pk=run_id, status=ClvRun.Status.RUNNING).update(status=final, finished_at=timezone.now())
     if finished and run.job_id:
@@ -187,7 +196,7 @@ def clv_chunk_score(*, run_id: int, lo: int, hi: int, stats: OrderStats | None =
     started = time.perf_counter()
     if stats is None:
         stats = order_stats(as_of=run.as_of, lo=lo, hi=hi)
-    customer_values_upsert(columns=score_customers(run, stats), run_id=run.pk, computed_at=timezone.now())
+    values_generation_write(run_id=run.pk, columns=score_customers(run, stats), computed_at=timezone.now())
     ClvRunChunk.objects.filter(run_id=run_id, lo=lo, done_at__isnull=True).update(done_at=timezone.now())
     progress = ClvRunChunk.objects.filter(run_id=run_id).exclude(done_at=None).aggregate(n=Sum("n_customers"))
     if run.job_id:
@@ -205,6 +214,7 @@ def _add_timing(timings: dict, seconds: float) -> dict:
 
 def clv_run_fail(*, run_id: int, error: BaseException) -> None:
     text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    values_generation_discard(run_id=run_id)
     ClvRun.objects.filter(pk=run_id).exclude(status=ClvRun.Status.SUCCEEDED).update(
         status=ClvRun.Status.FAILED, error=text, finished_at=timezone.now()
     )
@@ -214,23 +224,52 @@ def clv_run_fail(*, run_id: int, error: BaseException) -> None:
 
 
 def clv_run_execute(*, run_id: int, progress: Progress | None = None) -> ClvRun:
-    """The whole run in this process: fit, then every chunk from the arrays already in memory."""
+    """The whole run in this process: fit, then every chunk from the arrays already in memory,
+    CLV_AGGREGATE_CONNECTIONS chunks at a time on PostgreSQL (numpy and the database's COPY
+    overlap), one at a time inside a transaction or on SQLite."""
     try:
         run, stats = clv_run_fit(run_id=run_id)
         if stats is None:
             return run
         chunks = list(run.chunks.values_list("lo", "hi"))
-        done = 0
-        for lo, hi in chunks:
-            done += clv_chunk_score(run_id=run_id, lo=lo, hi=hi, stats=stats.slice(lo, hi))
-            if progress:
-                progress(done, len(stats))
+
+        def score(bounds: tuple[int, int]) -> int:
+            lo, hi = bounds
+            return clv_chunk_score(run_id=run_id, lo=lo, hi=hi, stats=stats.slice(lo, hi))
+
+        workers = settings.CLV_AGGREGATE_CONNECTIONS
+        if workers > 1 and len(chunks) > 1 and not connection.in_atomic_block and connection.vendor == "postgresql":
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clv-score")
+            scored = pool.map(_on_own_connection(score), chunks)
+        else:
+            pool, scored = None, map(score, chunks)
+        try:
+            done = 0
+            for n in scored:
+                done += n
+                if progress:
+                    progress(done, len(stats))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         if not chunks:
             _finish_run(run_id)
     except Exception as exc:
         clv_run_fail(run_id=run_id, error=exc)
         raise
     return ClvRun.objects.get(pk=run_id)
+
+
+def _on_own_connection(function: Callable) -> Callable:
+    """`function` for a worker thread: the thread's own database connection is closed after it."""
+
+    def wrapped(*args):
+        try:
+            return function(*args)
+        finally:
+            connection.close()
+
+    return wrapped
 
 
 def clv_run_dispatch(*, run_id: int, enqueue: Callable[[int, int, int], None]) -> ClvRun:

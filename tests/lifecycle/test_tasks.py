@@ -64,7 +64,7 @@ def test_a_failing_chunk_fails_the_run(population, monkeypatch, django_capture_o
     def broken(*args, **kwargs):
         raise RuntimeError("worker lost its disk")
 
-    monkeypatch.setattr(clv_service, "customer_values_upsert", broken)
+    monkeypatch.setattr(clv_service, "values_generation_write", broken)
     with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
         run = clv_run_start(as_of=AS_OF)
     run = ClvRun.objects.get()
