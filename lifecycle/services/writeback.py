@@ -240,9 +240,9 @@ def _unsupported_features(cursor, table: str) -> list[str]:
         SELECT name FROM pg_class t CROSS JOIN LATERAL (VALUES
           ('a foreign key from another table points at it',
            EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = t.oid)),
-          ('a view or rule depends on it',
-           EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
-                   WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = t.oid AND r.ev_class <> t.oid)),
+          ('a view, rule or SQL function depends on it',
+           EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = t.oid AND d.refclassid = 'pg_class'::regclass
+                   AND d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass))),
           ('it has triggers of its own', EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = t.oid AND NOT tgisinternal)),
           ('it has row security policies', EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = t.oid)),
           ('it has extended statistics', EXISTS (SELECT 1 FROM pg_statistic_ext WHERE stxrelid = t.oid)),
@@ -327,12 +327,15 @@ def values_generation_prepare(*, run_id: int) -> None:
                 " INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)"
             )
             cursor.execute(
-                "SELECT pg_get_userbyid(relowner), array_to_string(reloptions, ', ') FROM pg_class WHERE oid = %s::regclass",
+                "SELECT pg_get_userbyid(relowner), array_to_string(reloptions, ', '), obj_description(oid, 'pg_class')"
+                " FROM pg_class WHERE oid = %s::regclass",
                 [qn(live)],
             )
-            owner, options = cursor.fetchone()
+            owner, options, comment = cursor.fetchone()
             if options:
                 cursor.execute(f"ALTER TABLE {qn(table)} SET ({options})")
+            if comment is not None:
+                cursor.execute(f"COMMENT ON TABLE {qn(table)} IS %s", [comment])
             cursor.execute(
                 "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,"
                 " a.privilege_type, a.is_grantable"
@@ -758,6 +761,11 @@ def values_generation_publish(*, run_id: int) -> None:
             problems = _unsupported_features(cursor, live)
             if problems:
                 raise GenerationError(f"{live} cannot be published by generation: {'; '.join(problems)}")
+            # A run scores every customer: an empty generation over a filled table means chunks
+            # were never written (customers deleted since delete their values with them).
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {qn(table)}), EXISTS (SELECT 1 FROM {qn(live)})")
+            if cursor.fetchone() == (False, True):
+                raise GenerationError(f"run {run_id} wrote no values: {live} is left as it is")
             indexes = _index_plan(cursor, live, table, run_id)
             foreign_keys = _foreign_keys(cursor, live)
         _build_indexes(table, indexes)

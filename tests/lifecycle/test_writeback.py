@@ -127,7 +127,11 @@ def schema_of_live_table() -> dict:
             [LIVE],
         )
         columns = cursor.fetchall()
-        cursor.execute("SELECT pg_get_userbyid(relowner), relacl, relpersistence FROM pg_class WHERE oid = %s::regclass", [LIVE])
+        cursor.execute(
+            "SELECT pg_get_userbyid(relowner), relacl, relpersistence, reloptions, obj_description(oid, 'pg_class')"
+            " FROM pg_class WHERE oid = %s::regclass",
+            [LIVE],
+        )
         table = cursor.fetchone()
     return {"indexes": indexes, "constraints": constraints, "columns": columns, "table": table}
 
@@ -226,15 +230,20 @@ def test_a_value_the_column_cannot_hold_fails_the_chunk_and_writes_nothing():
 def test_publish_keeps_every_index_and_constraint_with_its_name():
     run = make_run()
     ids = make_customers(10)
+    with connection.cursor() as cursor:  # what a DBA may have added: kept too
+        cursor.execute(f"GRANT SELECT ON {LIVE} TO PUBLIC")
+        cursor.execute(f"ALTER TABLE {LIVE} SET (fillfactor = 90)")
+        cursor.execute(f"COMMENT ON TABLE {LIVE} IS 'written by the CLV run'")
     before = schema_of_live_table()
+    assert before["table"][1] and before["table"][3] == ["fillfactor=90"]
     assert len(before["indexes"]) == 5 and sum(c[1] == "f" for c in before["constraints"]) == 2
     publish_generation(run, [columns_for(ids)])
     after = schema_of_live_table()
     assert after == before
     assert generation_tables() == []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [LIVE])
-        assert cursor.fetchone()[0] == 10  # ANALYZEd: the planner knows the new size
+    with connection.cursor() as cursor:  # ANALYZEd: the planner knows the new rows
+        cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = %s AND attname = 'predicted_clv'", [LIVE])
+        assert cursor.fetchone()[0] == 1
     # The foreign keys are there and still deferred: a value row for no customer fails at commit.
     with pytest.raises(IntegrityError, match="foreign key"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"UPDATE {LIVE} SET customer_id = -1 WHERE customer_id = %s", [ids[0]])
@@ -359,8 +368,20 @@ def test_a_newer_run_replaces_a_crashed_one_and_publishing_twice_is_a_no_op():
 def test_a_table_a_swap_would_break_is_refused():
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE VIEW custvalue_view AS SELECT customer_id FROM {LIVE}")
-    with pytest.raises(GenerationError, match="a view or rule depends on it"):
+    with pytest.raises(GenerationError, match="a view, rule or SQL function depends on it"):
         values_generation_prepare(run_id=make_run().pk)
+
+
+@postgres
+def test_an_empty_generation_never_replaces_the_values():
+    ids = make_customers(3)
+    publish_generation(make_run(), [columns_for(ids)])
+    before = live_rows()
+    empty = make_run()
+    values_generation_prepare(run_id=empty.pk)
+    with pytest.raises(GenerationError, match="wrote no values"):
+        values_generation_publish(run_id=empty.pk)
+    assert live_rows() == before
 
 
 # --- Concurrency ----------------------------------------------------------------------------------
