@@ -71,7 +71,7 @@ def bgnbd_log_likelihood(params: BgNbdParams, frequency, recency, T, weights=Non
     x, t_x, t_cal = check_rft(frequency, recency, T)
     w = check_weights(weights, x.size)
     values = np.array([params.r, params.alpha, params.a, params.b], dtype=float)
-    return float(np.dot(w, _individual_ll(values, x, t_x, t_cal)))
+    return wsum(w, _individual_ll(values, x, t_x, t_cal))
 
 
 class _Prepared:
@@ -205,8 +205,8 @@ class _Prepared:
 
 def _start(x, t_cal, w) -> np.ndarray:
     """A scale-aware start: r = 1 and alpha from the mean purchase rate."""
-    mean_x = max(float(np.dot(w, x) / w.sum()), 1e-3)
-    mean_t = max(float(np.dot(w, t_cal) / w.sum()), 1e-3)
+    mean_x = max(wsum(w, x) / w.sum(), 1e-3)
+    mean_t = max(wsum(w, t_cal) / w.sum(), 1e-3)
     return np.log(np.array([1.0, mean_t / mean_x, 1.0, 1.0]))
 
 
@@ -218,7 +218,7 @@ def bgnbd_fit(frequency, recency, T, weights=None) -> FitResult:
     x, t_x, t_cal, w = x[keep], t_x[keep], t_cal[keep], w[keep]
     # Fit in time units of the mean T (alpha scales with time, r, a, b do not); the
     # likelihood of the original data differs by sum w x log(scale).
-    scale = float(np.dot(w, t_cal) / w.sum()) or 1.0
+    scale = wsum(w, t_cal) / w.sum() or 1.0
     t_x, t_cal = t_x / scale, t_cal / scale
     prepared = _Prepared(x, t_x, t_cal, w)
     w_total = prepared.w_total
@@ -235,7 +235,7 @@ def bgnbd_fit(frequency, recency, T, weights=None) -> FitResult:
     r, alpha, a, b = (float(v) for v in np.exp(u))
     return FitResult(
         params=BgNbdParams(r=r, alpha=alpha * scale, a=a, b=b),
-        log_likelihood=float(-mean_nll * w_total - np.dot(w, x) * np.log(scale)),
+        log_likelihood=float(-mean_nll * w_total - wsum(w, x) * np.log(scale)),
         converged=converged,
         message=message,
         n=w_total,
@@ -246,10 +246,6 @@ def bgnbd_fit(frequency, recency, T, weights=None) -> FitResult:
 def bgnbd_p_alive(params: BgNbdParams, frequency, recency, T) -> np.ndarray:
     """P(alive | x, t_x, T) (FHL note 021); 1 for customers without repeat purchases."""
     x, t_x, t_cal = check_rft(frequency, recency, T, allow_empty=True)
-    return p_alive_unchecked(params, x, t_x, t_cal)
-
-
-def p_alive_unchecked(params: BgNbdParams, x, t_x, t_cal) -> np.ndarray:
     return np.where(x > 0, expit(-log_odds_dead(params, x, t_x, t_cal)), 1.0)
 
 

@@ -61,7 +61,7 @@ def gamma_gamma_log_likelihood(params: GammaGammaParams, frequency, monetary, we
     x, m = _check(frequency, monetary)
     w = check_weights(weights, x.size)
     used = (x > 0) & (m > 0)
-    return float(np.dot(w[used], _individual_ll(params.p, params.q, params.v, x[used], m[used])))
+    return wsum(w[used], _individual_ll(params.p, params.q, params.v, x[used], m[used]))
 
 
 class _Prepared:
@@ -139,7 +139,7 @@ def gamma_gamma_fit(frequency, monetary, weights=None) -> FitResult:
     w_total = float(w.sum())
     # Fit on spend in units of its mean (v scales with money, p and q do not); the likelihood
     # of the original data differs by w_total * log(scale).
-    scale = float(np.dot(w, m) / w_total)
+    scale = wsum(w, m) / w_total
     m = m / scale
 
     # p = 1, q = 2 puts the mean spend at v = 1 (the mean, after scaling).

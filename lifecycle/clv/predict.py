@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from .base import as_1d_float, check_rft, unique_int_rows, unique_inverse, unique_rows
 from .bgnbd import (
     A_NEAR_ONE,
     BgNbdParams,
     expected_purchases_unchecked,
-    odds_dead,
-    p_alive_unchecked,
+    log_odds_dead,
     purchase_growth,
 )
 
@@ -120,9 +120,12 @@ def bgnbd_forecast(
         raise ValueError("a memo needs the pair keys")
     horizon = horizon_months * DAYS_PER_MONTH / time_unit_days
     months = np.arange(1, int(horizon_months) + 1, dtype=float)
-    p_alive = p_alive_unchecked(bg, x, t_x, t_cal)
     if x.size == 0:
-        return Forecast(p_alive, np.zeros(0), np.zeros(0))
+        return Forecast(np.ones(0), np.zeros(0), np.zeros(0))
+    # as bgnbd_p_alive and odds_dead compute them, from one evaluation of the log-odds
+    repeat = x > 0
+    log_odds = log_odds_dead(bg, x, t_x, t_cal)
+    p_alive = np.where(repeat, expit(-log_odds), 1.0)
     if abs(bg.a - 1.0) < A_NEAR_ONE:
         # eq. (10) is averaged across a == 1 as a whole; no shortcut through shared terms
         expected = expected_purchases_unchecked(bg, horizon, x, t_x, t_cal)
@@ -144,7 +147,7 @@ def bgnbd_forecast(
     else:
         signature = (bg, int(horizon_months), float(annual_discount_rate), float(time_unit_days))
         at_horizon, discounted_growth = memo.values(signature, keys, pair_values)
-    one_plus_odds = 1.0 + odds_dead(bg, x, t_x, t_cal)
+    one_plus_odds = 1.0 + np.where(repeat, np.exp(log_odds), 0.0)
     return Forecast(
         p_alive=p_alive,
         expected_purchases=at_horizon[inverse] / one_plus_odds,
