@@ -220,7 +220,9 @@ def _range_sql(column: str, lo: int | None, hi: int | None) -> tuple[str, list]:
 def postgresql_queries(*, cutoff: dt.datetime, lo: int | None = None, hi: int | None = None) -> tuple[tuple[str, list], tuple[str, list]]:
     """The two queries the PostgreSQL aggregate runs: customers, then orders, as arrays per bucket.
 
-    Refunded orders carry -1 - cents, so one int8 column holds both status and amount."""
+    Each order is two array elements (an array_agg per order costs more than its expression): its
+    time, and one int8 packing its cents (as -1 - cents when refunded) times the bucket size plus
+    the customer's place in the bucket (customer id mod bucket size)."""
     customer_range, customer_params = _range_sql("c.id", lo, hi)
     order_range, order_params = _range_sql("o.customer_id", lo, hi)
     customers = (
@@ -229,10 +231,11 @@ def postgresql_queries(*, cutoff: dt.datetime, lo: int | None = None, hi: int | 
         [BUCKET_CUSTOMERS, *customer_params],
     )
     orders = (
-        f"SELECT o.customer_id / %s, array_send(array_agg(o.customer_id)), array_send(array_agg(o.ordered_at)),"
-        f" array_send(array_agg(CASE WHEN o.status = 'paid' THEN (o.amount * 100)::int8 ELSE -1 - (o.amount * 100)::int8 END))"
+        f"SELECT o.customer_id / %s, array_send(array_agg(o.ordered_at)),"
+        f" array_send(array_agg(CASE WHEN o.status = 'paid' THEN (o.amount * 100)::int8 ELSE -1 - (o.amount * 100)::int8 END"
+        f" * %s + o.customer_id %% %s))"
         f" FROM {Order._meta.db_table} o WHERE o.ordered_at < %s AND o.status IN ('paid', 'refunded'){order_range} GROUP BY 1",
-        [BUCKET_CUSTOMERS, cutoff, *order_params],
+        [BUCKET_CUSTOMERS, BUCKET_CUSTOMERS, BUCKET_CUSTOMERS, cutoff, *order_params],
     )
     return customers, orders
 
@@ -256,10 +259,11 @@ def _postgresql_buckets(cursor, *, cutoff: dt.datetime, lo: int | None, hi: int 
     with connection.chunked_cursor() as orders:
         orders.execute(*order_query)
         for rows in iter(lambda: orders.fetchmany(4), []):
-            for bucket, order_ids, times, cents in rows:
+            for bucket, times, packed in rows:
                 ids, channels = customers.pop(bucket, (None, None))
                 seconds = _pg_array(times, ">i8") // 1_000_000 + PG_EPOCH_SECONDS
-                yield _pg_array(ids, ">i8"), _pg_array(channels, ">i8"), _pg_array(order_ids, ">i8"), seconds, _pg_array(cents, ">i8")
+                cents, place = np.divmod(_pg_array(packed, ">i8"), BUCKET_CUSTOMERS)
+                yield _pg_array(ids, ">i8"), _pg_array(channels, ">i8"), bucket * BUCKET_CUSTOMERS + place, seconds, cents
     for ids, channels in customers.values():  # buckets without orders
         yield _pg_array(ids, ">i8"), _pg_array(channels, ">i8"), *_no_orders()
 
