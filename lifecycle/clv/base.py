@@ -147,15 +147,25 @@ def unique_int_rows(
 
 
 def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """np.unique(values, return_inverse=True); for sorted values (the compressed triples'
-    frequencies) from their runs, without a sort."""
+    """np.unique(values, return_inverse=True), without its sort where the values allow:
+    sorted values (the compressed triples' frequencies) from their runs, whole numbers of a
+    small range (frequencies, days) through a table of the range."""
     values = np.asarray(values)
     n = values.size
-    if n > 1 and not np.any(values[1:] < values[:-1]):
-        new = np.empty(n, dtype=bool)
-        new[0] = True
-        np.not_equal(values[1:], values[:-1], out=new[1:])
+    if n == 0:
+        return np.unique(values, return_inverse=True)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(values[1:], values[:-1], out=new[1:])
+    if not np.any(values[1:] < values[:-1]):
         return values[new], np.cumsum(new) - 1
+    low, high = values.min(), values.max()
+    if high - low < 4 * n + 65_536:
+        offset = (values - low).astype(np.intp)
+        if np.issubdtype(values.dtype, np.integer) or np.array_equal(offset, values - low):
+            present = np.zeros(int(high - low) + 1, dtype=bool)
+            present[offset] = True
+            return np.flatnonzero(present).astype(values.dtype) + low, (np.cumsum(present) - 1)[offset]
     return np.unique(values, return_inverse=True)
 
 

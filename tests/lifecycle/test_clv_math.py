@@ -25,7 +25,7 @@ from lifecycle.clv import (
 )
 from lifecycle.clv import bgnbd as bgnbd_module
 from lifecycle.clv import gamma_gamma as gamma_gamma_module
-from lifecycle.clv.base import maximise_log_likelihood, newton_minimise, unique_int_rows, unique_rows
+from lifecycle.clv.base import maximise_log_likelihood, newton_minimise, unique_int_rows, unique_inverse, unique_rows
 from lifecycle.clv.bgnbd import bgnbd_expected_purchases_new_customer
 from lifecycle.clv.predict import DAYS_PER_MONTH, PairMemo, bgnbd_forecast, compress_days
 from lifecycle.clv.simulate import simulate_bgnbd, simulate_gamma_gamma
@@ -250,6 +250,27 @@ def test_integer_rows_compress_like_float_rows():
     empty = compress_days(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     assert all(part.size == 0 for part in empty)
 
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.arange(600) % 37 / 7.0,  # days in weeks: the sort
+        np.repeat(np.arange(50.0), 3),  # sorted: the runs
+        (np.arange(1000) * 7919) % 300 * 1.0,  # whole numbers as floats: the table
+        (np.arange(1000) * 7919) % 300 - 5,  # integers, some negative: the table
+        (np.arange(1000) % 7) * 2**40,  # integers of a wide range: the sort
+        np.array([2.5]),
+        np.array([], dtype=float),
+    ],
+)
+def test_unique_inverse_is_np_unique(values):
+    distinct, inverse = unique_inverse(values)
+    expected, expected_inverse = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(distinct, expected)
+    assert distinct.dtype == expected.dtype
+    np.testing.assert_array_equal(inverse, expected_inverse)
+    np.testing.assert_array_equal(distinct[inverse], values)
 
 @pytest.mark.parametrize("params", [PUBLISHED_BG, BgNbdParams(r=2.0, alpha=3.0, a=1.0, b=0.4)])
 @pytest.mark.parametrize(("horizon_months", "unit_days"), [(12, 7.0), (24, 7.0), (12, 1.0), (0, 7.0)])
