@@ -266,6 +266,21 @@ def test_events_give_the_same_chunks(monkeypatch, berlin, batch_size):
     assert len(reasons) == 9
 
 
+def batched(content: str, size: int) -> list[tuple[int, list[str]]]:
+    """(line, cells) of every row as CsvFile.batch() reads them, its columns checked against them."""
+    csvfile, got = csv_file("orders", content), []
+    width = len(csvfile.header)
+    while True:
+        rows, ended = csvfile.batch(size)
+        cells = [rows.row(i) for i in range(len(rows))]
+        assert [list(column) for column in rows.columns] == [
+            [(row[i] if i < len(row) else "") for row in cells] for i in range(width)
+        ] or not cells
+        got.extend(zip(rows.lines, cells))
+        if ended:
+            return got
+
+
 def test_lines_of_a_batch_are_the_lines_rows_gives():
     content = (
         "\ufeffcustomer_id,order_id,note\r\n"
@@ -279,14 +294,28 @@ def test_lines_of_a_batch_are_the_lines_rows_gives():
     )
     expected = list(csv_file("orders", content).rows())
     for size in (1, 2, 3, 100):
-        csvfile, got = csv_file("orders", content), []
-        while True:
-            lines, rows, ended = csvfile.batch(size)
-            got.extend(zip(lines, rows))
-            if ended:
-                break
-        assert got == expected
+        assert batched(content, size) == expected
     assert [line for line, _row in expected] == [2, 5, 8, 12, 15]
+
+
+def test_batches_read_what_the_csv_module_reads():
+    """Blocks without quotes are split by str methods: the same cells and lines as the csv module."""
+    rng = random.Random(3)
+    pieces = ["C1", "O1", "", " ", "x y", "\t", "\x00", "é", ",", ",", ",", '"', '""', "\n", "\r\n", "\r"]
+    cells = ["C1", "O1", "", " ", "x y", "\t", "\x00", "é"]
+    for _ in range(300):
+        if rng.random() < 0.5:  # rows of three cells, now and then another number of cells or a blank line
+            body = "".join(
+                ",".join(rng.choice(cells) for _ in range(3 if rng.random() < 0.9 else rng.randrange(5)))
+                + rng.choice(["\n", "\n", "\r\n"])
+                for _ in range(rng.randrange(12))
+            )
+        else:
+            body = "".join(rng.choice(pieces[:-4] if rng.random() < 0.5 else pieces) for _ in range(rng.randrange(60)))
+        content = "customer_id,order_id,x\n" + body
+        expected = list(csv_file("orders", content).rows())
+        for size in (1, 4, 1000):
+            assert batched(content, size) == expected, body
 
 
 def test_an_unreadable_line_is_named_the_same_way():

@@ -15,12 +15,13 @@ Two ways to the same chunks:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import bisect
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from .reader import CsvFile, raw_text, row_problem, rows_with_problems
+from .reader import CsvFile, RowBatch, raw_text, row_problem
 from .rows import KEY_NAMES, PARSERS, ParsedColumns, RowError
 from .staging import _COPY_SPECIAL, Staging, _copy_plain, _copy_text
 
@@ -44,9 +45,9 @@ class Chunk:
 
     # (line, *values) of the good rows in file order. Values are what RowParser.parse gives; on the
     # columnar path a Decimal or a date-time is its str() instead (the text COPY stages).
-    rows: list[tuple] = field(default_factory=list)
+    rows: Sequence[tuple] = field(default_factory=list)
     prepared: object = None  # the rows as Staging.load() takes them
-    raws: dict[int, Sequence[str]] = field(default_factory=dict)  # the good rows' cells, for raw_text()
+    raws: Mapping[int, list[str]] = field(default_factory=dict)  # the good rows' cells by line, for raw_text()
     incomplete: dict[int, str] = field(default_factory=dict)
     rejected: list[RejectedRow] = field(default_factory=list)
     row_count: int = 0
@@ -118,18 +119,17 @@ def _parse_rows(in_file: _InFile, csvfile: CsvFile, staging: Staging, chunk_size
 def _parse_columns(in_file: _InFile, csvfile: CsvFile, staging: Staging, chunk_size: int) -> Iterator[Chunk]:
     """Chunks as _parse_rows makes them (the same rows in each), for COPY text."""
     kinds = [kind for _name, kind in staging.columns]
-    chunk, copy_text = Chunk(), []
+    chunk, copy_text = _column_chunk(), []
     while True:
-        # Never more records than good rows still fit, so a chunk ends where _parse_rows ends it.
-        lines, rows, ended = csvfile.batch(min(chunk_size - len(chunk.rows), BATCH_SIZE))
-        if rows:
-            batch = _Batch(in_file, staging, kinds, lines, rows, text_is_clean=csvfile.text_is_clean)
-            batch.take(chunk, copy_text)
+        # Never more rows than still fit, so a chunk ends where _parse_rows ends it.
+        rows, ended = csvfile.batch(min(chunk_size - len(chunk.rows), BATCH_SIZE))
+        if rows.lines:
+            _Batch(in_file, staging, kinds, rows, text_is_clean=csvfile.text_is_clean).take(chunk, copy_text)
         if len(chunk.rows) >= chunk_size:
             chunk.bytes_read = csvfile.bytes_read
             chunk.prepared = "".join(copy_text)
             yield chunk
-            chunk, copy_text = Chunk(), []
+            chunk, copy_text = _column_chunk(), []
         if ended:
             break
     chunk.bytes_read = csvfile.bytes_read
@@ -137,29 +137,84 @@ def _parse_columns(in_file: _InFile, csvfile: CsvFile, staging: Staging, chunk_s
     yield chunk
 
 
+def _column_chunk() -> Chunk:
+    return Chunk(rows=_ColumnRows(), raws=_Raws())
+
+
+class _ColumnRows(Sequence):
+    """A chunk's good rows, (line, *values), kept as the column slices they were checked in and made
+    into tuples only when read: an import counts them and loads their COPY text."""
+
+    def __init__(self):
+        self._parts: list[tuple[list[int], list[list]]] = []  # (lines, values column by column)
+        self._ends: list[int] = []  # rows up to the end of each part
+
+    def add(self, lines: list[int], values: list[list]) -> None:
+        self._parts.append((lines, values))
+        self._ends.append(len(self) + len(lines))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        part = bisect.bisect_right(self._ends, index)
+        lines, values = self._parts[part]
+        i = index - (self._ends[part - 1] if part else 0)
+        return (lines[i], *(column[i] for column in values))
+
+
+class _Raws(Mapping):
+    """The cells of a chunk's good rows by line, taken from their batches when asked for: an import
+    asks only for the rows the database refuses."""
+
+    def __init__(self):
+        self._parts: list[tuple[list[int], RowBatch, int]] = []  # (lines, their batch, index of the first)
+
+    def add(self, lines: list[int], rows: RowBatch, start: int) -> None:
+        self._parts.append((lines, rows, start))
+
+    def __getitem__(self, line: int) -> list[str]:
+        for lines, rows, start in self._parts:
+            i = bisect.bisect_left(lines, line)
+            if i < len(lines) and lines[i] == line:
+                return rows.row(start + i)
+        raise KeyError(line)
+
+    def __iter__(self) -> Iterator[int]:
+        for lines, _rows, _start in self._parts:
+            yield from lines
+
+    def __len__(self) -> int:
+        return sum(len(lines) for lines, _rows, _start in self._parts)
+
+
 class _Batch:
     """Rows read at once, checked column by column; taken into a chunk in file order."""
 
-    def __init__(
-        self, in_file: _InFile, staging: Staging, kinds: list[str], lines: list[int], rows: list[list[str]], *, text_is_clean: bool
-    ):
-        self.in_file, self.staging, self.lines, self.rows = in_file, staging, lines, rows
+    def __init__(self, in_file: _InFile, staging: Staging, kinds: list[str], rows: RowBatch, *, text_is_clean: bool):
+        self.in_file, self.staging, self.rows, self.lines = in_file, staging, rows, rows.lines
         parsed: ParsedColumns = in_file.parser.parse_columns(rows)
         if len(parsed.values) != len(kinds):
             raise ValueError(f"{type(in_file.parser).__name__} gives {len(parsed.values)} columns, the staging table has {len(kinds)}")
         self.values, self.keys = parsed.values, parsed.keys
         self.slow = parsed.slow
         if not text_is_clean:
-            self.slow.update(rows_with_problems(rows))
+            self.slow.update(rows.rows_with_problems())
         self.copies = [_copy_column(column, kind) for column, kind in zip(parsed.values, kinds)]
 
     def take(self, chunk: Chunk, copy_text: list[str]) -> None:
-        chunk.row_count += len(self.rows)
+        chunk.row_count += len(self.lines)
         start = 0
-        for stop in [*sorted(self.slow), len(self.rows)]:
+        for stop in [*sorted(self.slow), len(self.lines)]:
             if start < stop:
                 self.take_vouched(chunk, copy_text, start, stop)
-            if stop < len(self.rows):
+            if stop < len(self.lines):
                 self.take_row(chunk, copy_text, stop)
             start = stop + 1
 
@@ -173,10 +228,8 @@ class _Batch:
             incomplete = self.in_file.parser.check_columns(self.values, self.lines, start, stop)
             if incomplete is not None:
                 chunk.incomplete.update(incomplete)
-                values = [column[start:stop] for column in self.values]
-                chunk.rows.extend(zip(lines, *values))
-                # As tuples, which the garbage collector stops tracking, unlike lists.
-                chunk.raws.update(zip(lines, map(tuple, self.rows[start:stop])))
+                chunk.rows.add(lines, [column[start:stop] for column in self.values])
+                chunk.raws.add(lines, self.rows, start)
                 copies = [column[start:stop] for column in self.copies]
                 copy_text.append("\n".join(map("\t".join, zip(map(str, lines), *copies))) + "\n")
                 return
@@ -193,29 +246,29 @@ class _Batch:
             self.in_file.check_new(self.keys[i])
             missing = self.in_file.parser.check_in_file(values, line)
         except RowError as exc:
-            chunk.rejected.append(_rejected(line, self.rows[i], exc))
+            chunk.rejected.append(_rejected(line, self.rows.row(i), exc))
             return
         self.in_file.first_seen[self.keys[i]] = line
-        self.add(chunk, line, values, missing, self.rows[i])
+        self.add(chunk, i, values, missing)
         copy_text.append("\t".join([str(line), *(column[i] for column in self.copies)]) + "\n")
 
     def take_row(self, chunk: Chunk, copy_text: list[str], i: int) -> None:
         """A row the columns could not vouch for, through the row parser."""
-        line, row = self.lines[i], self.rows[i]
+        line, row = self.lines[i], self.rows.row(i)
         try:
             values, missing = self.in_file.parse(line, row)
         except RowError as exc:
             chunk.rejected.append(_rejected(line, row, exc))
             return
-        self.add(chunk, line, values, missing, row)
+        self.add(chunk, i, values, missing)
         copy_text.append(self.staging.prepare([(line, *values)]))
 
-    @staticmethod
-    def add(chunk: Chunk, line: int, values: tuple, missing: str | None, row: list[str]) -> None:
+    def add(self, chunk: Chunk, i: int, values: tuple, missing: str | None) -> None:
+        line = self.lines[i]
         if missing:
             chunk.incomplete[line] = missing
-        chunk.rows.append((line, *values))
-        chunk.raws[line] = row
+        chunk.rows.add([line], [[value] for value in values])
+        chunk.raws.add([line], self.rows, i)
 
 
 def _copy_column(column: list, kind: str) -> list[str]:

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import itertools
+import operator
 import os
 import re
 from collections.abc import Iterator
@@ -111,6 +112,7 @@ class CsvFile:
             errors="surrogateescape",
             newline="",
         )
+        self._text = text
         self._reader = csv.reader(text, strict=False)
         try:
             header = next(self._reader)
@@ -118,6 +120,8 @@ class CsvFile:
             raise ImportFileError(_("The header row cannot be read: %(error)s") % {"error": exc}) from exc
         self.header = [name.strip().lower() for name in header]
         self._check_header(head, required=required, known=known)
+        self._width = len(self.header)
+        self._lines_read = self._reader.line_num  # by batch()
 
     @property
     def bytes_read(self) -> int:
@@ -150,29 +154,51 @@ class CsvFile:
             if row and any(row):
                 yield line, row
 
-    def batch(self, size: int) -> tuple[list[int], list[list[str]], bool]:
-        """The next `size` records at once, as rows() gives them: (lines, rows, whether the file ended).
+    def batch(self, size: int) -> tuple[RowBatch, bool]:
+        """The rows that start on the next `size` lines, as rows() gives them, and whether the file ended.
 
-        The loop runs in C: zip() asks the reader for its line count right after each record, which
-        is where the record ended, so the next one starts on the line after (blank rows are counted
-        in the `size` but dropped, as in rows())."""
-        reader = self._reader
-        previous_end = reader.line_num
-        records: list[tuple[list[str], int]] = []
-        ends = zip(reader, map(getattr, itertools.repeat(reader), itertools.repeat("line_num")))
-        try:
-            records.extend(itertools.islice(ends, size))  # keeps what it read before an error
-        except csv.Error as exc:
-            raise _unreadable(records[-1][1] + 1 if records else previous_end + 1, exc) from exc
-        if not records:
-            return [], [], True
-        rows, ends = zip(*records)
-        lines = list(map((1).__add__, itertools.chain((previous_end,), ends[:-1])))
-        rows = list(rows)
-        if not all(map(any, rows)):
-            kept = [i for i, row in enumerate(rows) if any(row)]
-            lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
-        return lines, rows, len(records) < size
+        A block of lines without quotes or lone carriage returns is split into cells with str methods
+        (as the csv module would split it: one line, one record); any other block is read by the csv
+        module. Not to be mixed with rows()."""
+        texts = list(itertools.islice(self._text, size))
+        ended = len(texts) < size
+        block = "".join(texts)
+        if "\r" in block:
+            block = block.replace("\r\n", "\n")
+        limit = csv.field_size_limit()
+        if '"' in block or "\r" in block or (len(block) >= limit and max(map(len, texts)) >= limit):
+            return self._csv_batch(texts), ended
+        first = self._lines_read + 1
+        self._lines_read += len(texts)
+        records = block.split("\n")
+        if block.endswith("\n"):
+            records.pop()
+        lines = list(range(first, first + len(records)))
+        commas = set(map(_COUNT_COMMAS, records))
+        if len(commas) == 1 and 0 not in commas:
+            cells = commas.pop() + 1
+            table = ",".join(records).split(",")
+            columns = [table[i::cells] for i in range(min(cells, self._width))]
+            if all(columns[0]):  # no row is blank: its first cell has something
+                columns += [[""] * len(records)] * (self._width - cells)
+                return RowBatch(lines, columns, records=records), ended
+        return RowBatch.of_rows(lines, list(map(_SPLIT_COMMAS, records)), self._width), ended
+
+    def _csv_batch(self, texts: list[str]) -> RowBatch:
+        """The rows starting on these lines, read by the csv module; the last may go on past them."""
+        reader = csv.reader(itertools.chain(texts, self._text), strict=False)
+        first, end = self._lines_read + 1, 0
+        lines, rows = [], []
+        while end < len(texts):
+            try:
+                row = next(reader)
+            except csv.Error as exc:
+                raise _unreadable(first + end, exc) from exc
+            lines.append(first + end)
+            rows.append(row)
+            end = reader.line_num
+        self._lines_read += end
+        return RowBatch.of_rows(lines, rows, self._width)
 
     def _check_header(self, head: bytes, *, required: tuple[str, ...], known: tuple[str, ...]) -> None:
         seen = set()
@@ -193,6 +219,47 @@ class CsvFile:
             _("The header misses the required column(s) %(missing)s. Expected columns: %(expected)s.")
             % {"missing": ", ".join(missing), "expected": ", ".join(known)}
         )
+
+
+_COUNT_COMMAS = operator.methodcaller("count", ",")
+_SPLIT_COMMAS = operator.methodcaller("split", ",")
+
+
+class RowBatch:
+    """Rows read at once (none of them blank): their lines, and their cells column by column (as many
+    columns as the header has; a short row's missing cells are empty)."""
+
+    def __init__(self, lines: list[int], columns: list, *, records: list[str] | None = None, rows: list[list[str]] | None = None):
+        self.lines = lines
+        self.columns = columns
+        self._records = records  # the rows as text without quotes, split again when asked for
+        self._rows = rows
+
+    @classmethod
+    def of_rows(cls, lines: list[int], rows: list[list[str]], width: int) -> RowBatch:
+        if not all(map(any, rows)):
+            kept = [i for i, row in enumerate(rows) if any(row)]
+            lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
+        table = rows
+        if min(map(len, rows), default=width) < width:
+            table = [row + [""] * (width - len(row)) if len(row) < width else row for row in rows]
+        return cls(lines, list(zip(*table))[:width], rows=rows)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def row(self, i: int) -> list[str]:
+        """The cells of the i-th row, as the csv module reads them."""
+        if self._rows is not None:
+            return self._rows[i]
+        return self._records[i].split(",")
+
+    def rows_with_problems(self) -> list[int]:
+        """The indices of the rows that row_problem() refuses, checking the batch's text at once first."""
+        text = "".join(self._records if self._rows is None else itertools.chain.from_iterable(self._rows))
+        if "\x00" not in text and (text.isascii() or not _UNDECODABLE.search(text)):
+            return []
+        return [i for i in range(len(self.lines)) if row_problem(self.row(i))]
 
 
 def _unreadable(line: int, exc: csv.Error) -> ImportFileError:
@@ -227,14 +294,6 @@ def row_problem(fields: list[str]) -> str | None:
     if "\x00" in text:
         return _("The row contains a NUL character.")
     return None
-
-
-def rows_with_problems(rows: list[list[str]]) -> list[int]:
-    """The indices of the rows that row_problem() refuses, checking the batch's text at once first."""
-    text = "".join(itertools.chain.from_iterable(rows))
-    if "\x00" not in text and (text.isascii() or not _UNDECODABLE.search(text)):
-        return []
-    return [i for i, row in enumerate(rows) if row_problem(row)]
 
 
 def raw_text(fields: list[str], limit: int = 2000) -> str:

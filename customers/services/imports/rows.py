@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 
 from customers.models import Order
 
-from .reader import CsvFile
+from .reader import CsvFile, RowBatch
 
 IMPORT_KINDS: dict[str, dict] = {
     "customers": {
@@ -151,7 +151,7 @@ class RowParser(ABC):
         return None
 
     @abstractmethod
-    def parse_columns(self, rows: list[list[str]]) -> ParsedColumns:
+    def parse_columns(self, rows: RowBatch) -> ParsedColumns:
         """A batch of rows checked column by column; see the module docstring."""
 
     def check_columns(self, values: list[list], lines: list[int], start: int, stop: int) -> dict[int, str] | None:
@@ -176,16 +176,12 @@ class Columns:
     """The stripped cells of a batch of rows, column by column in the order of known(), and the checks
     that vouch for them; a row any check cannot vouch for is added to `slow`."""
 
-    def __init__(self, parser: RowParser, rows: list[list[str]]):
+    def __init__(self, parser: RowParser, rows: RowBatch):
         self.parser = parser
         self.size = len(rows)
         self.slow: set[int] = set()
-        width = parser._header_width
-        if min(map(len, rows), default=width) < width:
-            rows = [row + [""] * (width - len(row)) if len(row) < width else row for row in rows]
-        table = list(zip(*rows))
         self.cells = [
-            [""] * self.size if position is None else list(map(str.strip, table[position]))
+            [""] * self.size if position is None else list(map(str.strip, rows.columns[position]))
             for position in parser._positions
         ]
 
