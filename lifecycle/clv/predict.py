@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from .base import as_1d_float, check_rft, unique_int_rows, unique_inverse, unique_rows
+from .base import as_1d_float, check_rft, unique_int_rows, unique_rows
 from .bgnbd import (
     A_NEAR_ONE,
     BgNbdParams,
@@ -101,7 +101,7 @@ def bgnbd_forecast(
     horizon_months: int = 12,
     annual_discount_rate: float = 0.10,
     time_unit_days: float = 7.0,
-    pair_key=None,
+    T_days=None,
     memo: PairMemo | None = None,
 ) -> Forecast:
     """P(alive), E[purchases over the horizon] and the discounted sum that ``predicted_clv``
@@ -109,15 +109,21 @@ def bgnbd_forecast(
 
     Eq. (10) is growth(x, T, t) / (1 + odds(x, t_x, T)): the hypergeometric growth is
     evaluated once per distinct (frequency, T) pair for every month end of the horizon,
-    and the odds once per customer serve all three figures. ``pair_key``, when given, is an
-    integer per customer that is equal exactly when (frequency, T) are (e.g. packed from
-    whole days): it saves sorting floats to find the pairs, and lets a ``memo`` carry the
-    pairs' terms from one call to the next.
+    and the odds once per customer serve all three figures. ``T_days``, when given, is T in
+    whole days (T = T_days / time_unit_days) with whole-number frequencies: the pairs are then
+    found as integers, without sorting floats, and a ``memo`` can carry the pairs' terms from
+    one call to the next.
     """
     x, t_x, t_cal = check_rft(frequency, recency, T, allow_empty=True)
     _check_horizon(horizon_months, time_unit_days)
-    if memo is not None and pair_key is None:
-        raise ValueError("a memo needs the pair keys")
+    if memo is not None and T_days is None:
+        raise ValueError("a memo needs T in whole days")
+    if T_days is not None:
+        frequency_int, T_days = x.astype(np.int64), np.asarray(T_days)
+        if not (np.array_equal(frequency_int, x) and np.array_equal(T_days / time_unit_days, t_cal)):
+            raise ValueError("T_days must be T in whole days, and frequencies whole numbers")
+        if x.size and T_days.max() >= 2**32:
+            raise ValueError("T_days must stay below 2**32")
     horizon = horizon_months * DAYS_PER_MONTH / time_unit_days
     months = np.arange(1, int(horizon_months) + 1, dtype=float)
     if x.size == 0:
@@ -132,12 +138,12 @@ def bgnbd_forecast(
         discounted = _discounted_sum(bg, months, annual_discount_rate, time_unit_days, x, t_x, t_cal)
         return Forecast(p_alive, expected, discounted)
 
-    if pair_key is None:
+    if T_days is None:
         (ux, uT), _, inverse = unique_rows(x, t_cal)
     else:
-        keys, inverse = unique_inverse(np.asarray(pair_key))
-        ux, uT = np.empty(keys.size), np.empty(keys.size)
-        ux[inverse], uT[inverse] = x, t_cal  # every customer of a pair has its values
+        (ux_int, uT_days), _, inverse = unique_int_rows(frequency_int, T_days)
+        ux, uT = ux_int.astype(float), uT_days / time_unit_days  # the customers' own values (checked above)
+        keys = (ux_int << 32) + uT_days  # the same pair, the same key, in every call
 
     def pair_values(mask=slice(None)):
         return _pair_growth(bg, ux[mask], uT[mask], months, horizon, annual_discount_rate, time_unit_days)

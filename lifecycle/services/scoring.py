@@ -107,9 +107,8 @@ def score_customers(run: ClvRun, stats: OrderStats, *, memo: PairMemo | None = N
     if bg_ok:
         bg = BgNbdParams(r=run.bgnbd_r, alpha=run.bgnbd_alpha, a=run.bgnbd_a, b=run.bgnbd_b)
         frequency = btyd["frequency"][buyers]
-        T_days = btyd["T_days"][buyers]
         # The hypergeometric terms (the costly part) depend on (frequency, T) only: evaluated per
-        # distinct pair, found through an integer key.
+        # distinct pair, found from whole days.
         forecast = bgnbd_forecast(
             bg,
             frequency,
@@ -118,7 +117,7 @@ def score_customers(run: ClvRun, stats: OrderStats, *, memo: PairMemo | None = N
             horizon_months=run.horizon_months,
             annual_discount_rate=float(run.annual_discount_rate),
             time_unit_days=run.time_unit_days,
-            pair_key=(frequency.astype(np.int64) << 32) + T_days,  # the same in every chunk (days < 2**32)
+            T_days=btyd["T_days"][buyers],
             memo=memo,
         )
         p_alive, expected = np.zeros(n), np.zeros(n)

@@ -287,9 +287,11 @@ def test_forecast_equals_p_alive_expected_purchases_and_predicted_clv(params, ho
     np.testing.assert_array_equal(forecast.expected_purchases, bgnbd_expected_purchases(params, horizon, *args))
     per_unit = predicted_clv(params, np.ones(x.size), *args, **kwargs)
     np.testing.assert_allclose(forecast.discounted_purchases, per_unit, rtol=1e-13, atol=1e-300)
-    keyed = bgnbd_forecast(params, *args, **kwargs, pair_key=x * 800 + T_days)
+    from_days = bgnbd_forecast(params, *args, **kwargs, T_days=T_days)
     for name in ("p_alive", "expected_purchases", "discounted_purchases"):
-        np.testing.assert_array_equal(getattr(keyed, name), getattr(forecast, name))
+        np.testing.assert_array_equal(getattr(from_days, name), getattr(forecast, name))
+    with pytest.raises(ValueError):
+        bgnbd_forecast(params, *args, **kwargs, T_days=T_days + 1)
 
 
 
@@ -298,18 +300,17 @@ def test_a_memo_carries_pairs_across_chunks_without_changing_a_figure():
     T_days = rng.integers(1, 300, 30_000)
     x = rng.integers(0, 12, 30_000)
     recency_days = np.where(x > 0, (rng.random(30_000) * T_days).astype(np.int64), 0)
-    key = (x << 32) + T_days
     args = (x.astype(float), recency_days / 7.0, T_days / 7.0)
     memo = PairMemo()
     for params in (PUBLISHED_BG, PUBLISHED_BG, BgNbdParams(r=0.5, alpha=6.0, a=0.8, b=2.5)):
         for chunk in np.array_split(np.arange(x.size), 3):  # chunks share most pairs
             part = [a[chunk] for a in args]
-            alone = bgnbd_forecast(params, *part, pair_key=key[chunk])
-            remembered = bgnbd_forecast(params, *part, pair_key=key[chunk], memo=memo)
+            alone = bgnbd_forecast(params, *part)
+            remembered = bgnbd_forecast(params, *part, T_days=T_days[chunk], memo=memo)
             for name in ("p_alive", "expected_purchases", "discounted_purchases"):
                 np.testing.assert_array_equal(getattr(remembered, name), getattr(alone, name))
     # the memo holds each pair once, for the last parameters only
-    assert memo._keys.size == np.unique(key).size and np.all(np.diff(memo._keys) > 0)
+    assert memo._keys.size == np.unique((x << 32) + T_days).size and np.all(np.diff(memo._keys) > 0)
     with pytest.raises(ValueError):
         bgnbd_forecast(PUBLISHED_BG, *args, memo=memo)
 
