@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lifecycle.clv.base import unique_inverse
+
 from .aggregate import OrderStats
 
 DAYS_PER_YEAR = 365.25
@@ -45,7 +47,7 @@ def lifespans_by_channel(stats: OrderStats, *, as_of_day: int, churn_days: int) 
         "channels": {},
     }
     if len(channel):
-        ids, index = np.unique(channel, return_inverse=True)
+        ids, index = unique_inverse(channel)  # np.unique's result, through a table of the few channel ids
         churn_counts = np.bincount(index, weights=churned, minlength=len(ids))
         exposure_sums = np.bincount(index, weights=exposure, minlength=len(ids))
         for cid, n_churned, exposure_days in zip(ids, churn_counts, exposure_sums, strict=True):
