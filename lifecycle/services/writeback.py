@@ -114,9 +114,13 @@ def _postgresql(table: str, columns: dict[str, np.ndarray], params: list) -> Non
 
 
 def _python_rows(columns: dict[str, np.ndarray], run_id: int, computed_at: dt.datetime) -> tuple[list[str], list[tuple]]:
-    def nullable(values: np.ndarray, digits: int | None = None) -> list:
-        values = np.round(values, digits) if digits is not None else values
+    def nullable(values: np.ndarray) -> list:
         return [None if math.isnan(v) else v for v in values.tolist()]  # NaN -> NULL
+
+    def money(values: np.ndarray) -> list:
+        # Rounded as PostgreSQL rounds (half away from zero), so both databases store the same cents.
+        cents, null = money_cents(values)
+        return [None if missing else Decimal(c).scaleb(-2) for c, missing in zip(cents.tolist(), null.tolist(), strict=True)]
 
     n = len(columns["customer_id"])
     out = {
@@ -129,7 +133,7 @@ def _python_rows(columns: dict[str, np.ndarray], run_id: int, computed_at: dt.da
         "rfm_segment": [SEGMENTS[i] for i in columns["segment"].tolist()],
         "computed_at": [computed_at] * n,
         **{c: [v or None for v in columns[c].tolist()] for c in ("r_score", "f_score", "m_score")},
-        **{c: nullable(columns[c], 2) for c in MONEY_COLUMNS},
+        **{c: money(columns[c]) for c in MONEY_COLUMNS},
         **{c: nullable(columns[c]) for c in FLOAT_COLUMNS},
     }
     names = list(out)

@@ -211,6 +211,18 @@ def test_write_and_publish_fill_the_live_table_on_any_database():
     assert rows[0]["predicted_clv"] is None and rows[1]["predicted_clv"] is not None
 
 
+def test_half_cents_round_away_from_zero_on_any_database():
+    run = make_run()
+    ids = make_customers(3)
+    columns = columns_for(ids)
+    columns["predicted_clv"] = np.array([0.005, 2.675, 1.125])
+    columns["aov"] = np.array([0.015, 10.005, 0.0])
+    publish_generation(run, [columns])
+    rows = live_rows()
+    assert [row["predicted_clv"] for row in rows] == [Decimal("0.01"), Decimal("2.68"), Decimal("1.13")]
+    assert [row["aov"] for row in rows] == [Decimal("0.02"), Decimal("10.01"), Decimal("0.00")]
+
+
 @postgres
 def test_a_value_the_column_cannot_hold_fails_the_chunk_and_writes_nothing():
     ids = make_customers(3)
