@@ -81,3 +81,21 @@ def test_scoring_codes_each_grid_cell_as_its_segment():
     names = rfm_segments(r.ravel(), f.ravel())
     codes = SEGMENT_CODE_GRID[r.ravel() - 1, f.ravel() - 1]
     assert codes.tolist() == [SEGMENT_CODES[name] for name in names]
+
+
+def test_scores_count_the_cut_points_strictly_below_the_value():
+    rng = np.random.default_rng(3)
+    recency, frequency = rng.integers(0, 900, 5000), rng.integers(1, 40, 5000)
+    monetary = rng.integers(0, 10**12, 5000)  # cents well beyond float32
+    cuts = rfm_cutpoints(recency_days=recency, frequency=frequency, monetary=monetary)
+    r, f, m = rfm_scores(recency_days=recency, frequency=frequency, monetary=monetary, cutpoints=cuts)
+    for name, values, scores, expected in (
+        ("recency", recency, r, lambda below: 5 - below),
+        ("frequency", frequency, f, lambda below: 1 + below),
+        ("monetary", monetary, m, lambda below: 1 + below),
+    ):
+        below = (values.astype(np.float64)[:, None] > np.array(cuts[name])[None, :]).sum(axis=1)
+        assert scores.tolist() == expected(below).tolist()
+    # a value equal to a cut point is not above it
+    at_cut = np.array([cuts["frequency"][0]])
+    assert rfm_scores(recency_days=at_cut, frequency=at_cut, monetary=at_cut, cutpoints=cuts)[1][0] == 1
