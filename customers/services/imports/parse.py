@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from .reader import CsvFile, RowBatch, raw_text, row_problem
 from .rows import KEY_NAMES, PARSERS, ParsedColumns, RowError
-from .staging import _COPY_SPECIAL, Staging, _copy_plain, _copy_text
+from .staging import Staging, _copy_plain, _copy_text
 
 # Rows checked at once on the columnar path: large enough that the per-batch Python is nothing next
 # to the C loops, small enough to stay in memory next to a chunk.
@@ -274,8 +274,10 @@ class _Batch:
 def _copy_column(column: list, kind: str) -> list[str]:
     """A column of values (text, or the str() of numbers and date-times) as Staging.prepare writes
     them for COPY; the usual column needs no escape and no NULL and is returned as it is."""
-    if kind in _TEXT_KINDS and _COPY_SPECIAL.search("".join(filter(None, column))):
-        return list(map(_copy_text, column))
+    if kind in _TEXT_KINDS:
+        text = "".join(filter(None, column))
+        if "\\" in text or "\t" in text or "\n" in text or "\r" in text:  # what COPY escapes
+            return list(map(_copy_text, column))
     if None in column:
         return list(map(_NULL_FOR_NONE.get, column, column)) if kind in _TEXT_KINDS else list(map(_copy_plain, column))
     return column

@@ -29,6 +29,10 @@ OTHER_DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'"}
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 # A single field larger than this is not a CSV we can read (and protects the worker's memory).
 csv.field_size_limit(1024 * 1024)
+# CsvFile.batch() reads decoded text this many characters at a time, and at most about this much
+# ahead in search of the lines it was asked for.
+READ_CHARS = 256 * 1024
+READ_AHEAD_LIMIT = 8 * 1024 * 1024
 
 
 class ImportFileError(DomainError):
@@ -120,8 +124,10 @@ class CsvFile:
             raise ImportFileError(_("The header row cannot be read: %(error)s") % {"error": exc}) from exc
         self.header = [name.strip().lower() for name in header]
         self._check_header(head, required=required, known=known)
+        # For batch(): lines read, and decoded text read ahead (from the start of a line) and its lines.
         self._width = len(self.header)
-        self._lines_read = self._reader.line_num  # by batch()
+        self._lines_read = self._reader.line_num
+        self._ahead, self._lines_ahead, self._at_end = "", 0, False
 
     @property
     def bytes_read(self) -> int:
@@ -155,49 +161,84 @@ class CsvFile:
                 yield line, row
 
     def batch(self, size: int) -> tuple[RowBatch, bool]:
-        """The rows that start on the next `size` lines, as rows() gives them, and whether the file ended.
+        """The rows on the next `size` lines at most, as rows() gives them, and whether the file ended.
+        Not to be mixed with rows().
 
-        A block of lines without quotes or lone carriage returns is split into cells with str methods
-        (as the csv module would split it: one line, one record); any other block is read by the csv
-        module. Not to be mixed with rows()."""
-        texts = list(itertools.islice(self._text, size))
-        ended = len(texts) < size
-        block = "".join(texts)
+        Text without quotes or lone carriage returns (one line, one record) is split into cells with
+        str methods, as the csv module would split it: a block of rows with as many cells each becomes
+        columns by slicing, without a list per row. Any other text is read by the csv module."""
+        self._read_ahead(size)
+        text, lines_ahead = self._ahead, self._lines_ahead
+        if lines_ahead > size:
+            *kept, rest = text.split("\n", size)
+            block = "\n".join(kept) + "\n"
+        elif self._at_end:
+            block, rest = text, ""
+        else:
+            cut = text.rfind("\n") + 1
+            block, rest = text[:cut], text[cut:]
         if "\r" in block:
             block = block.replace("\r\n", "\n")
         limit = csv.field_size_limit()
-        if '"' in block or "\r" in block or (len(block) >= limit and max(map(len, texts)) >= limit):
-            return self._csv_batch(texts), ended
+        if not block or '"' in block or "\r" in block or (len(block) >= limit and _longest_line(block) >= limit):
+            rows = self._csv_batch(size)
+            return rows, self._at_end and not self._ahead
+        count = block.count("\n")
+        self._ahead, self._lines_ahead = rest, lines_ahead - count
+        if not block.endswith("\n"):  # the last line of the file
+            block += "\n"
+            count += 1
         first = self._lines_read + 1
-        self._lines_read += len(texts)
+        self._lines_read += count
+        lines = list(range(first, first + count))
+        ended = self._at_end and not rest
+        # Each line's cells, then a CR (which the block does not hold) where the line ended.
+        stride = block.count(",", 0, block.index("\n")) + 2
+        cells = block.replace("\n", ",\r,").split(",")
+        if stride > 2 and len(cells) == count * stride + 1 and cells[stride - 1 :: stride] == ["\r"] * count:
+            columns = [cells[i : count * stride : stride] for i in range(min(stride - 1, self._width))]
+            if all(columns[0]):  # and no row is blank: its first cell has something
+                columns += [[""] * count] * (self._width - len(columns))
+                bare = block.isascii() and not _ASCII_SPACE.search(block)
+                return RowBatch(lines, columns, text=block, cells=cells, stride=stride, bare=bare), ended
         records = block.split("\n")
-        if block.endswith("\n"):
-            records.pop()
-        lines = list(range(first, first + len(records)))
-        commas = set(map(_COUNT_COMMAS, records))
-        if len(commas) == 1 and 0 not in commas:
-            cells = commas.pop() + 1
-            table = ",".join(records).split(",")
-            columns = [table[i::cells] for i in range(min(cells, self._width))]
-            if all(columns[0]):  # no row is blank: its first cell has something
-                columns += [[""] * len(records)] * (self._width - cells)
-                return RowBatch(lines, columns, records=records), ended
+        records.pop()
         return RowBatch.of_rows(lines, list(map(_SPLIT_COMMAS, records)), self._width), ended
 
-    def _csv_batch(self, texts: list[str]) -> RowBatch:
-        """The rows starting on these lines, read by the csv module; the last may go on past them."""
-        reader = csv.reader(itertools.chain(texts, self._text), strict=False)
+    def _read_ahead(self, lines: int) -> None:
+        """Read text until `lines` lines are ahead (or much text is, or the file ended)."""
+        while not self._at_end and (
+            (self._lines_ahead < lines and len(self._ahead) < READ_AHEAD_LIMIT) or self._ahead.endswith("\r")
+        ):
+            more = self._text.read(READ_CHARS)  # a CR at the end may be the first half of a CRLF
+            if not more:
+                self._at_end = True
+            self._ahead += more
+            self._lines_ahead += more.count("\n")
+
+    def _csv_batch(self, size: int) -> RowBatch:
+        """The next `size` rows at most, read by the csv module from the text read ahead and on."""
+        # The csv module takes each string as a line: the text ahead is cut after its last line end and
+        # what follows goes with the rest of its line from the file.
+        cut = max(self._ahead.rfind("\n"), self._ahead.rfind("\r")) + 1
+        ahead, rest = io.StringIO(self._ahead[:cut], newline=""), _Rest(self._ahead[cut:], self._text)
+        reader = csv.reader(itertools.chain(ahead, rest), strict=False)
         first, end = self._lines_read + 1, 0
         lines, rows = [], []
-        while end < len(texts):
+        while len(rows) < size:
             try:
                 row = next(reader)
+            except StopIteration:
+                self._at_end = True
+                break
             except csv.Error as exc:
                 raise _unreadable(first + end, exc) from exc
             lines.append(first + end)
             rows.append(row)
             end = reader.line_num
         self._lines_read += end
+        self._ahead = ahead.read() + rest.partial
+        self._lines_ahead = self._ahead.count("\n")
         return RowBatch.of_rows(lines, rows, self._width)
 
     def _check_header(self, head: bytes, *, required: tuple[str, ...], known: tuple[str, ...]) -> None:
@@ -221,19 +262,52 @@ class CsvFile:
         )
 
 
-_COUNT_COMMAS = operator.methodcaller("count", ",")
 _SPLIT_COMMAS = operator.methodcaller("split", ",")
+# What str.strip() takes for white space in ASCII text (line breaks aside).
+_ASCII_SPACE = re.compile("[ \t\x0b\x0c\x1c-\x1f]")
+
+
+class _Rest:
+    """The lines of `text`, the first of them completing `partial` (text read ahead of its line end)."""
+
+    def __init__(self, partial: str, text: Iterator[str]):
+        self.partial, self._text = partial, text
+
+    def __iter__(self) -> _Rest:
+        return self
+
+    def __next__(self) -> str:
+        if self.partial:
+            line, self.partial = self.partial + next(self._text, ""), ""
+            return line
+        return next(self._text)
+
+
+def _longest_line(text: str) -> int:
+    return max(map(len, text.split("\n")))
 
 
 class RowBatch:
     """Rows read at once (none of them blank): their lines, and their cells column by column (as many
     columns as the header has; a short row's missing cells are empty)."""
 
-    def __init__(self, lines: list[int], columns: list, *, records: list[str] | None = None, rows: list[list[str]] | None = None):
+    def __init__(
+        self,
+        lines: list[int],
+        columns: list,
+        *,
+        rows: list[list[str]] | None = None,
+        text: str = "",
+        cells: list[str] | None = None,
+        stride: int = 0,
+        bare: bool = False,
+    ):
         self.lines = lines
         self.columns = columns
-        self._records = records  # the rows as text without quotes, split again when asked for
+        self.bare = bare  # no cell has white space to strip (str.strip)
         self._rows = rows
+        # Or the rows' text, and all their cells with a separator after each row's (`stride` apart).
+        self._text, self._cells, self._stride = text, cells, stride
 
     @classmethod
     def of_rows(cls, lines: list[int], rows: list[list[str]], width: int) -> RowBatch:
@@ -252,11 +326,12 @@ class RowBatch:
         """The cells of the i-th row, as the csv module reads them."""
         if self._rows is not None:
             return self._rows[i]
-        return self._records[i].split(",")
+        start = i * self._stride
+        return self._cells[start : start + self._stride - 1]
 
     def rows_with_problems(self) -> list[int]:
         """The indices of the rows that row_problem() refuses, checking the batch's text at once first."""
-        text = "".join(self._records if self._rows is None else itertools.chain.from_iterable(self._rows))
+        text = self._text if self._rows is None else "".join(itertools.chain.from_iterable(self._rows))
         if "\x00" not in text and (text.isascii() or not _UNDECODABLE.search(text)):
             return []
         return [i for i in range(len(self.lines)) if row_problem(self.row(i))]

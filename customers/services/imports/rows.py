@@ -70,6 +70,21 @@ _UTC_MOMENTS = re.compile(f"{_UTC_MOMENT_FORM}(?:\n{_UTC_MOMENT_FORM})*")
 _from_iso = dt.datetime.fromisoformat
 
 
+def _in_utc_form(joined: str, count: int) -> bool:
+    """Whether `count` date-times joined by newlines all read 'YYYY-MM-DDTHH:MM:SS+00:00' (or with a
+    space for the 'T'), checked one character position at a time; fromisoformat() vouches for the
+    digits between."""
+    if len(joined) != 26 * count - 1 or joined[25::26] != "\n" * (count - 1):
+        return False
+    separators = joined[10::26]
+    return separators.count("T") + separators.count(" ") == count and all(
+        joined[position::26] == char * count for position, char in _UTC_FORM_CHARS
+    )
+
+
+_UTC_FORM_CHARS = [(4, "-"), (7, "-"), (13, ":"), (16, ":"), (19, "+"), (20, "0"), (21, "0"), (22, ":"), (23, "0"), (24, "0")]
+
+
 def _no_constant(name: str):
     # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
     raise ValueError(name)
@@ -180,10 +195,8 @@ class Columns:
         self.parser = parser
         self.size = len(rows)
         self.slow: set[int] = set()
-        self.cells = [
-            [""] * self.size if position is None else list(map(str.strip, rows.columns[position]))
-            for position in parser._positions
-        ]
+        strip = (lambda column: column) if rows.bare else (lambda column: list(map(str.strip, column)))
+        self.cells = [[""] * self.size if position is None else strip(rows.columns[position]) for position in parser._positions]
 
     def text(self, i: int, max_length: int, *, required: bool = False) -> list[str | None]:
         """Column `i` as RowParser.text() gives it."""
@@ -239,7 +252,7 @@ class Columns:
                     moments.append(None)
                     self.slow.add(j if present is None else present[j])
         joined = "\n".join(column)
-        if _UTC_MOMENTS.fullmatch(joined) and joined.count("\n") == len(column) - 1:
+        if _in_utc_form(joined, len(column)) or (_UTC_MOMENTS.fullmatch(joined) and joined.count("\n") == len(column) - 1):
             texts = joined.replace("T", " ").replace("Z", "+00:00").split("\n")
         else:
             texts = []
