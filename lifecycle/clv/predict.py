@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,10 +68,12 @@ class PairMemo:
     memo their hypergeometric terms are evaluated once for the run. Entries are keyed by the
     caller's integer pair keys (which must encode the pairs the same way in every call) and
     belong to one set of parameters and horizon: another set starts the memo afresh. The
-    figures are the same with or without it.
+    figures are the same with or without it. Threads scoring chunks side by side may share one:
+    a lock keeps the keys and their values in step.
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._signature: tuple | None = None
         self._keys = np.empty(0, dtype=np.int64)
         self._values = np.empty((2, 0))
@@ -77,6 +81,10 @@ class PairMemo:
     def values(self, signature: tuple, keys: np.ndarray, compute) -> np.ndarray:
         """(2, len(keys)) values for sorted distinct ``keys``; ``compute(mask)`` evaluates
         the keys[mask] not seen before."""
+        with self._lock:
+            return self._values_locked(signature, keys, compute)
+
+    def _values_locked(self, signature: tuple, keys: np.ndarray, compute) -> np.ndarray:
         if signature != self._signature:
             self._signature, self._keys, self._values = signature, np.empty(0, dtype=np.int64), np.empty((2, 0))
         position = np.minimum(np.searchsorted(self._keys, keys), max(self._keys.size - 1, 0))

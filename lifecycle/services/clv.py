@@ -52,6 +52,7 @@ from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
 from core.services import job_create, job_fail, job_progress, job_start, job_succeed
+from lifecycle.clv.predict import PairMemo
 from lifecycle.models import ClvRun, ClvRunChunk
 
 from .aggregate import OrderStats, day_number, order_stats, order_stats_parallel
@@ -186,17 +187,18 @@ def _finish_run(run_id: int) -> None:
         job_succeed(job_id=run.job_id, result={"run_id": run.pk, "status": final, "customers": run.n_customers}, message=message)
 
 
-def clv_chunk_score(*, run_id: int, lo: int, hi: int, stats: OrderStats | None = None) -> int:
+def clv_chunk_score(*, run_id: int, lo: int, hi: int, stats: OrderStats | None = None, memo: PairMemo | None = None) -> int:
     """Score customers lo <= id < hi and write them back; returns how many were written.
 
-    Without `stats` the range's aggregate is queried here (a worker on its own)."""
+    Without `stats` the range's aggregate is queried here (a worker on its own). `memo` carries
+    model terms from chunk to chunk of one run in one process."""
     run = ClvRun.objects.get(pk=run_id)
     if run.status != ClvRun.Status.RUNNING:
         return 0
     started = time.perf_counter()
     if stats is None:
         stats = order_stats(as_of=run.as_of, lo=lo, hi=hi)
-    values_generation_write(run_id=run.pk, columns=score_customers(run, stats), computed_at=timezone.now())
+    values_generation_write(run_id=run.pk, columns=score_customers(run, stats, memo=memo), computed_at=timezone.now())
     ClvRunChunk.objects.filter(run_id=run_id, lo=lo, done_at__isnull=True).update(done_at=timezone.now())
     progress = ClvRunChunk.objects.filter(run_id=run_id).exclude(done_at=None).aggregate(n=Sum("n_customers"))
     if run.job_id:
@@ -232,10 +234,11 @@ def clv_run_execute(*, run_id: int, progress: Progress | None = None) -> ClvRun:
         if stats is None:
             return run
         chunks = list(run.chunks.values_list("lo", "hi"))
+        memo = PairMemo()  # each (frequency, T) pair's model terms are evaluated once per run
 
         def score(bounds: tuple[int, int]) -> int:
             lo, hi = bounds
-            return clv_chunk_score(run_id=run_id, lo=lo, hi=hi, stats=stats.slice(lo, hi))
+            return clv_chunk_score(run_id=run_id, lo=lo, hi=hi, stats=stats.slice(lo, hi), memo=memo)
 
         workers = settings.CLV_AGGREGATE_CONNECTIONS
         if workers > 1 and len(chunks) > 1 and not connection.in_atomic_block and connection.vendor == "postgresql":
