@@ -6,7 +6,8 @@ Run against a PostgreSQL database of its own (it writes to it):
     DATABASE_URL=postgres://root@127.0.0.1:5432/crm_bench .venv/bin/python manage.py migrate
     DATABASE_URL=postgres://root@127.0.0.1:5432/crm_bench .venv/bin/python bench/bench_import.py
 
-Options: --orders N --customers N --file PATH --keep (keep existing orders instead of starting empty).
+Options: --orders N --customers N --file PATH --keep (keep existing orders instead of starting empty),
+--writers N (connections writing at once, default as the import), --chunk-size N.
 The first run imports into an empty orders table (all created, customers created from customer_id),
 the second imports the same file again (every row found, nothing written) and the third a copy of
 the file with every amount changed (every row updated)."""
@@ -34,7 +35,8 @@ django.setup()
 from django.db import connection, transaction  # noqa: E402
 
 from customers.models import Customer, Order  # noqa: E402
-from customers.services.imports import import_csv  # noqa: E402
+from customers.services.imports import DEFAULT_CHUNK_SIZE, import_csv  # noqa: E402
+from customers.services.imports.service import DEFAULT_WRITERS  # noqa: E402
 
 STATUSES = ["paid"] * 18 + ["refunded", "cancelled"]
 
@@ -59,14 +61,16 @@ def write_orders(path: Path, *, orders: int, customers: int, seed: int, amount_d
             )
 
 
-def timed_import(label: str, path: Path) -> None:
+def timed_import(label: str, path: Path, *, writers: int, chunk_size: int) -> None:
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    result = import_csv(kind="orders", file=path)
+    result = import_csv(kind="orders", file=path, writers=writers, chunk_size=chunk_size)
     seconds = time.perf_counter() - started
     summary = result.summary()
     print(
         f"{label}: {summary['rows']:,} rows in {seconds:.1f} s = {summary['rows'] / seconds:,.0f} rows/s "
-        f"[load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs] "
+        f"[{writers} writer(s), chunks of {chunk_size:,}; load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs] "
         f"(created {summary['created']:,}, updated {summary['updated']:,}, unchanged {summary['unchanged']:,}, "
         f"rejected {summary['rejected']:,}, customers created {summary['customers_created']:,})",
         flush=True,
@@ -80,6 +84,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--file", type=Path, default=Path("/tmp/bench_orders.csv"))
     parser.add_argument("--keep", action="store_true", help="do not empty the orders and customers tables first")
+    parser.add_argument("--writers", type=int, default=DEFAULT_WRITERS)
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument(
         "--ceiling",
         action="store_true",
@@ -102,9 +108,10 @@ def main() -> None:
     if not args.keep:
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {Order._meta.db_table}, {Customer._meta.db_table} CASCADE")
-    timed_import("fresh import (all new)", args.file)
-    timed_import("re-run, same file (all unchanged)", args.file)
-    timed_import("re-run, changed amounts (all updated)", changed)
+    options = {"writers": args.writers, "chunk_size": args.chunk_size}
+    timed_import("fresh import (all new)", args.file, **options)
+    timed_import("re-run, same file (all unchanged)", args.file, **options)
+    timed_import("re-run, changed amounts (all updated)", changed, **options)
     print(f"orders in the database: {Order.objects.count():,}; customers: {Customer.objects.count():,}")
     if args.ceiling:
         insert_ceiling(args.orders)

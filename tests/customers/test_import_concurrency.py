@@ -190,6 +190,24 @@ def test_a_failing_part_stops_the_import_and_keeps_what_was_committed(write_csv,
     assert Order.objects.count() == 100
 
 
+def test_split_deals_every_row_once_and_each_customer_to_one_part():
+    staging = staging_module.OrderStaging()
+    chunks = [
+        "".join(f"{n}\tC{n % 7}\\t{n % 2}\tO{n}\t2024-01-01 00:00:00+00:00\t1.00\t\\N\t\\N\n" for n in rows)
+        for rows in (range(0, 40), range(40, 90))
+    ]
+    part_of_customer = {}
+    for text in chunks:
+        parts = staging.split(text, 2)
+        assert sorted("".join(parts).splitlines()) == sorted(text.splitlines())
+        for number, part in enumerate(parts):
+            for row in part.splitlines():
+                customer = row.split("\t")[1]  # a tab in the value is escaped: C3\\t1 is one customer
+                assert part_of_customer.setdefault(customer, number) == number
+    assert len(part_of_customer) == 14 and set(part_of_customer.values()) == {0, 1}
+    assert staging.split("", 2) == ["", ""]
+
+
 @pytest.mark.django_db
 def test_inside_a_transaction_the_import_keeps_to_its_own_connection(write_csv, merge_threads):
     # The test's transaction is open: other connections could not see its rows, so one writer.

@@ -141,7 +141,7 @@ class Staging(ABC):
         rows.pop()  # after the last newline
         for row in rows:
             pieces[hash(row.split("\t", position + 1)[position]) % parts].append(row)
-        return ["".join([row + "\n" for row in piece]) for piece in pieces]
+        return ["\n".join(piece) + "\n" if piece else "" for piece in pieces]
 
     def load(self, cursor, prepared) -> None:
         """Replace the staging table's rows with a chunk made by prepare()."""
