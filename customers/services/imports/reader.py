@@ -223,20 +223,20 @@ class CsvFile:
         cut = max(self._ahead.rfind("\n"), self._ahead.rfind("\r")) + 1
         ahead, rest = io.StringIO(self._ahead[:cut], newline=""), _Rest(self._ahead[cut:], self._text)
         reader = csv.reader(itertools.chain(ahead, rest), strict=False)
-        first, end = self._lines_read + 1, 0
-        lines, rows = [], []
-        while len(rows) < size:
-            try:
-                row = next(reader)
-            except StopIteration:
-                self._at_end = True
-                break
-            except csv.Error as exc:
-                raise _unreadable(first + end, exc) from exc
-            lines.append(first + end)
-            rows.append(row)
-            end = reader.line_num
-        self._lines_read += end
+        # zip() asks the reader for its line count right after each row, which is where the row ended.
+        # Rows become tuples at once: the garbage collector soon stops tracking those, unlike lists.
+        records: list[tuple[tuple[str, ...], int]] = []
+        ends = zip(map(tuple, reader), map(getattr, itertools.repeat(reader), itertools.repeat("line_num")))
+        try:
+            records.extend(itertools.islice(ends, size))  # keeps what it read before an error
+        except csv.Error as exc:
+            raise _unreadable(self._lines_read + (records[-1][1] if records else 0) + 1, exc) from exc
+        if len(records) < size:
+            self._at_end = True
+        rows = list(map(_FIRST, records))
+        starts = itertools.chain((0,), map(_SECOND, records))
+        lines = list(map((self._lines_read + 1).__add__, itertools.islice(starts, len(records))))
+        self._lines_read += reader.line_num
         self._ahead = ahead.read() + rest.partial
         self._lines_ahead = self._ahead.count("\n")
         return RowBatch.of_rows(lines, rows, self._width)
@@ -263,6 +263,7 @@ class CsvFile:
 
 
 _SPLIT_COMMAS = operator.methodcaller("split", ",")
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 # What str.strip() takes for white space in ASCII text (line breaks aside).
 _ASCII_SPACE = re.compile("[ \t\x0b\x0c\x1c-\x1f]")
 
@@ -296,7 +297,7 @@ class RowBatch:
         lines: list[int],
         columns: list,
         *,
-        rows: list[list[str]] | None = None,
+        rows: list[tuple[str, ...]] | None = None,
         text: str = "",
         cells: list[str] | None = None,
         stride: int = 0,
@@ -310,13 +311,15 @@ class RowBatch:
         self._text, self._cells, self._stride = text, cells, stride
 
     @classmethod
-    def of_rows(cls, lines: list[int], rows: list[list[str]], width: int) -> RowBatch:
+    def of_rows(cls, lines: list[int], rows: list, width: int) -> RowBatch:
         if not all(map(any, rows)):
             kept = [i for i, row in enumerate(rows) if any(row)]
             lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
+        # Kept as tuples, which the garbage collector stops tracking, unlike lists.
+        rows = list(map(tuple, rows))
         table = rows
         if min(map(len, rows), default=width) < width:
-            table = [row + [""] * (width - len(row)) if len(row) < width else row for row in rows]
+            table = [row + ("",) * (width - len(row)) if len(row) < width else row for row in rows]
         return cls(lines, list(zip(*table))[:width], rows=rows)
 
     def __len__(self) -> int:
@@ -325,7 +328,7 @@ class RowBatch:
     def row(self, i: int) -> list[str]:
         """The cells of the i-th row, as the csv module reads them."""
         if self._rows is not None:
-            return self._rows[i]
+            return list(self._rows[i])
         start = i * self._stride
         return self._cells[start : start + self._stride - 1]
 
