@@ -57,16 +57,31 @@ ORDER_STATUSES = frozenset(Order.Status.values)
 _COUNTRY = re.compile(r"[A-Z]{2}\Z")
 _PLAIN_AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?\Z")
 _CURRENCY = re.compile(r"[A-Z]{3}\Z")
-# A column of amounts joined by newlines, each empty or written exactly as str(Decimal(value)) writes
-# it back (no leading zeros, ASCII digits), so the text can be staged as it is.
-_CANONICAL_AMOUNTS = re.compile(r"(?:(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?)?(?:\n(?:(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?)?)*")
-_CANONICAL_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?")
 _EMPTY_IS_NONE = {"": None}
-# A date-time in UTC that str() writes the same way, but for the 'T' and 'Z' (alone, and a column of
-# them joined by newlines).
-_UTC_MOMENT_FORM = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\+00:00|Z)"
-_UTC_MOMENT = re.compile(_UTC_MOMENT_FORM)
-_UTC_MOMENTS = re.compile(f"{_UTC_MOMENT_FORM}(?:\n{_UTC_MOMENT_FORM})*")
+
+
+class _Form:
+    """Values of one form, which a parser's method takes as they are: a regular expression for one
+    value, and one for a whole column of them joined by newlines (one C loop for a batch)."""
+
+    def __init__(self, pattern: str):
+        self.one = re.compile(pattern)
+        self._column = re.compile(f"(?:{pattern})(?:\n(?:{pattern}))*")
+
+    def takes_all(self, column: list[str]) -> bool:
+        joined = "\n".join(column)
+        return bool(self._column.fullmatch(joined)) and joined.count("\n") == len(column) - 1
+
+
+# An amount (or nothing) written as str(Decimal(value)) writes it back: no leading zeros, ASCII digits.
+_AMOUNT_FORM = _Form(r"(?:(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?)?")
+# A date-time in UTC that str() writes the same way, but for the 'T' and 'Z'.
+_UTC_MOMENT_FORM = _Form(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\+00:00|Z)")
+# An e-mail address of at most 254 characters that validate_email() accepts as it is: lower case
+# ASCII, a dot-atom before the '@', host names of letters, digits and inner hyphens, a TLD of letters.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{}|~-]+"
+_EMAIL_FORM = _Form(rf"(?=[^\n]{{1,254}}(?![^\n])){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,63}}")
 _from_iso = dt.datetime.fromisoformat
 
 
@@ -206,12 +221,19 @@ class Columns:
             self.slow.update(j for j, value in enumerate(column) if len(value) > max_length or (required and not value))
         return column if complete else list(map(_EMPTY_IS_NONE.get, column, column))
 
-    def each(self, i: int, convert, *, refused=None) -> list:
+    def each(self, i: int, convert, *, refused=None, plain: _Form | None = None) -> list:
         """Column `i` through `convert` (a parser's method for one value or None), once per distinct
-        value: cheap for the few currencies or statuses of a file."""
+        value: cheap for the few currencies or statuses of a file. Values of the `plain` form, which
+        convert() returns unchanged, skip it."""
         column = self.cells[i]
+        if plain is None:
+            values = set(column)
+        elif plain.takes_all(column):
+            return column
+        else:
+            values = {value for value in column if not plain.one.fullmatch(value)}
         results, refusals = {}, set()
-        for value in set(column):
+        for value in values:
             try:
                 results[value] = convert(value or None)
             except RowError:
@@ -219,14 +241,13 @@ class Columns:
                 refusals.add(value)
         if refusals:
             self.slow.update(j for j, value in enumerate(column) if value in refusals)
-        return list(map(results.__getitem__, column))
+        return list(map(results.get, column, column))
 
     def amounts(self, i: int) -> list[str | None]:
         """Amounts that OrderRows.amount() takes as they are and str() writes back unchanged."""
         column = self.cells[i]
-        joined = "\n".join(column)
-        if not (_CANONICAL_AMOUNTS.fullmatch(joined) and joined.count("\n") == len(column) - 1):
-            self.slow.update(j for j, value in enumerate(column) if value and not _CANONICAL_AMOUNT.fullmatch(value))
+        if not _AMOUNT_FORM.takes_all(column):
+            self.slow.update(j for j, value in enumerate(column) if not _AMOUNT_FORM.one.fullmatch(value))
         return list(map(_EMPTY_IS_NONE.get, column, column))
 
     def moments(self, i: int, *, required: bool = False) -> tuple[list[str | None], list[dt.datetime | None]]:
@@ -252,12 +273,12 @@ class Columns:
                     moments.append(None)
                     self.slow.add(j if present is None else present[j])
         joined = "\n".join(column)
-        if _in_utc_form(joined, len(column)) or (_UTC_MOMENTS.fullmatch(joined) and joined.count("\n") == len(column) - 1):
+        if _in_utc_form(joined, len(column)) or _UTC_MOMENT_FORM.takes_all(column):
             texts = joined.replace("T", " ").replace("Z", "+00:00").split("\n")
         else:
             texts = []
             for j, (value, moment) in enumerate(zip(column, moments)):
-                if moment is not None and _UTC_MOMENT.fullmatch(value):
+                if moment is not None and _UTC_MOMENT_FORM.one.fullmatch(value):
                     texts.append(value.replace("T", " ").replace("Z", "+00:00"))
                     continue
                 try:
@@ -326,7 +347,7 @@ class CustomerRows(RowParser):
     def parse_columns(self, rows):
         columns = Columns(self, rows)
         external_id = columns.text(0, 64, required=True)
-        email = columns.each(1, self.email)
+        email = columns.each(1, self.email, plain=_EMAIL_FORM)
         channel = columns.each(7, self.channel, refused=(None, None))
         codes, names = zip(*channel)
         values = [
