@@ -10,8 +10,8 @@ from django.db import connection
 
 from customers.models import Customer, Order
 from customers.services.imports import ImportFileError, import_csv, parse, reader
-from customers.services.imports.reader import HEAD_BYTES, CsvFile
 from customers.services.imports import rows as rows_module
+from customers.services.imports.reader import HEAD_BYTES, CsvFile
 from customers.services.imports.rows import IMPORT_KINDS, PARSERS
 from customers.services.imports.staging import STAGINGS
 
@@ -91,6 +91,10 @@ ODD_ORDERS = [  # valid, but not in the plain forms the columns vouch for
     "C1,O28,2024-03-05x10:00:00+00:00,1,,",  # fromisoformat takes any separator
     " C1 ,\tO29 ,2024-03-05T10:00:00+00:00,1,,",
     "C1\t,O30\x1f,2024-03-05T10:00:00+00:00,1,,",
+    "C1,O31,2024-03-05T10:00:00+00:00,12.5000,,",
+    "C1,O32,2024-03-05T10:00:00+00:00,0.000,,",
+    "C1,O33,2024-03-05T10:00:00+00:00,9999999999.990,,",
+    "C1,O34,2024-03-05T10:00:00+00:00,01.500,,",
 ]
 BAD_ORDERS = [
     "C1,O30,05/03/2024,1.00,,",
@@ -123,6 +127,9 @@ BAD_ORDERS = [
     '"C1\\","O51\ttab","2024-03-05T10:00:00+00:00","1.00","EUR","paid"',
     '"C1","O52\nover\r\nlines\rand more","2024-03-05T10:00:00+00:00","1.00","EUR","paid"',
     "C1,O53,2024-03-05T10:00:00+00:00,1.00,EUR,paid",
+    "C1,O54,2024-03-05,-1,,",
+    "C1,O55,2024-03-05,1e2,,",  # parsed one by one right after a refused row
+    "C1,O56,2024-03-05,,,",
 ]
 
 
@@ -141,7 +148,7 @@ def test_orders_every_kind_of_row_gives_the_same_chunks(berlin):
 
     reasons = rejected(chunks)
     # The checks really happened (the comparison alone would pass if both paths were wrong alike).
-    assert len(reasons) == 24
+    assert len(reasons) == 25
     assert reasons[max(reasons)] == "duplicate order_id, first seen on line 2."
     assert any(reason == "duplicate order_id, first seen on line 5." for reason in reasons.values())
     assert "The row contains a NUL character." in reasons.values()
@@ -150,11 +157,12 @@ def test_orders_every_kind_of_row_gives_the_same_chunks(berlin):
     assert "\tC1\tO14\t2024-03-31 01:30:00+00:00\t1\t" in copy  # as Python reads it: before the gap
     assert "\tC1\tO10\t2024-03-04 23:00:00+00:00\t100.00\t" in copy  # '1e2', rounded to cents
     assert "\tC1\tO12\t2024-03-05 04:30:00.500000+00:00\t1.50\t" in copy
+    assert "\tC1\tO31\t2024-03-05 10:00:00+00:00\t12.50\t" in copy
     assert "C1\\\\\tO51\\ttab\t" in copy
     assert "O52\\nover\\r\\nlines\\rand more" in copy
     assert chunks[0]["incomplete"] == {
         line: "ordered_at and amount are needed for a new order (this order_id is not in the database yet)."
-        for line in (16, 17, 49)
+        for line in (16, 17, 53, 66)
     }
 
 
@@ -400,4 +408,4 @@ def test_a_postgresql_import_stores_what_the_row_by_row_path_stores(tmp_path, mo
     monkeypatch.setattr(parse, "_parse_columns", parse._parse_rows)
     by_rows = stored(import_csv(kind="orders", file=path, chunk_size=5))
     assert by_columns == by_rows
-    assert by_columns[0]["created"] == 27  # the good rows but three incomplete new orders
+    assert by_columns[0]["created"] == 32  # the good rows but four incomplete new orders

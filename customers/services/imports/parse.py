@@ -174,24 +174,28 @@ class _Raws(Mapping):
     asks only for the rows the database refuses."""
 
     def __init__(self):
-        self._parts: list[tuple[list[int], RowBatch, int]] = []  # (lines, their batch, index of the first)
+        self._parts: list[tuple[list[int], RowBatch, Sequence[int]]] = []  # (lines, their batch, their indices in it)
+        self._firsts: list[int] = []  # the first line of each part; parts come in file order
 
-    def add(self, lines: list[int], rows: RowBatch, start: int) -> None:
-        self._parts.append((lines, rows, start))
+    def add(self, lines: list[int], rows: RowBatch, indices: Sequence[int]) -> None:
+        self._parts.append((lines, rows, indices))
+        self._firsts.append(lines[0])
 
     def __getitem__(self, line: int) -> list[str]:
-        for lines, rows, start in self._parts:
+        part = bisect.bisect_right(self._firsts, line) - 1
+        if part >= 0:
+            lines, rows, indices = self._parts[part]
             i = bisect.bisect_left(lines, line)
             if i < len(lines) and lines[i] == line:
-                return rows.row(start + i)
+                return rows.row(indices[i])
         raise KeyError(line)
 
     def __iter__(self) -> Iterator[int]:
-        for lines, _rows, _start in self._parts:
+        for lines, _rows, _indices in self._parts:
             yield from lines
 
     def __len__(self) -> int:
-        return sum(len(lines) for lines, _rows, _start in self._parts)
+        return sum(len(lines) for lines, _rows, _indices in self._parts)
 
 
 class _Batch:
@@ -209,14 +213,16 @@ class _Batch:
         self.copies = [_copy_column(column, kind) for column, kind in zip(parsed.values, kinds)]
 
     def take(self, chunk: Chunk, copy_text: list[str]) -> None:
+        """The rows in file order: runs of vouched-for rows, and runs of rows for the row parser."""
         chunk.row_count += len(self.lines)
         start = 0
-        for stop in [*sorted(self.slow), len(self.lines)]:
-            if start < stop:
-                self.take_vouched(chunk, copy_text, start, stop)
-            if stop < len(self.lines):
-                self.take_row(chunk, copy_text, stop)
-            start = stop + 1
+        for first_slow, end_slow in _runs(sorted(self.slow)):
+            if start < first_slow:
+                self.take_vouched(chunk, copy_text, start, first_slow)
+            self.take_parsed(chunk, copy_text, first_slow, end_slow)
+            start = end_slow
+        if start < len(self.lines):
+            self.take_vouched(chunk, copy_text, start, len(self.lines))
 
     def take_vouched(self, chunk: Chunk, copy_text: list[str], start: int, stop: int) -> None:
         """Rows start..stop, all vouched for by the columns: at once when their keys are new."""
@@ -228,47 +234,72 @@ class _Batch:
             incomplete = self.in_file.parser.check_columns(self.values, self.lines, start, stop)
             if incomplete is not None:
                 chunk.incomplete.update(incomplete)
-                chunk.rows.add(lines, [column[start:stop] for column in self.values])
-                chunk.raws.add(lines, self.rows, start)
-                copies = [column[start:stop] for column in self.copies]
-                copy_text.append("\n".join(map("\t".join, zip(map(str, lines), *copies))) + "\n")
+                self.add(chunk, copy_text, range(start, stop))
                 return
         for key, first, line in zip(keys, firsts, lines):  # undo, and go row by row
             if first == line:
                 del first_seen[key]
+        taken = []
         for i in range(start, stop):
-            self.take_one(chunk, copy_text, i)
+            line, values = self.lines[i], tuple(column[i] for column in self.values)
+            try:
+                self.in_file.check_new(self.keys[i])
+                missing = self.in_file.parser.check_in_file(values, line)
+            except RowError as exc:
+                chunk.rejected.append(_rejected(line, self.rows.row(i), exc))
+                continue
+            self.in_file.first_seen[self.keys[i]] = line
+            if missing:
+                chunk.incomplete[line] = missing
+            taken.append(i)
+        if taken:
+            self.add(chunk, copy_text, taken)
 
-    def take_one(self, chunk: Chunk, copy_text: list[str], i: int) -> None:
-        """A vouched-for row whose key or cross-row rules need a look of their own."""
-        line, values = self.lines[i], tuple(column[i] for column in self.values)
-        try:
-            self.in_file.check_new(self.keys[i])
-            missing = self.in_file.parser.check_in_file(values, line)
-        except RowError as exc:
-            chunk.rejected.append(_rejected(line, self.rows.row(i), exc))
-            return
-        self.in_file.first_seen[self.keys[i]] = line
-        self.add(chunk, i, values, missing)
-        copy_text.append("\t".join([str(line), *(column[i] for column in self.copies)]) + "\n")
+    def add(self, chunk: Chunk, copy_text: list[str], indices: range | list[int]) -> None:
+        """Vouched-for rows into the chunk, and their COPY text."""
 
-    def take_row(self, chunk: Chunk, copy_text: list[str], i: int) -> None:
-        """A row the columns could not vouch for, through the row parser."""
-        line, row = self.lines[i], self.rows.row(i)
-        try:
-            values, missing = self.in_file.parse(line, row)
-        except RowError as exc:
-            chunk.rejected.append(_rejected(line, row, exc))
-            return
-        self.add(chunk, i, values, missing)
-        copy_text.append(self.staging.prepare([(line, *values)]))
+        def pick(column: list) -> list:
+            if isinstance(indices, range):
+                return column[indices.start : indices.stop]
+            return [column[i] for i in indices]
 
-    def add(self, chunk: Chunk, i: int, values: tuple, missing: str | None) -> None:
-        line = self.lines[i]
-        if missing:
-            chunk.incomplete[line] = missing
-        chunk.rows.add([line], [[value] for value in values])
-        chunk.raws.add([line], self.rows, i)
+        lines = pick(self.lines)
+        chunk.rows.add(lines, list(map(pick, self.values)))
+        chunk.raws.add(lines, self.rows, indices)
+        copy_text.append("\n".join(map("\t".join, zip(map(str, lines), *map(pick, self.copies)))) + "\n")
+
+    def take_parsed(self, chunk: Chunk, copy_text: list[str], start: int, stop: int) -> None:
+        """Rows start..stop, which the columns could not vouch for, through the row parser."""
+        parsed, indices = [], []
+        for i in range(start, stop):
+            line, row = self.lines[i], self.rows.row(i)
+            try:
+                values, missing = self.in_file.parse(line, row)
+            except RowError as exc:
+                chunk.rejected.append(_rejected(line, row, exc))
+                continue
+            if missing:
+                chunk.incomplete[line] = missing
+            parsed.append((line, *values))
+            indices.append(i)
+        if parsed:
+            lines, *values = zip(*parsed)
+            chunk.rows.add(list(lines), values)
+            chunk.raws.add(list(lines), self.rows, indices)
+            copy_text.append(self.staging.prepare(parsed))
+
+
+def _runs(indices: list[int]) -> Iterator[tuple[int, int]]:
+    """(first, end) of each run of consecutive numbers in sorted `indices`."""
+    if not indices:
+        return
+    first = previous = indices[0]
+    for index in indices[1:]:
+        if index != previous + 1:
+            yield first, previous + 1
+            first = index
+        previous = index
+    yield first, previous + 1
 
 
 def _copy_column(column: list, kind: str) -> list[str]:

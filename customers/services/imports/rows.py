@@ -75,6 +75,7 @@ class _Form:
 
 # An amount (or nothing) written as str(Decimal(value)) writes it back: no leading zeros, ASCII digits.
 _AMOUNT_FORM = _Form(r"(?:(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?)?")
+_ZEROS_AFTER_CENTS = re.compile(r"(?:0|[1-9][0-9]{0,9})\.[0-9]{2}0+")
 # A date-time in UTC that str() writes the same way, but for the 'T' and 'Z'.
 _UTC_MOMENT_FORM = _Form(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\+00:00|Z)")
 # An e-mail address of at most 254 characters that validate_email() accepts as it is: lower case
@@ -244,11 +245,21 @@ class Columns:
         return list(map(results.get, column, column))
 
     def amounts(self, i: int) -> list[str | None]:
-        """Amounts that OrderRows.amount() takes as they are and str() writes back unchanged."""
+        """Column `i` as OrderRows.amount() gives it, for amounts written as str() writes them back,
+        or with more decimals that are all zero (which quantize() drops)."""
         column = self.cells[i]
-        if not _AMOUNT_FORM.takes_all(column):
-            self.slow.update(j for j, value in enumerate(column) if not _AMOUNT_FORM.one.fullmatch(value))
-        return list(map(_EMPTY_IS_NONE.get, column, column))
+        if _AMOUNT_FORM.takes_all(column):
+            return list(map(_EMPTY_IS_NONE.get, column, column))
+        amounts = []
+        for j, value in enumerate(column):
+            if _AMOUNT_FORM.one.fullmatch(value):
+                amounts.append(value or None)
+            elif _ZEROS_AFTER_CENTS.fullmatch(value):
+                amounts.append(value[: value.index(".") + 3])
+            else:
+                amounts.append(None)
+                self.slow.add(j)
+        return amounts
 
     def moments(self, i: int, *, required: bool = False) -> tuple[list[str | None], list[dt.datetime | None]]:
         """Column `i` as RowParser.when() gives it: (the str() of each UTC date-time, the date-times).
