@@ -182,6 +182,30 @@ def test_utc_naive_times_and_a_bom(settings):
     assert "\tC1\tO11\t2024-03-05 10:00:00+00:00\t7\t" in chunks[0]["copy"]
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
+@pytest.mark.parametrize("batch_size", [1, 5, 2_000])
+def test_naive_times_in_any_time_zone(monkeypatch, settings, zone, batch_size):
+    settings.TIME_ZONE = zone
+    monkeypatch.setattr(parse, "BATCH_SIZE", batch_size)
+    moments = ["2024-03-31T01:59:59", "2024-03-31T02:30:00", "2024-03-31 03:00:00", "2024-10-27T02:30:00",
+               "2024-11-03T01:30:00", "2024-03-10T02:30:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59",
+               "2024-02-29T12:00:00", "2024-07-01T00:00:00", "2024-07-01T24:00:00"]
+    orders = "".join(f"C1,O{n},{moment},1,,\n" for n, moment in enumerate(moments))
+    chunks = assert_same("orders", ORDERS_HEADER + orders)
+    events = "".join(f"C1,login,{moment},\n" for moment in moments + ["2024-07-01 00:00:00"])
+    assert rejected(assert_same("events", EVENTS_HEADER + events))[13] == (
+        "duplicate customer_id, event, occurred_at, first seen on line 11."
+    )
+    copy = chunks[0]["copy"] if batch_size == 2_000 else "".join(chunk["copy"] for chunk in chunks)
+    # Hour 24, and one end of the calendar when the time zone moves a time past it.
+    assert len(rejected(chunks)) == (1 if zone == "UTC" else 2)
+    if zone == "UTC":
+        assert "\tO0\t2024-03-31 01:59:59+00:00\t" in copy
+        assert "\tO7\t9999-12-31 23:59:59+00:00\t" in copy
+    elif zone == "Europe/Berlin":
+        assert "\tO1\t2024-03-31 01:30:00+00:00\t" in copy  # in the gap: as Python reads it
+
+
 def test_bytes_that_are_not_utf8_late_in_the_file(berlin):
     good = "".join(f"C{n % 7},O{n},2024-03-05T10:{n % 60:02d}:00+00:00,{n}.25,EUR,paid\n" for n in range(HEAD_BYTES // 40))
     content = ORDERS_HEADER.encode() + good.encode() + b"C1,O-\xe9,2024-03-05,1.00,,\nC1,O-last,2024-03-05,1,,\n"

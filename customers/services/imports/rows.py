@@ -84,21 +84,28 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{}|~-]+"
 _EMAIL_FORM = _Form(rf"(?=[^\n]{{1,254}}(?![^\n])){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,63}}")
 _from_iso = dt.datetime.fromisoformat
+_to_utc = operator.methodcaller("astimezone", dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # stands in for a value fromisoformat() refused
 
 
-def _in_utc_form(joined: str, count: int) -> bool:
-    """Whether `count` date-times joined by newlines all read 'YYYY-MM-DDTHH:MM:SS+00:00' (or with a
-    space for the 'T'), checked one character position at a time; fromisoformat() vouches for the
-    digits between."""
-    if len(joined) != 26 * count - 1 or joined[25::26] != "\n" * (count - 1):
+def _or_epoch(moment: dt.datetime | None) -> dt.datetime:
+    return _EPOCH if moment is None else moment
+
+
+def _in_second_form(joined: str, count: int, *, utc: bool) -> bool:
+    """Whether `count` date-times joined by newlines all read 'YYYY-MM-DDTHH:MM:SS', followed by
+    '+00:00' if `utc` (a space may stand for the 'T'), checked one character position at a time;
+    fromisoformat() vouches for the digits between."""
+    width = 26 if utc else 20  # with the newline
+    if len(joined) != width * count - 1 or joined[width - 1 :: width] != "\n" * (count - 1):
         return False
-    separators = joined[10::26]
+    separators = joined[10::width]
     return separators.count("T") + separators.count(" ") == count and all(
-        joined[position::26] == char * count for position, char in _UTC_FORM_CHARS
+        joined[position::width] == char * count for position, char in _SECOND_FORM_CHARS[: 10 if utc else 4]
     )
 
 
-_UTC_FORM_CHARS = [(4, "-"), (7, "-"), (13, ":"), (16, ":"), (19, "+"), (20, "0"), (21, "0"), (22, ":"), (23, "0"), (24, "0")]
+_SECOND_FORM_CHARS = [(4, "-"), (7, "-"), (13, ":"), (16, ":"), (19, "+"), (20, "0"), (21, "0"), (22, ":"), (23, "0"), (24, "0")]
 
 
 def _no_constant(name: str):
@@ -264,8 +271,9 @@ class Columns:
     def moments(self, i: int, *, required: bool = False) -> tuple[list[str | None], list[dt.datetime | None]]:
         """Column `i` as RowParser.when() gives it: (the str() of each UTC date-time, the date-times).
 
-        Writing a date-time with str() is slow, so a value already in UTC and in the form str() gives
-        (but for a 'T' or 'Z') is rewritten as text; any other value goes through when()."""
+        Writing a date-time with str() is slow, so a column of values in UTC (or naive when the time
+        zone is UTC) in the form str() gives but for a 'T', a 'Z' or the offset is rewritten as text;
+        any other column is converted as when() converts a value."""
         column = self.cells[i]
         present = None  # indices of the non-empty cells, when some are empty
         if not all(column):
@@ -284,25 +292,35 @@ class Columns:
                     moments.append(None)
                     self.slow.add(j if present is None else present[j])
         joined = "\n".join(column)
-        if _in_utc_form(joined, len(column)) or _UTC_MOMENT_FORM.takes_all(column):
+        if _in_second_form(joined, len(column), utc=True) or _UTC_MOMENT_FORM.takes_all(column):
             texts = joined.replace("T", " ").replace("Z", "+00:00").split("\n")
+        elif self.parser.tz.key == "UTC" and _in_second_form(joined, len(column), utc=False):
+            texts = (joined.replace("T", " ").replace("\n", "+00:00\n") + "+00:00").split("\n")
+            moments = [moment and moment.replace(tzinfo=dt.UTC) for moment in moments]
         else:
-            texts = []
-            for j, (value, moment) in enumerate(zip(column, moments)):
-                if moment is not None and _UTC_MOMENT_FORM.one.fullmatch(value):
-                    texts.append(value.replace("T", " ").replace("Z", "+00:00"))
-                    continue
-                try:
-                    moments[j] = self.parser.when("", value)
-                except RowError:
-                    self.slow.add(j if present is None else present[j])
-                texts.append(str(moments[j]))
+            texts, moments = self.utc_texts(column, moments, present)
         if present is None:
             return texts, moments
         all_texts, all_moments = [None] * self.size, [None] * self.size
         for j, text, moment in zip(present, texts, moments):
             all_texts[j], all_moments[j] = text, moment
         return all_texts, all_moments
+
+    def utc_texts(self, column: list[str], moments: list, present: list[int] | None) -> tuple[list[str], list]:
+        """str() of when() for each value (whose fromisoformat() is in `moments`, None if it failed)."""
+        tz = self.parser.tz
+        try:
+            local = [moment.replace(tzinfo=tz) if moment.tzinfo is None else moment for moment in map(_or_epoch, moments)]
+            utc = list(map(_to_utc, local))
+        except OverflowError:  # at the ends of the calendar: one at a time, as when() does it
+            utc = []
+            for j, value in enumerate(column):
+                try:
+                    utc.append(self.parser.when("", value))
+                except RowError:
+                    utc.append(_EPOCH)
+                    self.slow.add(j if present is None else present[j])
+        return list(map(str, utc)), utc
 
 
 class CustomerRows(RowParser):
