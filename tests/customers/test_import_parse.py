@@ -142,6 +142,13 @@ def berlin(settings):
     settings.TIME_ZONE = "Europe/Berlin"
 
 
+@pytest.fixture(params=[(256 * 1024, 8 * 1024 * 1024), (1, 1), (7, 40)], ids=["big-reads", "one-char", "small-reads"])
+def reads(request, monkeypatch):
+    """Text read ahead in pieces that end anywhere: in a cell, a quoted line break, a CRLF."""
+    monkeypatch.setattr(reader, "READ_CHARS", request.param[0])
+    monkeypatch.setattr(reader, "READ_AHEAD_LIMIT", request.param[1])
+
+
 def test_orders_every_kind_of_row_gives_the_same_chunks(berlin):
     rows = GOOD_ORDERS + ODD_ORDERS + [""] + BAD_ORDERS + GOOD_ORDERS[:1]
     chunks = assert_same("orders", orders_file(rows))
@@ -344,13 +351,6 @@ def batched(content: str, size: int) -> list[tuple[int, list[str]]]:
         got.extend(zip(rows.lines, cells))
         if ended:
             return got
-
-
-@pytest.fixture(params=[(256 * 1024, 8 * 1024 * 1024), (1, 1), (7, 40)], ids=["big-reads", "one-char", "small-reads"])
-def reads(request, monkeypatch):
-    """Text read ahead in pieces that end anywhere: in a cell, a quoted line break, a CRLF."""
-    monkeypatch.setattr(reader, "READ_CHARS", request.param[0])
-    monkeypatch.setattr(reader, "READ_AHEAD_LIMIT", request.param[1])
 
 
 def test_lines_of_a_batch_are_the_lines_rows_gives(reads):

@@ -281,6 +281,8 @@ class Columns:
             if required:
                 self.slow.update(j for j, value in enumerate(column) if not value)
             column = [column[j] for j in present]
+            if not column:
+                return [None] * self.size, [None] * self.size
         try:
             moments = list(map(_from_iso, column))
         except ValueError:
