@@ -164,7 +164,7 @@ def test_a_failing_part_stops_the_import_and_keeps_what_was_committed(write_csv,
     merge = staging_module.OrderStaging.merge
 
     def failing_merge(self, cursor, **kwargs):
-        cursor.execute(f"SELECT 1 FROM {staging_module.STAGE} WHERE line = %s", [failing_line])
+        cursor.execute(f"SELECT 1 FROM {staging_module.RAW} WHERE line = %s", [failing_line])
         if cursor.fetchone():
             raise RuntimeError("database went away")
         return merge(self, cursor, **kwargs)
@@ -188,24 +188,6 @@ def test_a_failing_part_stops_the_import_and_keeps_what_was_committed(write_csv,
     result = import_csv(kind="orders", file=path, chunk_size=7, writers=2)
     assert result.created == 100 - len(stored)
     assert Order.objects.count() == 100
-
-
-def test_split_deals_every_row_once_and_each_customer_to_one_part():
-    staging = staging_module.OrderStaging()
-    chunks = [
-        "".join(f"{n}\tC{n % 7}\\t{n % 2}\tO{n}\t2024-01-01 00:00:00+00:00\t1.00\t\\N\t\\N\n" for n in rows)
-        for rows in (range(0, 40), range(40, 90))
-    ]
-    part_of_customer = {}
-    for text in chunks:
-        parts = staging.split(text, 2)
-        assert sorted("".join(parts).splitlines()) == sorted(text.splitlines())
-        for number, part in enumerate(parts):
-            for row in part.splitlines():
-                customer = row.split("\t")[1]  # a tab in the value is escaped: C3\\t1 is one customer
-                assert part_of_customer.setdefault(customer, number) == number
-    assert len(part_of_customer) == 14 and set(part_of_customer.values()) == {0, 1}
-    assert staging.split("", 2) == ["", ""]
 
 
 @pytest.mark.django_db

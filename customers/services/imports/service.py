@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -211,10 +211,20 @@ def _import_rows(
 
 
 def _merge(staging: Staging, chunk: Chunk, prepared) -> ChunkOutcome:
-    """Load rows of a chunk into the staging table and merge them, in one transaction."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        staging.load(cursor, prepared)
-        return staging.merge(cursor, incomplete=chunk.incomplete)
+    """Load rows of a chunk into the staging table and merge them, in one transaction.
+
+    Once more when the staging expected new rows only and one existed (Staging.insert_new_rows);
+    an IntegrityError for any other reason comes back the second time and is raised."""
+    while True:
+        expected_new = staging.expect_new
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                staging.load(cursor, prepared)
+                return staging.merge(cursor, incomplete=chunk.incomplete)
+        except IntegrityError:
+            if not expected_new:
+                raise
+            staging.expect_new = False
 
 
 def _merge_serially(staging: Staging, chunks: Iterator[tuple[Chunk, list]], finish) -> None:

@@ -7,8 +7,10 @@ Staging.plan_by_index). Existing rows are updated first (only when a value reall
 re-run writes nothing and `updated_at` keeps meaning "last changed"), then new rows are inserted; the
 two rowcounts are the created and updated figures on both databases.
 
-Orders and events can be merged by several connections at once (service.py): Staging.split deals a
-chunk's rows out by customer, so two writers never create, lock or insert for the same customer.
+Orders and events name their customer by its external id: they are loaded into a second table
+first and staged from there in customer order with the customer's id (Staging.stage_by_customer).
+They can be merged by several connections at once (service.py): Staging.split deals a chunk's rows
+out by customer, so two writers never create, lock or insert for the same customer.
 
 Empty cells never erase: a value missing from the file keeps what the database has (and takes the
 model default for a new row)."""
@@ -28,6 +30,7 @@ from django.utils.translation import gettext as _
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Order
 
 STAGE = "import_stage"
+RAW = "import_raw"  # orders and events as loaded, before stage_by_customer
 # Column type of the staging table: (PostgreSQL, SQLite). SQLite gets the affinities Django uses.
 TYPES = {
     "int": ("integer", "integer"),
@@ -89,9 +92,8 @@ class Staging(ABC):
 
     # (name, type) after the leading "line" column; the order of RowParser.parse's tuple.
     columns: tuple[tuple[str, str], ...] = ()
-    # Columns the merge fills in itself, after the loaded ones.
-    work_columns: tuple[tuple[str, str], ...] = ()
-    # Whether rows name a customer by "customer_ext", so a chunk can be split by customer (split()).
+    # Whether rows name a customer by "customer_ext": loaded into RAW, then staged with the customer's
+    # id in a column customer_id (stage_by_customer), and a chunk can be split by customer (split()).
     by_customer = False
 
     def __init__(self, *, now=None):
@@ -100,19 +102,28 @@ class Staging(ABC):
         self.names = ["line"] + [name for name, _type in self.columns]
         self._datetime_positions = [i + 1 for i, (_n, kind) in enumerate(self.columns) if kind == "datetime"]
         self.now = now if now is not None else connection.ops.adapt_datetimefield_value(timezone.now())
+        self.staged = 0  # rows in the staging table
+        # Whether new rows are inserted without ON CONFLICT (see insert_new_rows).
+        self.expect_new = True
         self._analyzed = False
 
     # --- the staging table ------------------------------------------------------------------------
     def create(self, cursor) -> None:
         index = 0 if self.vendor == "postgresql" else 1
-        columns = ", ".join(
-            f"{name} {TYPES[kind][index]}" for name, kind in (("line", "int"), *self.columns, *self.work_columns)
-        )
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
-        cursor.execute(f"CREATE TEMP TABLE {STAGE} ({columns})")
+        columns = [f"{name} {TYPES[kind][index]}" for name, kind in (("line", "int"), *self.columns)]
+        self.drop(cursor)
+        if self.by_customer:
+            cursor.execute(f"CREATE TEMP TABLE {RAW} ({', '.join(columns)})")
+            columns.append(f"customer_id {TYPES['id'][index]}")
+        cursor.execute(f"CREATE TEMP TABLE {STAGE} ({', '.join(columns)})")
 
     def drop(self, cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        tables = [STAGE, RAW] if self.by_customer else [STAGE]
+        if self.vendor == "postgresql":
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
+        else:  # one table per statement
+            for table in tables:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
     def prepare(self, rows: list[tuple]):
         """The rows in the form load() sends: COPY text for PostgreSQL, parameter rows for SQLite.
@@ -144,24 +155,52 @@ class Staging(ABC):
         return ["\n".join(piece) + "\n" if piece else "" for piece in pieces]
 
     def load(self, cursor, prepared) -> None:
-        """Replace the staging table's rows with a chunk made by prepare()."""
+        """Replace the staged rows with a chunk made by prepare() (on PostgreSQL, parts of it made by
+        split() for by_customer kinds, which then go on with stage_by_customer())."""
         names = ", ".join(self.names)
+        target, tables = (RAW, [RAW, STAGE]) if self.by_customer else (STAGE, [STAGE])
         if self.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {STAGE}")
-            with cursor.copy(f"COPY {STAGE} ({names}) FROM STDIN") as copy:
+            cursor.execute(f"TRUNCATE {', '.join(tables)}")
+            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
                 copy.write(prepared)
-            if not self._analyzed:
-                # A temp table has no statistics unless asked, and the merge joins plan far better
-                # with them. Once is enough: later chunks look alike and the planner scales by size.
-                cursor.execute(f"ANALYZE {STAGE}")
-                self._analyzed = True
-            return
-        cursor.execute(f"DELETE FROM {STAGE}")
-        placeholders = ", ".join(["%s"] * len(self.names))
-        cursor.executemany(f"INSERT INTO {STAGE} ({names}) VALUES ({placeholders})", prepared)
+            self.staged = cursor.rowcount
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")
+            placeholders = ", ".join(["%s"] * len(self.names))
+            cursor.executemany(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", prepared)
+            self.staged = len(prepared)
+        if not self.by_customer:
+            self.analyze_once(cursor)
+
+    def stage_by_customer(self, cursor) -> None:
+        """Stage the loaded rows (by_customer kinds) in customer order, with their customer's id
+        (NULL for a customer we do not know yet, see create_missing_customers).
+
+        In that order the lookups of the customers, the foreign-key checks at commit and the entries
+        of order_customer_time_idx go through the indexes in order: 40% less work for the first two
+        than in the file's order. Sorted byte-wise (COLLATE "C"), the cheapest sort; the rows of one
+        customer are together either way. OFFSET 0 keeps the sort below the lookups."""
+        names = ", ".join(self.names)
+        order = ' ORDER BY customer_ext COLLATE "C" OFFSET 0' if self.vendor == "postgresql" else ""
+        cursor.execute(
+            f"INSERT INTO {STAGE} ({names}, customer_id)"
+            f" SELECT {', '.join(f'r.{name}' for name in self.names)},"
+            f" (SELECT c.id FROM {_table(Customer)} c WHERE c.external_id = r.customer_ext)"
+            f" FROM (SELECT {names} FROM {RAW}{order}) r"
+        )
+        self.analyze_once(cursor)
+
+    def analyze_once(self, cursor) -> None:
+        if self.vendor == "postgresql" and not self._analyzed:
+            # A temp table has no statistics unless asked, and the merge plans better with them.
+            # Once is enough: later chunks look alike and the planner scales by size.
+            cursor.execute(f"ANALYZE {STAGE}")
+            self._analyzed = True
 
     def remove_lines(self, cursor, lines: list[int]) -> None:
         cursor.executemany(f"DELETE FROM {STAGE} WHERE line = %s", [(line,) for line in lines])
+        self.staged -= len(lines)
 
     # --- merging ----------------------------------------------------------------------------------
     @abstractmethod
@@ -182,16 +221,13 @@ class Staging(ABC):
                 " set_config('jit', 'off', true)"
             )
 
-    def customer_lookup(self) -> str:
-        """The id of the customer a staged row names (orders and events), NULL when there is none."""
-        return f"(SELECT c.id FROM {_table(Customer)} c WHERE c.external_id = {STAGE}.customer_ext)"
-
     def create_missing_customers(self, cursor, outcome: ChunkOutcome) -> None:
         """Orders and events may name a customer we do not know yet: create it with just its id,
-        then fill in customer_id of the staged rows that had none.
+        and fill in customer_id of the staged rows that lack it.
 
         In external_id order, so imports running at the same time that need the same new customers
         wait for each other at most, never in a cycle (a deadlock)."""
+        lookup = f"(SELECT c.id FROM {_table(Customer)} c WHERE c.external_id = {STAGE}.customer_ext)"
         cursor.execute(
             f"INSERT INTO {_table(Customer)} (external_id, first_name, last_name, phone, country, email_opt_in,"
             f" created_at, updated_at)"
@@ -202,16 +238,26 @@ class Staging(ABC):
         )
         outcome.customers_created += cursor.rowcount
         # Also when nothing was inserted: another import may have created them since the lookup.
-        cursor.execute(f"UPDATE {STAGE} SET customer_id = {self.customer_lookup()} WHERE customer_id IS NULL")
+        cursor.execute(f"UPDATE {STAGE} SET customer_id = {lookup} WHERE customer_id IS NULL")
+
+    def insert_new_rows(self, cursor, sql: str, params: list, *, on_conflict: str) -> int:
+        """Run `sql`, an INSERT of the staged rows, adding `on_conflict` unless new rows are expected;
+        returns how many rows were inserted.
+
+        ON CONFLICT looks every row up in the unique index before inserting it, a fifth of the work
+        of inserting an order, which the chunks of a fresh import do not need. So the first chunks
+        go without; when a row exists after all, the INSERT fails with an IntegrityError, the
+        service merges the chunk again (service._merge), and this staging's later chunks use it."""
+        cursor.execute(sql if self.expect_new else f"{sql} {on_conflict}", params)
+        return cursor.rowcount
 
     def reject_incomplete_new_rows(
-        self, cursor, outcome: ChunkOutcome, incomplete: dict[int, str], *, lacking: str, existing: str
+        self, cursor, outcome: ChunkOutcome, incomplete: dict[int, str], *, lacking: str, exists: str
     ) -> None:
-        """Rows lacking a value a new row needs are fine for updates; refuse them only when new
-        (`existing`: the staged row's column that is NULL when the row is new)."""
+        """Rows lacking a value a new row needs are fine for updates; refuse them only when new."""
         if not incomplete:
             return
-        cursor.execute(f"SELECT s.line FROM {STAGE} s WHERE ({lacking}) AND {existing} IS NULL")
+        cursor.execute(f"SELECT s.line FROM {STAGE} s WHERE ({lacking}) AND NOT EXISTS ({exists})")
         lines = [line for (line,) in cursor.fetchall()]
         if lines:
             self.remove_lines(cursor, lines)
@@ -227,48 +273,49 @@ class OrderStaging(Staging):
         ("currency", "text"),
         ("status", "text"),
     )
-    # The ids of the row's customer and of the existing order with its external_id (NULL: new).
-    work_columns = (("customer_id", "id"), ("order_id", "id"))
     by_customer = True
 
     def merge(self, cursor, *, incomplete):
         outcome = ChunkOutcome()
         order = _table(Order)
         self.plan_by_index(cursor)
-        # One lookup per staged row of its customer and its order; the statements below use the ids
-        # (the UPDATE finds nothing to do on a fresh import, the INSERT on a re-run).
-        cursor.execute(
-            f"UPDATE {STAGE} SET customer_id = {self.customer_lookup()},"
-            f" order_id = (SELECT o.id FROM {order} o WHERE o.external_id = {STAGE}.external_id)"
-        )
+        self.stage_by_customer(cursor)
         self.reject_incomplete_new_rows(
-            cursor, outcome, incomplete, lacking="s.ordered_at IS NULL OR s.amount IS NULL", existing="s.order_id"
+            cursor,
+            outcome,
+            incomplete,
+            lacking="s.ordered_at IS NULL OR s.amount IS NULL",
+            exists=f"SELECT 1 FROM {order} o WHERE o.external_id = s.external_id",
         )
         self.create_missing_customers(cursor, outcome)
-        cursor.execute(
-            f"UPDATE {order} AS o SET customer_id = s.customer_id, ordered_at = COALESCE(s.ordered_at, o.ordered_at),"
-            f" amount = COALESCE(s.amount, o.amount), currency = COALESCE(s.currency, o.currency),"
-            f" status = COALESCE(s.status, o.status), updated_at = %s"
-            f" FROM {STAGE} s"
-            f" WHERE o.id = s.order_id AND (o.customer_id <> s.customer_id"
-            f" OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
-            f" OR (s.amount IS NOT NULL AND o.amount <> s.amount)"
-            f" OR (s.currency IS NOT NULL AND o.currency <> s.currency)"
-            f" OR (s.status IS NOT NULL AND o.status <> s.status))",
-            [self.now],
-        )
-        outcome.updated = cursor.rowcount
-        # ON CONFLICT: another import may have added the same order since the lookup.
-        cursor.execute(
+        # Inserting first, so a fresh import looks no order up (insert_new_rows), and when every row
+        # was new there is nothing to update. (Rows lacking a value are existing orders, see above.)
+        outcome.created = self.insert_new_rows(
+            cursor,
             f"INSERT INTO {order} (external_id, customer_id, ordered_at, amount, currency, status, created_at,"
             f" updated_at)"
             f" SELECT s.external_id, s.customer_id, s.ordered_at, s.amount, COALESCE(s.currency, %s),"
             f" COALESCE(s.status, %s), %s, %s"
-            f" FROM {STAGE} s WHERE s.order_id IS NULL"
-            f" ON CONFLICT (external_id) DO NOTHING",
+            f" FROM {STAGE} s WHERE s.ordered_at IS NOT NULL AND s.amount IS NOT NULL",
             [settings.DEFAULT_CURRENCY, Order.Status.PAID.value, self.now, self.now],
+            on_conflict="ON CONFLICT (external_id) DO NOTHING",
         )
-        outcome.created = cursor.rowcount
+        if outcome.created < self.staged:
+            # The rows just inserted are equal, so only changed existing orders count as updated.
+            cursor.execute(
+                f"UPDATE {order} AS o SET customer_id = s.customer_id,"
+                f" ordered_at = COALESCE(s.ordered_at, o.ordered_at), amount = COALESCE(s.amount, o.amount),"
+                f" currency = COALESCE(s.currency, o.currency), status = COALESCE(s.status, o.status),"
+                f" updated_at = %s"
+                f" FROM {STAGE} s"
+                f" WHERE o.external_id = s.external_id AND (o.customer_id <> s.customer_id"
+                f" OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
+                f" OR (s.amount IS NOT NULL AND o.amount <> s.amount)"
+                f" OR (s.currency IS NOT NULL AND o.currency <> s.currency)"
+                f" OR (s.status IS NOT NULL AND o.status <> s.status))",
+                [self.now],
+            )
+            outcome.updated = cursor.rowcount
         return outcome
 
 
@@ -279,31 +326,31 @@ class EventStaging(Staging):
         ("occurred_at", "datetime"),
         ("properties", "json"),
     )
-    work_columns = (("customer_id", "id"),)
     by_customer = True
 
     def merge(self, cursor, *, incomplete):
         outcome = ChunkOutcome()
         event = _table(ActivityEvent)
         self.plan_by_index(cursor)
-        cursor.execute(f"UPDATE {STAGE} SET customer_id = {self.customer_lookup()}")
+        self.stage_by_customer(cursor)
         self.create_missing_customers(cursor, outcome)
-        cursor.execute(
-            f"UPDATE {event} AS e SET properties = s.properties FROM {STAGE} s"
-            f" WHERE e.customer_id = s.customer_id AND e.name = s.name AND e.occurred_at = s.occurred_at"
-            f" AND s.properties IS NOT NULL AND e.properties <> s.properties"
-        )
-        outcome.updated = cursor.rowcount
+        # Inserting first, as for orders.
         empty = "'{}'::jsonb" if self.vendor == "postgresql" else "'{}'"
-        cursor.execute(
+        outcome.created = self.insert_new_rows(
+            cursor,
             f"INSERT INTO {event} (customer_id, name, occurred_at, properties, created_at)"
             f" SELECT s.customer_id, s.name, s.occurred_at, COALESCE(s.properties, {empty}), %s FROM {STAGE} s"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {event} e"
-            f" WHERE e.customer_id = s.customer_id AND e.name = s.name AND e.occurred_at = s.occurred_at)"
-            f" ON CONFLICT (customer_id, name, occurred_at) DO NOTHING",
+            f" WHERE true",
             [self.now],
+            on_conflict="ON CONFLICT (customer_id, name, occurred_at) DO NOTHING",
         )
-        outcome.created = cursor.rowcount
+        if outcome.created < self.staged:
+            cursor.execute(
+                f"UPDATE {event} AS e SET properties = s.properties FROM {STAGE} s"
+                f" WHERE e.customer_id = s.customer_id AND e.name = s.name AND e.occurred_at = s.occurred_at"
+                f" AND s.properties IS NOT NULL AND e.properties <> s.properties"
+            )
+            outcome.updated = cursor.rowcount
         return outcome
 
 
