@@ -3,9 +3,9 @@
 One code path for both databases. The only vendor differences: PostgreSQL loads the staging table
 with COPY and SQLite with executemany, the column types of the staging table, how a NULL-safe
 "differs from" is spelled, and the planner settings each merge starts with on PostgreSQL (see
-Staging.plan_by_index). Existing rows are updated first (only when a value really changes, so a
-re-run writes nothing and `updated_at` keeps meaning "last changed"), then new rows are inserted; the
-two rowcounts are the created and updated figures on both databases.
+Staging.plan_by_index). Existing rows are updated only when a value really changes (so a re-run
+writes nothing and `updated_at` keeps meaning "last changed"), new rows are inserted; the two
+rowcounts are the created and updated figures on both databases.
 
 Orders and events name their customer by its external id: they are loaded into a second table
 first and staged from there in customer order with the customer's id (Staging.stage_by_customer).
@@ -103,8 +103,9 @@ class Staging(ABC):
         self._datetime_positions = [i + 1 for i, (_n, kind) in enumerate(self.columns) if kind == "datetime"]
         self.now = now if now is not None else connection.ops.adapt_datetimefield_value(timezone.now())
         self.staged = 0  # rows in the staging table
-        # Whether new rows are inserted without ON CONFLICT (see insert_new_rows).
-        self.expect_new = True
+        # Whether new rows are inserted without ON CONFLICT (see insert_new_rows, which orders and
+        # events use); the service merges a chunk again only while this is true.
+        self.expect_new = self.by_customer
         self._analyzed = False
 
     # --- the staging table ------------------------------------------------------------------------
