@@ -227,17 +227,18 @@ class Staging(ABC):
         and fill in customer_id of the staged rows that lack it.
 
         In external_id order, so imports running at the same time that need the same new customers
-        wait for each other at most, never in a cycle (a deadlock)."""
+        wait for each other at most, never in a cycle (a deadlock). They were not there when looked
+        up, so only such another import makes one exist: insert_new_rows deals with that."""
         lookup = f"(SELECT c.id FROM {_table(Customer)} c WHERE c.external_id = {STAGE}.customer_ext)"
-        cursor.execute(
+        outcome.customers_created += self.insert_new_rows(
+            cursor,
             f"INSERT INTO {_table(Customer)} (external_id, first_name, last_name, phone, country, email_opt_in,"
             f" created_at, updated_at)"
             f" SELECT DISTINCT s.customer_ext, '', '', '', '', %s, %s, %s FROM {STAGE} s"
-            f" WHERE s.customer_id IS NULL ORDER BY s.customer_ext"
-            f" ON CONFLICT (external_id) DO NOTHING",
+            f" WHERE s.customer_id IS NULL ORDER BY s.customer_ext",
             [False, self.now, self.now],
+            on_conflict="ON CONFLICT (external_id) DO NOTHING",
         )
-        outcome.customers_created += cursor.rowcount
         # Also when nothing was inserted: another import may have created them since the lookup.
         cursor.execute(f"UPDATE {STAGE} SET customer_id = {lookup} WHERE customer_id IS NULL")
 
@@ -247,8 +248,9 @@ class Staging(ABC):
 
         ON CONFLICT looks every row up in the unique index before inserting it, a fifth of the work
         of inserting an order, which the chunks of a fresh import do not need. So the first chunks
-        go without; when a row exists after all, the INSERT fails with an IntegrityError, the
-        service merges the chunk again (service._merge), and this staging's later chunks use it."""
+        go without; when a row exists after all (an order or event imported before, a customer
+        another import just created), the INSERT fails with an IntegrityError, the service merges
+        the chunk again (service._merge), and this staging's later chunks use ON CONFLICT."""
         cursor.execute(sql if self.expect_new else f"{sql} {on_conflict}", params)
         return cursor.rowcount
 
