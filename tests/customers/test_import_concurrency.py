@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from customers.models import ActivityEvent, Customer, Order
 from customers.services.imports import import_csv
 from customers.services.imports import staging as staging_module
+from tests.factories import CustomerFactory, OrderFactory
 
 ORDERS_HEADER = "customer_id,order_id,ordered_at,amount,currency,status\n"
 EVENTS_HEADER = "customer_id,event,occurred_at,properties\n"
@@ -101,6 +102,30 @@ def test_two_writers_share_new_customers_across_chunks_without_losing_or_doublin
     touched = sum(1 for n in range(600) if n % 3 == 0 or n % 5 == 0)
     assert (moved.created, moved.updated, moved.unchanged, moved.customers_created) == (0, touched, 600 - touched, 3)
     assert stored_orders() == {o: (c, Decimal(a)) for c, o, a in changed}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_report_rejected_rows_with_their_lines(write_csv, merge_threads):
+    OrderFactory(external_id="O0007", customer=CustomerFactory(external_id="C01"), amount=Decimal("3.00"))
+    rows = [f"C{n % 6:02d},O{n:04d},2024-03-05T10:00:00Z,1.00,EUR,paid" for n in range(60)]
+    rows[7] = "C01,O0007,,,,"  # an existing order without values: fine, nothing changes
+    rows[20] = "C02,O0020,2024-03-05,abc,,"  # refused while parsing
+    rows[33] = "C03,O0033,,5.00,,"  # a new order without ordered_at: refused by the merge
+    rows[45] = "LONELY,O0045,2024-03-05,,,"  # the same; its customer is not created
+    path = write_csv("orders.csv", ORDERS_HEADER + "\n".join(rows) + "\n")
+
+    result = import_csv(kind="orders", file=path, chunk_size=7, writers=2)
+
+    assert len(merge_threads) == 2
+    assert [(row.line, row.reason.split(":")[0]) for row in result.rejected] == [
+        (22, "amount"), (35, "ordered_at and amount are needed for a new order (this order_id is not in the database yet)."),
+        (47, "ordered_at and amount are needed for a new order (this order_id is not in the database yet)."),
+    ]
+    assert result.rejected[1].raw == "C03,O0033,,5.00,,"
+    assert (result.created, result.updated, result.unchanged) == (56, 0, 1)
+    assert Order.objects.count() == 57
+    assert not Customer.objects.filter(external_id="LONELY").exists()
 
 
 @pytest.mark.postgres
