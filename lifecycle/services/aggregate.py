@@ -312,8 +312,9 @@ def order_stats(*, as_of: dt.date, lo: int | None = None, hi: int | None = None)
 def order_stats_parallel(*, as_of: dt.date, connections: int) -> OrderStats:
     """order_stats over all customers, split into `connections` id ranges read side by side, each
     on its own database connection (PostgreSQL then works on as many cores). Falls back to one
-    connection inside a transaction, whose uncommitted rows other connections could not see."""
-    if connections < 2 or connection.in_atomic_block:
+    connection inside a transaction, whose uncommitted rows other connections could not see, and on
+    SQLite, whose databases are the small ones and lock against concurrent transactions."""
+    if connections < 2 or connection.in_atomic_block or connection.vendor != "postgresql":
         return order_stats(as_of=as_of)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MIN(id), MAX(id) FROM {Customer._meta.db_table}")

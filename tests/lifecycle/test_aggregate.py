@@ -215,3 +215,14 @@ def test_inside_a_transaction_one_connection_reads_everything():
     stats = aggregate.order_stats_parallel(as_of=AS_OF, connections=4)
     np.testing.assert_array_equal(stats.customer_id, numpy_stats(AS_OF)[:, 0])
     assert len(stats) == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_sqlite_reads_on_one_connection(monkeypatch):
+    # SQLite locks a table against a second connection's transaction: no side-by-side reads there.
+    random_orders(8, seed=4, tz_name=settings.TIME_ZONE)
+    expected = numpy_stats(AS_OF)
+    if connection.vendor == "sqlite":
+        monkeypatch.setattr(aggregate, "ThreadPoolExecutor", None)  # would fail if used
+    stats = aggregate.order_stats_parallel(as_of=AS_OF, connections=2)
+    np.testing.assert_array_equal(stats.customer_id, expected[:, 0])
