@@ -11,6 +11,8 @@ itself (3-4x on the two-core machine) without making it faster.
 
 from __future__ import annotations
 
+import contextlib
+
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -358,12 +360,10 @@ def _newton_step(hessian: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, boo
     """(-H^-1 g, True) for a positive definite H; otherwise (-(H + tau I)^-1 g, False) with
     tau lifting the smallest eigenvalue to a thousandth of the largest, the step at most
     _MAX_SHIFTED_STEP long in any log-parameter."""
-    try:
+    with contextlib.suppress(linalg.LinAlgError):  # not positive definite: the shifted step below
         step = -linalg.cho_solve(linalg.cho_factor(hessian), grad)
         if np.all(np.isfinite(step)):
             return step, True
-    except linalg.LinAlgError:
-        pass
     eigenvalues, vectors = np.linalg.eigh(hessian)
     largest = max(float(np.max(np.abs(eigenvalues))), 1e-300)
     shifted = eigenvalues + (1e-3 * largest - min(float(eigenvalues[0]), 0.0))
