@@ -27,20 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from django_setup import setup_django  # a sibling module of this script
+
 DEFAULT_DB = "postgres://root@127.0.0.1:5432/h_clv_bench"
 AS_OF = dt.date(2026, 6, 30)
-
-
-def setup_django(database_url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
 
 
 def backend_cpu() -> float:
@@ -120,13 +110,16 @@ def seed(n_customers: int, n_orders: int) -> float:
 
 
 def measure(n_customers: int, n_orders: int, *, reseed: bool) -> dict:
-    from django.db import connection
+    from django.conf import settings
+    from django.db import connection, transaction
 
     from lifecycle.models import ClvRun
-    from django.conf import settings
-    from django.db import transaction
-
-    from lifecycle.services.aggregate import end_of_day, order_stats_parallel, postgresql_queries, postgresql_settings
+    from lifecycle.services.aggregate import (
+        end_of_day,
+        order_stats_parallel,
+        postgresql_queries,
+        postgresql_settings,
+    )
     from lifecycle.services.clv import clv_run_create, clv_run_execute
 
     result: dict = {"customers": n_customers, "orders": n_orders, "cpus": os.cpu_count()}

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from django_setup import ROOT, setup_django  # a sibling module of this script
+
 DEFAULT_DB = "postgres://root@127.0.0.1:5432/h_seed"
 
 
@@ -42,19 +43,11 @@ def server_cpu_seconds(pid: int) -> float:
 
 
 def postgres(database_url: str, customers: int, seed: int) -> dict:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
+    setup_django(database_url)
     from django.core.management import call_command
+    from django.db import connection
 
     from customers.services.demo import demo_reset, demo_seed
-
-    from django.db import connection
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
