@@ -61,16 +61,32 @@ def write_orders(path: Path, *, orders: int, customers: int, seed: int, amount_d
             )
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every process: this one and PostgreSQL's).
+
+    Wall-clock rows/s depend on the machine and what else runs on it; the CPU the import costs is
+    the steadier figure to compare changes by. Linux only (/proc/stat)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_import(label: str, path: Path, *, writers: int, chunk_size: int) -> None:
     load_before = os.getloadavg()[0]
+    busy_before = machine_busy_seconds()
     started = time.perf_counter()
     result = import_csv(kind="orders", file=path, writers=writers, chunk_size=chunk_size)
     seconds = time.perf_counter() - started
+    busy = machine_busy_seconds() - busy_before
     summary = result.summary()
     print(
         f"{label}: {summary['rows']:,} rows in {seconds:.1f} s = {summary['rows'] / seconds:,.0f} rows/s "
         f"[{writers} writer(s), chunks of {chunk_size:,}; load average {load_before:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs] "
+        f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs; machine busy {busy:.1f} CPU-s] "
         f"(created {summary['created']:,}, updated {summary['updated']:,}, unchanged {summary['unchanged']:,}, "
         f"rejected {summary['rejected']:,}, customers created {summary['customers_created']:,})",
         flush=True,
