@@ -45,8 +45,9 @@ def _render(request, template: str, fragment: str, context: dict):
 def customer_list(request):
     form = CustomerFilterForm(request.GET)
     sort = form.sort_value
-    qs = selectors.customer_filter(**form.filters())
-    page = selectors.customer_page(qs=qs, sort=sort, cursor=request.GET.get("cursor", ""))
+    filters = form.filters()
+    qs = selectors.customer_filter(**filters)
+    page = selectors.customer_page(qs=qs, sort=sort, cursor=request.GET.get("cursor", ""), search=filters["q"])
     context = {"form": form, "page": page, "sort": sort, "sort_columns": _sort_columns(sort)}
     return _render(request, "customers/list.html", "customer-table", context)
 

@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from customers import selectors
 from customers.models import Customer, Note, Order
 from customers.selectors import (
     SORT_CHOICES,
@@ -12,6 +13,7 @@ from customers.selectors import (
     customer_key_figures,
     customer_ordering,
     customer_page,
+    customer_search_is_selective,
     customer_timeline,
     dashboard_figures,
 )
@@ -225,3 +227,79 @@ def test_search_can_use_the_trigram_indexes():
     assert "customer_email_trgm_idx" in plan
     assert "customer_fullname_trgm_idx" in plan
     assert "customer_external_id_trgm_idx" in plan
+
+
+# --- Searches with few matches are paged by sorting their matches (customer_search_is_selective) ---
+
+
+def _all_pages(qs, sort, search):
+    pages, cursor = [], ""
+    while True:
+        page = customer_page(qs=qs, sort=sort, cursor=cursor, size=3, search=search)
+        pages.append([c.pk for c in page.customers])
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    back, cursor = [pages[-1]], page.previous_cursor
+    while cursor:
+        page = customer_page(qs=qs, sort=sort, cursor=cursor, size=3, search=search)
+        back.append([c.pk for c in page.customers])
+        cursor = page.previous_cursor
+    assert back[::-1] == pages
+    return pages
+
+
+@pytest.mark.parametrize("limit", [1000, 5])  # the matches sorted, or too many for that: the plain walk
+@pytest.mark.parametrize("sort", SORT_CHOICES)
+def test_a_search_pages_the_same_whichever_way_it_is_planned(tied_customers, monkeypatch, sort, limit):
+    monkeypatch.setattr(selectors, "SEARCH_SELECTIVE_LIMIT", limit)
+    qs = customer_filter(q="lee")  # 12 of the 23
+    expected = list(qs.order_by(*customer_ordering(sort)).values_list("pk", flat=True))
+    assert len(expected) == 12
+    assert _all_pages(qs, sort, search="lee") == _all_pages(qs, sort, search="")
+    assert [pk for page in _all_pages(qs, sort, search="lee") for pk in page] == expected
+
+
+@pytest.mark.postgres
+def test_selective_means_few_matches_of_a_term_with_a_trigram(tied_customers):
+    lee = customer_filter(q="lee")
+    assert customer_search_is_selective(lee, "lee", limit=12)
+    assert not customer_search_is_selective(lee, "lee", limit=11)
+    # Without three letters or digits in a row the trigram indexes cannot count it: never selective.
+    assert not customer_search_is_selective(customer_filter(q="ng"), "ng", limit=1000)
+    assert not customer_search_is_selective(customer_filter(q="o'"), "o'", limit=1000)
+    assert not customer_search_is_selective(lee, "", limit=1000)
+
+
+def test_selective_is_never_claimed_on_sqlite_or_without_a_term(tied_customers):
+    if connection.vendor == "sqlite":
+        assert not customer_search_is_selective(customer_filter(q="lee"), "lee", limit=1000)
+    assert not customer_search_is_selective(Customer.objects.all(), "  ", limit=1000)
+
+
+@pytest.mark.postgres
+def test_a_selective_search_is_planned_through_the_trigram_indexes(tied_customers):
+    qs = customer_filter(q="lee").order_by(*customer_ordering("name"))[:51]
+    with selectors._by_search_indexes(True):
+        plan = qs.explain()
+    assert "customer_fullname_trgm_idx" in plan and "Bitmap" in plan
+    assert "customer_name_id_idx" not in plan  # no walk of the sort's index
+
+
+@pytest.mark.postgres
+def test_the_planner_settings_are_back_after_a_selective_page(tied_customers, django_assert_num_queries):
+    # The test runs in a transaction, as a view inside ATOMIC_REQUESTS would: SET LOCAL outlives the
+    # savepoint, so the page must put the settings back itself.
+    with django_assert_num_queries(7):  # count, savepoint, settings, page, tags, settings back, release
+        page = customer_page(qs=customer_filter(q="lee"), sort="name", search="lee")
+    assert len(page.customers) == 12
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_indexscan'), current_setting('enable_seqscan')")
+        assert cursor.fetchone() == ("on", "on")
+
+
+def test_a_search_with_many_matches_costs_one_query_more(tied_customers, monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(selectors, "SEARCH_SELECTIVE_LIMIT", 5)
+    expected = 3 if connection.vendor == "postgresql" else 2  # (the count,) the page, its tags
+    with django_assert_num_queries(expected):
+        customer_page(qs=customer_filter(q="lee"), sort="name", search="lee")
