@@ -73,3 +73,13 @@ def agent_api(agent):
 @pytest.fixture
 def manager_api(manager):
     return _client_for(manager)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: the dashboard's charts are cached for minutes, and
+    the local-memory cache lives as long as the test process."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -1,8 +1,11 @@
 /* Value charts. Each <canvas data-chart="ID"> is drawn from the JSON spec in
    <script type="application/json" id="ID"> (Django's json_script; data only, never executed,
    so the strict CSP holds). A spec: {type: "bar", labels: [...], datasets: [{label, data,
-   flags?}], horizontal?, threshold?: {value, label}, x_title?, y_title?, compact?}.
-   Colours come from CSS custom properties on the chart box (static/css/value.css). */
+   flags?, color?}], horizontal?, threshold?: {value, label}, x_title?, y_title?, compact?,
+   stacked?, legend?, partial_index?}. Data may be numbers or decimal strings (money
+   stays exact up to the JSON; only the drawing uses floats). A dataset's color "name" is the CSS
+   custom property --chart-name on the chart box (static/css/charts.css), "bar" by default;
+   flags[i] draws bar i in --chart-flag; the bar at partial_index (the month so far) is faded. */
 (function () {
   "use strict";
 
@@ -43,6 +46,11 @@
     }
   };
 
+  // "#rrggbb" at about 45% opacity, for the bars of a period that is not over yet.
+  function faded(colour) {
+    return /^#[0-9a-f]{6}$/i.test(colour) ? colour + "73" : colour;
+  }
+
   function axisTitle(text) {
     return text ? { display: true, text: text } : { display: false };
   }
@@ -58,13 +66,18 @@
     var valueAxis = horizontal ? "x" : "y";
     var categoryAxis = horizontal ? "y" : "x";
 
+    var partial = spec.partial_index;
     var datasets = (spec.datasets || []).map(function (set) {
       var flags = set.flags || [];
+      var colour = set.color ? cssVar(box, "--chart-" + set.color, bar) : bar;
       return {
         type: "bar",
         label: set.label,
-        data: set.data,
-        backgroundColor: set.data.map(function (value, i) { return flags[i] ? flag : bar; }),
+        data: set.data.map(Number),
+        backgroundColor: set.data.map(function (value, i) {
+          var fill = flags[i] ? flag : colour;
+          return i === partial ? faded(fill) : fill;
+        }),
         borderRadius: 3,
         barPercentage: spec.compact ? 1.0 : 0.8,
         categoryPercentage: spec.compact ? 1.0 : 0.8
@@ -72,8 +85,9 @@
     });
 
     var scales = {};
-    scales[categoryAxis] = { title: axisTitle(horizontal ? spec.y_title : spec.x_title), grid: { display: false }, ticks: { color: text } };
-    scales[valueAxis] = { beginAtZero: true, title: axisTitle(horizontal ? spec.x_title : spec.y_title), grid: { color: grid }, ticks: { color: text, precision: 0 } };
+    var stacked = Boolean(spec.stacked);
+    scales[categoryAxis] = { stacked: stacked, title: axisTitle(horizontal ? spec.y_title : spec.x_title), grid: { display: false }, ticks: { color: text } };
+    scales[valueAxis] = { stacked: stacked, beginAtZero: true, title: axisTitle(horizontal ? spec.x_title : spec.y_title), grid: { color: grid }, ticks: { color: text, precision: 0 } };
     if (spec.threshold) {
       delete scales[valueAxis].ticks.precision;
       // keep the target visible even when every bar is below it
@@ -88,7 +102,7 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        plugins: { legend: { display: false }, threshold: spec.threshold ? { value: spec.threshold.value, label: spec.threshold.label, color: line } : false },
+        plugins: { legend: { display: Boolean(spec.legend), labels: { color: text } }, threshold: spec.threshold ? { value: spec.threshold.value, label: spec.threshold.label, color: line } : false },
         scales: scales
       },
       plugins: [thresholdLine]
