@@ -66,6 +66,28 @@
     document.querySelectorAll("[data-toast]").forEach(scheduleDismiss);
   });
 
+  // Tables wider than their card scroll inside a .table-scroll; mark the sides that hide columns so
+  // the CSS can fade that edge (static/css/app.css). Kept up to date on scroll, resize and htmx swaps.
+  function markScroll(box) {
+    var hidden = box.scrollWidth - box.clientWidth;
+    box.classList.toggle("is-more-start", hidden > 1 && box.scrollLeft > 1);
+    box.classList.toggle("is-more-end", hidden > 1 && box.scrollLeft < hidden - 1);
+  }
+  var resized = window.ResizeObserver ? new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) { markScroll(entry.target); });
+  }) : null;
+  function watchScrollBoxes(root) {
+    root.querySelectorAll(".table-scroll").forEach(function (box) {
+      markScroll(box);
+      if (resized) resized.observe(box);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { watchScrollBoxes(document); });
+  document.addEventListener("scroll", function (event) {
+    if (event.target.classList && event.target.classList.contains("table-scroll")) markScroll(event.target);
+  }, true);
+  document.addEventListener("htmx:load", function (event) { watchScrollBoxes(event.target.parentNode || document); });
+
   // htmx: tell the user when a request fails instead of silently doing nothing.
   // (The script is deferred, so <body> exists when it runs.)
   (function () {
