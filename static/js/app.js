@@ -72,6 +72,24 @@
     var hidden = box.scrollWidth - box.clientWidth;
     box.classList.toggle("is-more-start", hidden > 1 && box.scrollLeft > 1);
     box.classList.toggle("is-more-end", hidden > 1 && box.scrollLeft < hidden - 1);
+    makeKeyboardScrollable(box, hidden > 1);
+  }
+  // A box that scrolls must be reachable with Tab, so keyboard users can scroll it with the arrow
+  // keys; screen readers announce it as a region named after its table's caption or its card's heading.
+  function makeKeyboardScrollable(box, scrolls) {
+    if (!scrolls) {
+      if (box.dataset.scrollFocus) {
+        ["tabindex", "role", "aria-label"].forEach(function (name) { box.removeAttribute(name); });
+        delete box.dataset.scrollFocus;
+      }
+      return;
+    }
+    if (box.dataset.scrollFocus) return;
+    var named = box.querySelector("caption") || (box.closest("section, .card, .table-card") || box).querySelector("h2, h3");
+    box.setAttribute("tabindex", "0");
+    box.setAttribute("role", "region");
+    if (named && named.textContent.trim()) box.setAttribute("aria-label", named.textContent.trim());
+    box.dataset.scrollFocus = "1";
   }
   var resized = window.ResizeObserver ? new ResizeObserver(function (entries) {
     entries.forEach(function (entry) { markScroll(entry.target); });

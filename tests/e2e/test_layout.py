@@ -49,6 +49,9 @@ SCROLL_BOXES = """() => [...document.querySelectorAll(".table-scroll")].map((box
     hidden: box.scrollWidth - box.clientWidth,
     moreEnd: box.classList.contains("is-more-end"),
     mask: getComputedStyle(box).maskImage || getComputedStyle(box).webkitMaskImage || "none",
+    tabindex: box.getAttribute("tabindex"),
+    role: box.getAttribute("role"),
+    label: box.getAttribute("aria-label"),
 }))"""
 
 # Texts laid out on more than one line: each text node of the matched elements must sit on one line
@@ -113,15 +116,24 @@ def test_value_dashboard_and_customer_page_fit(page, login, manager, demo, scree
         # Every column in view without scrolling.
         wider = [box for box in boxes if box["hidden"] > 0]
         assert not wider, f"{where}: tables wider than their card: {wider}"
+        # Nothing to scroll, so nothing extra to Tab through.
+        assert all(box["tabindex"] is None for box in boxes), boxes
     else:
         # On a phone the wide tables scroll inside their card, and the hidden side fades out.
         for box in boxes:
             if box["hidden"] > 0:
                 assert box["moreEnd"] and box["mask"] != "none", f"{where}: no sign that more columns follow: {box}"
+                # Keyboard users reach it with Tab and scroll it with the arrow keys; it is a named region.
+                assert box["tabindex"] == "0" and box["role"] == "region" and box["label"], f"{where}: {box}"
+        assert any(box["hidden"] > 0 for box in boxes), f"{where}: nothing scrolls on a phone: {boxes}"
         channels = page.locator("section[aria-labelledby=channels-heading] .table-scroll")
         channels.evaluate("box => box.scrollTo({left: box.scrollWidth})")
         expect(channels).to_have_class(re.compile(r"\bis-more-start\b"))
         expect(channels).not_to_have_class(re.compile(r"\bis-more-end\b"))
+        channels.evaluate("box => box.scrollTo({left: 0})")
+        channels.focus()
+        page.keyboard.press("ArrowRight")
+        expect(channels).to_have_class(re.compile(r"\bis-more-start\b"))  # the arrow key scrolled it
     # "2,000" customers valued, grouped like the home dashboard's figures.
     if language == "en":
         expect(page.locator(".stats .stat__value").first).to_have_text("2,000")
