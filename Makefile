@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_CUSTOMERS ?= 2000
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test messages clean
+.PHONY: run test lint messages clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required") if sys.version_info < (3, 11) else None'
@@ -23,6 +23,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The lint rules CI enforces (ruff.toml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 # Translators' loop (needs GNU gettext); the compiled .mo files are committed so run/test need none.
 messages: export DEBUG ?= true

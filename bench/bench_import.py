@@ -28,7 +28,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Production settings (DEBUG off) are what we measure; they need a key, and this one signs nothing.
 os.environ.setdefault("SECRET_KEY", "bench-only-key-that-signs-nothing")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

@@ -90,8 +90,8 @@ def main() -> None:
     print(f"{'sort':<11}{'term':<16}{'now':>10}{'index walk':>12}   (ms per page: first, next, back)")
     for sort in SORTS:
         for term in TERMS:
-            now, ids = best_of(args.repeat, lambda: three_pages(sort, term, search=term))
-            walk, walked = best_of(args.repeat, lambda: three_pages(sort, term, search=""))
+            now, ids = best_of(args.repeat, lambda sort=sort, term=term: three_pages(sort, term, search=term))
+            walk, walked = best_of(args.repeat, lambda sort=sort, term=term: three_pages(sort, term, search=""))
             assert ids == walked, (sort, term)
             pages = 3 if len(ids) > 50 else 1
             print(f"{sort:<11}{term!r:<16}{now * 1000 / pages:>10.1f}{walk * 1000 / pages:>12.1f}", flush=True)

@@ -39,7 +39,7 @@ from customers.serializers import (
     TaskInputSerializer,
     TaskOutputSerializer,
 )
-from customers.services.customers import customer_create, customer_update, note_create, task_create, task_complete
+from customers.services.customers import customer_create, customer_update, note_create, task_complete, task_create
 from customers.services.orders import BULK_MAX_ITEMS, UpsertResult, event_bulk_upsert, order_bulk_upsert
 
 WRITE_METHODS = ["get", "post", "put", "patch", "head", "options"]  # no DELETE through the API

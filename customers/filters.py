@@ -10,7 +10,6 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import MAX_BIGINT
-
 from customers.models import ActivityEvent, ChannelSpend, Customer, Order
 from customers.selectors import customer_search_q, with_search_alias
 

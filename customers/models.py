@@ -70,10 +70,11 @@ class Tag(models.Model):
 class Customer(TimeStampedModel):
     # No index of its own: customer_created_id_idx (created_at, id) serves every query by created_at.
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    external_id = models.CharField(
+    # NULL, not "", when absent: both are unique when present, and NULLs never collide.
+    external_id = models.CharField(  # noqa: DJ001
         _("external id"), max_length=64, null=True, blank=True, help_text=_("The customer's id in the source system.")
     )
-    email = models.EmailField(_("email"), max_length=254, null=True, blank=True)
+    email = models.EmailField(_("email"), max_length=254, null=True, blank=True)  # noqa: DJ001
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)

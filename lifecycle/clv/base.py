@@ -12,7 +12,6 @@ itself (3-4x on the two-core machine) without making it faster.
 from __future__ import annotations
 
 import contextlib
-
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass

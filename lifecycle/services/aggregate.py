@@ -21,9 +21,10 @@ zeros and first/last day -1.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,7 +323,7 @@ def order_stats_parallel(*, as_of: dt.date, connections: int) -> OrderStats:
     if first is None:
         return order_stats(as_of=as_of)
     edges = np.linspace(first, last + 1, connections + 1).astype(np.int64)
-    ranges = [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
+    ranges = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(edges) if hi > lo]
 
     def one_range(bounds: tuple[int, int]) -> OrderStats:
         try:

@@ -39,8 +39,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import numpy as np
@@ -59,7 +59,12 @@ from .aggregate import OrderStats, day_number, order_stats, order_stats_parallel
 from .formula import lifespans_by_channel
 from .rfm import rfm_cutpoints
 from .scoring import btyd_inputs, fit_models, score_customers
-from .writeback import values_generation_discard, values_generation_prepare, values_generation_publish, values_generation_write
+from .writeback import (
+    values_generation_discard,
+    values_generation_prepare,
+    values_generation_publish,
+    values_generation_write,
+)
 
 JOB_KIND = "clv_recompute"
 # A queued or running run younger than this blocks a new one; an older one is taken as crashed.

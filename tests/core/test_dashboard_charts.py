@@ -106,7 +106,7 @@ def test_every_staff_role_sees_the_charts(client, request, role, shop):
 
 def test_home_page_queries_are_fixed_and_the_charts_cached(client, agent, shop, django_assert_num_queries):
     TaskFactory.create_batch(3, assignee=agent)
-    for i in range(5):
+    for _ in range(5):
         channel = ChannelFactory()
         CustomerFactory.create_batch(2, channel=channel, signed_up_at=_this_month_local())
         OrderFactory(ordered_at=_this_month_local(), status=Order.Status.REFUNDED)

@@ -160,7 +160,7 @@ def test_layout_has_nav_user_menu_role_logout_form_and_language_switch(client, m
     html = client.get(reverse("home")).content.decode()
     assert 'id="main-nav"' in html and reverse("customers:list") in html
     assert "Manager" in html  # the role in the user menu
-    assert re.search(r'<form action="%s" method="post">' % re.escape(reverse("logout")), html)
+    assert re.search(rf'<form action="{re.escape(reverse("logout"))}" method="post">', html)
     assert f'action="{reverse("set_language")}"' in html and 'value="zh-hans"' in html
     assert "X-CSRFToken" in html and "htmx" in html
     assert "style=" not in html and "onclick" not in html and "<script>" not in html

@@ -199,7 +199,7 @@ def test_naive_times_in_any_time_zone(monkeypatch, settings, zone, batch_size):
                "2024-02-29T12:00:00", "2024-07-01T00:00:00", "2024-07-01T24:00:00"]
     orders = "".join(f"C1,O{n},{moment},1,,\n" for n, moment in enumerate(moments))
     chunks = assert_same("orders", ORDERS_HEADER + orders)
-    events = "".join(f"C1,login,{moment},\n" for moment in moments + ["2024-07-01 00:00:00"])
+    events = "".join(f"C1,login,{moment},\n" for moment in [*moments, "2024-07-01 00:00:00"])
     assert rejected(assert_same("events", EVENTS_HEADER + events))[13] == (
         "duplicate customer_id, event, occurred_at, first seen on line 11."
     )

@@ -88,7 +88,7 @@ def test_split_deals_every_row_once_and_each_customer_to_one_part():
     staging = staging_module.OrderStaging()
     chunks = [
         "".join(f"{n}\tC{n % 7}\\t{n % 2}\tO{n}\t2024-01-01 00:00:00+00:00\t1.00\t\\N\t\\N\n" for n in rows)
-        for rows in (range(0, 40), range(40, 90))
+        for rows in (range(40), range(40, 90))
     ]
     part_of_customer = {}
     for text in chunks:

@@ -88,7 +88,7 @@ def test_read_only(agent_api, manager_api):
 def test_admin_lists_runs_and_values_read_only(client, computed):
     from tests.factories import UserFactory
 
-    run, customers = computed
+    run, _customers = computed
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     assert client.get("/admin/lifecycle/clvrun/").status_code == 200
     assert client.get(f"/admin/lifecycle/clvrun/{run.pk}/change/").status_code == 200

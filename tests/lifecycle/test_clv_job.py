@@ -74,7 +74,7 @@ def test_same_day_orders_are_one_transaction_with_their_sum(population):
     assert v.aov == Decimal("20.00")
     assert v.frequency == 2  # three purchase days
     assert v.recency == pytest.approx(2.0)  # 14 days in weeks
-    assert v.T == pytest.approx(4.0)
+    assert pytest.approx(4.0) == v.T
     assert v.monetary_value == Decimal("25.00")  # mean of 10 and 15 + 25, first day excluded
     assert 0 <= v.p_alive <= 1 and v.expected_order_value > 0 and v.predicted_clv > 0
 
@@ -104,7 +104,7 @@ def test_only_orders_up_to_the_end_of_the_as_of_day_count(settings):
     run_now(as_of=dt.date(2026, 6, 30))
     v = value(customer)
     assert (v.orders_count, v.historic_value, v.frequency) == (2, Decimal("30.00"), 1)
-    assert v.T == pytest.approx(29 / 7)
+    assert pytest.approx(29 / 7) == v.T
 
 
 def test_refunded_and_cancelled_orders(population):
@@ -116,7 +116,7 @@ def test_refunded_and_cancelled_orders(population):
     run_now()
     v = value(customer)
     assert (v.orders_count, v.revenue, v.refunds, v.historic_value) == (1, Decimal("70.00"), Decimal("20.00"), Decimal("50.00"))
-    assert v.frequency == 0 and v.T == pytest.approx(10 / 7)  # the refunded day is no purchase day
+    assert v.frequency == 0 and pytest.approx(10 / 7) == v.T  # the refunded day is no purchase day
 
 
 def test_edge_customers(population):

@@ -403,7 +403,7 @@ def _in_thread(target, results: dict, key: str):
     def run():
         try:
             results[key] = target()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             results[key] = exc
         finally:
             connections.close_all()

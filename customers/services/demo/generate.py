@@ -107,7 +107,7 @@ def _index_in(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
 
 def customer_base(seed: int, n: int, now: int, months: int) -> CustomerBase:
     rng = np.random.default_rng(seed)
-    span = int(round(months * 30.4375 * DAY))
+    span = round(months * 30.4375 * DAY)
     start = now - span
 
     # Sign-ups with exponential growth: inverse CDF of a density proportional to exp(g u) on [0, 1).

@@ -22,7 +22,7 @@ from core.roles import Role
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Order, Tag
 
 from . import params as P
-from .generate import customer_base, chunks
+from .generate import chunks, customer_base
 from .write import Lookup, indexes_rebuilt_after, references_suspended, write_chunk
 
 REBUILD_INDEXES_FROM = 20_000
@@ -195,9 +195,9 @@ def _purge(queryset) -> int:
     would load every object to collect it, which takes minutes for a hundred thousand customers.
     Follows each relation's on_delete like the ORM does, so other apps' tables are handled too."""
     model = queryset.model
-    for field in model._meta.local_many_to_many:
-        through = field.remote_field.through
-        through._base_manager.filter(**{f"{field.m2m_field_name()}__in": queryset})._raw_delete(queryset.db)
+    for m2m in model._meta.local_many_to_many:
+        through = m2m.remote_field.through
+        through._base_manager.filter(**{f"{m2m.m2m_field_name()}__in": queryset})._raw_delete(queryset.db)
     for relation in model._meta.related_objects:
         if relation.many_to_many:
             through = relation.through

@@ -386,5 +386,5 @@ def raw_text(fields: list[str], limit: int = 2000) -> str:
 def open_source(file) -> tuple[IO[bytes], bool]:
     """A binary stream for a path or an already open file; the flag says whether we must close it."""
     if isinstance(file, (str, Path)):
-        return open(file, "rb"), True  # noqa: SIM115 - closed by the caller
+        return open(file, "rb"), True
     return file, False
