@@ -122,18 +122,21 @@ def order_bulk_upsert(*, items: Sequence[dict]) -> UpsertResult:
     with transaction.atomic():
         existing = set(Order.objects.filter(external_id__in=external_ids).values_list("external_id", flat=True))
         _create_missing_customers(refs)
+        orders = [
+            Order(
+                external_id=item["external_id"],
+                customer_id=refs.ids[position],
+                ordered_at=item["ordered_at"],
+                amount=item["amount"],
+                currency=item["currency"],
+                status=item["status"],
+            )
+            for position, item in enumerate(items)
+        ]
         Order.objects.bulk_create(
-            [
-                Order(
-                    external_id=item["external_id"],
-                    customer_id=refs.ids[position],
-                    ordered_at=item["ordered_at"],
-                    amount=item["amount"],
-                    currency=item["currency"],
-                    status=item["status"],
-                )
-                for position, item in enumerate(items)
-            ],
+            # In key order: two requests upserting the same orders then lock them in the same order
+            # and one waits for the other, instead of each holding what the other needs (a deadlock).
+            sorted(orders, key=lambda order: order.external_id),
             update_conflicts=True,
             unique_fields=["external_id"],
             update_fields=ORDER_UPDATE_FIELDS,
@@ -189,9 +192,10 @@ def event_bulk_upsert(*, items: Sequence[dict]) -> UpsertResult:
             for e in candidates.only("customer_id", "name", "occurred_at")
         }
         ActivityEvent.objects.bulk_create(
+            # In key order, as for orders: overlapping requests lock the events in the same order.
             [
                 ActivityEvent(customer_id=k[0], name=k[1], occurred_at=k[2], properties=item.get("properties", {}))
-                for k, item in zip(keys, items, strict=True)
+                for k, item in sorted(zip(keys, items, strict=True), key=lambda pair: pair[0])
             ],
             update_conflicts=True,
             unique_fields=["customer", "name", "occurred_at"],

@@ -224,3 +224,49 @@ def test_inside_a_transaction_the_import_keeps_to_its_own_connection(write_csv, 
         assert Order.objects.count() == 30
     assert merge_threads == {threading.current_thread().name}
     assert result.created == 30
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_writing_the_same_rows_in_opposite_orders_do_not_deadlock(write_csv):
+    # Existing customers, so neither import waits on the other's new customers; each file holds the
+    # same orders (and events) of every customer, in opposite orders: inserted as the files list them,
+    # each transaction would soon hold rows that the other one waits for.
+    # Few customers with many rows each, so the two imports work on the same customer at once.
+    customers = [f"C{n:03d}" for n in range(4)]
+    for external_id in customers:
+        CustomerFactory(external_id=external_id)
+    rows = [(c, f"{c}-O{k:04d}") for c in customers for k in range(1500)]
+    moments = [f"2024-03-{1 + k // 1440:02d}T{k // 60 % 24:02d}:{k % 60:02d}:00Z" for k in range(1500)]
+    events = [(c, moment) for c in customers for moment in moments]
+    for round_ in range(6):
+        Order.objects.all().delete()
+        ActivityEvent.objects.all().delete()
+        files = {}
+        for name, order in (("a", 1), ("b", -1)):
+            files[f"orders-{name}"] = ("orders", write_csv(f"o{name}.csv", orders_csv([(c, o, "1.00") for c, o in rows[::order]])))
+            files[f"events-{name}"] = (
+                "events", write_csv(f"e{name}.csv", EVENTS_HEADER + "".join(f"{c},login,{m},\n" for c, m in events[::order]))
+            )
+        for kind in ("orders", "events"):
+            start = threading.Barrier(2)
+            errors = []
+
+            def run(path, kind=kind, start=start, errors=errors):
+                try:
+                    start.wait(timeout=10)
+                    import_csv(kind=kind, file=path, chunk_size=10_000, writers=2)
+                except Exception as exc:  # reported below
+                    errors.append(exc)
+                finally:
+                    connection.close()
+
+            threads = [threading.Thread(target=run, args=(files[f"{kind}-{name}"][1],)) for name in ("a", "b")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert not any(thread.is_alive() for thread in threads)
+            assert errors == [], f"round {round_}, {kind}: {errors!r}"
+        assert Order.objects.count() == len(rows)
+        assert ActivityEvent.objects.count() == len(events)
