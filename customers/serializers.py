@@ -37,6 +37,16 @@ class IdRelatedField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
+class CodeRelatedField(serializers.SlugRelatedField):
+    """A row named by a text column (a channel by its code). A value PostgreSQL cannot hold in text
+    (a NUL character) names no row: refused as unknown, never sent to the database."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value="\\x00")
+        return super().to_internal_value(data)
+
+
 # --- Customers ------------------------------------------------------------------------------------
 
 
@@ -53,9 +63,7 @@ class CustomerInputSerializer(serializers.Serializer):
         error_messages={"invalid": _("Use a two-letter ISO 3166-1 country code.")},
     )
     signed_up_at = serializers.DateTimeField(required=False, allow_null=True)
-    channel = serializers.SlugRelatedField(
-        slug_field="code", queryset=AcquisitionChannel.objects.all(), required=False, allow_null=True
-    )
+    channel = CodeRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all(), required=False, allow_null=True)
     owner = IdRelatedField(queryset=staff_users(), required=False, allow_null=True)
     email_opt_in = serializers.BooleanField(required=False)
     tags = serializers.ListField(
@@ -191,7 +199,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 
 
 class ChannelSpendSerializer(serializers.ModelSerializer):
-    channel = serializers.SlugRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all())
+    channel = CodeRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all())
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
     currency = serializers.RegexField(
         r"^[A-Z]{3}$",

@@ -855,6 +855,20 @@ def test_channel_validation(manager_api, payload, field):
     assert response.status_code == 400 and field in response.json()
 
 
+@pytest.mark.parametrize("code", ["web\x00", "\x00"])
+def test_a_channel_code_with_a_nul_character_is_a_field_error(manager_api, code):
+    # PostgreSQL's text cannot hold NUL: looked up, it was a DataError and a 500 (found by fuzzing).
+    ChannelFactory(code="web")
+    customer = CustomerFactory(first_name="Ada")
+    channel = customer.channel_id
+    response = manager_api.patch(f"/api/v1/customers/{customer.pk}/", {"channel": code, "first_name": "Bo"}, format="json")
+    _assert_field_error(response, "channel")
+    customer.refresh_from_db()
+    assert customer.first_name == "Ada" and customer.channel_id == channel
+    spend = manager_api.post("/api/v1/channel-spend/", {"channel": code, "month": "2025-04-01", "amount": "1"}, format="json")
+    _assert_field_error(spend, "channel")
+
+
 def test_channel_spend_create_update_and_money_as_strings(manager_api):
     ChannelFactory(code="search")
     created = manager_api.post(
