@@ -1,9 +1,26 @@
+import datetime as dt
+
 from django import forms
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import AcquisitionChannel, Tag
 from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """A date-time, in UTC. Django also takes ISO 8601 with any offset Python allows (up to 23:59),
+    and PostgreSQL refuses offsets beyond 15:59: in UTC it never sees one. A moment outside the
+    years UTC can express (year 1 at +05:00) is invalid input."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class CustomerFilterForm(forms.Form):
@@ -84,7 +101,7 @@ class CustomerForm(forms.Form):
         validators=[RegexValidator(r"^[A-Za-z]{2}$", _("Use a two-letter country code."))],
         help_text=_("ISO 3166-1 alpha-2 code."),
     )
-    signed_up_at = forms.DateTimeField(
+    signed_up_at = UtcDateTimeField(
         label=_("Signed up"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -130,7 +147,7 @@ class TaskForm(forms.Form):
         error_messages={"required": _("A task needs a title.")},
         widget=forms.TextInput(attrs={"placeholder": _("Call back…")}),
     )
-    due_at = forms.DateTimeField(
+    due_at = UtcDateTimeField(
         label=_("Due"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),

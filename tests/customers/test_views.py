@@ -286,6 +286,24 @@ def test_edit_shows_validation_errors_inline(client, manager):
     assert html.count("field field--invalid") == 2  # e-mail and country, nothing else
 
 
+def test_times_with_any_offset_are_stored_in_utc_and_impossible_ones_are_field_errors(client, manager):
+    # ISO 8601 with an offset PostgreSQL refuses (beyond 15:59): a DataError and a 500 before.
+    customer = CustomerFactory(owner=manager)
+    client.force_login(manager)
+    edit = reverse("customers:edit", args=[customer.pk])
+    assert client.post(edit, _edit_data(customer, signed_up_at="2025-01-01T00:00:00-23:03")).status_code == 302
+    customer.refresh_from_db()
+    assert customer.signed_up_at == dt.datetime(2025, 1, 1, 23, 3, tzinfo=dt.UTC)
+    response = client.post(reverse("customers:task_create", args=[customer.pk]), {"title": "Call", "due_at": "2030-01-02T09:30:00+23:30"})
+    assert response.status_code == 302
+    assert Task.objects.get(customer=customer).due_at == dt.datetime(2030, 1, 1, 10, 0, tzinfo=dt.UTC)
+    # A moment before year 1 in UTC cannot be stored anywhere: said so, nothing saved.
+    response = client.post(edit, _edit_data(customer, signed_up_at="0001-01-01T00:00:00+05:00"))
+    assert response.status_code == 200 and "signed_up_at" in response.context["form"].errors
+    customer.refresh_from_db()
+    assert customer.signed_up_at == dt.datetime(2025, 1, 1, 23, 3, tzinfo=dt.UTC)
+
+
 def test_edit_duplicate_email_is_a_field_error(client, manager):
     CustomerFactory(email="taken@example.com")
     customer = CustomerFactory(first_name="Keep")
