@@ -205,6 +205,9 @@ def _decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[str, list] | N
                 value = dt.datetime.fromisoformat(value)
                 if timezone.is_naive(value):
                     return None
+                # In UTC, as the cursors we make are: an offset beyond 15:59 is valid ISO 8601 but
+                # PostgreSQL refuses it (and one that leaves UTC's years is an OverflowError).
+                value = value.astimezone(dt.UTC)
             elif name == "id":
                 if not isinstance(value, int):
                     return None
@@ -212,7 +215,7 @@ def _decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[str, list] | N
                 return None
             values.append(value)
         return data["d"], values
-    except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError, AttributeError):
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error, json.JSONDecodeError, AttributeError):
         return None
 
 

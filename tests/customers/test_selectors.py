@@ -1,4 +1,6 @@
+import base64
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -96,6 +98,25 @@ def test_cursor_of_another_sort_or_garbage_starts_at_the_first_page(tied_custome
 def test_unknown_sort_falls_back_to_newest_first(tied_customers):
     page = customer_page(qs=Customer.objects.all(), sort="password", size=5)
     assert page.sort == "-created"
+
+
+def _hand_made_cursor(sort: str, values: list) -> str:
+    raw = json.dumps({"s": sort, "d": "n", "v": values})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def test_a_hand_made_cursor_at_any_offset_reads_like_the_same_moment_in_utc(tied_customers):
+    moment = T0 + dt.timedelta(hours=12)
+    # -23:03 is valid ISO 8601 and Python, but PostgreSQL refuses offsets beyond 15:59 (a 500 before).
+    far = moment.astimezone(dt.timezone(-dt.timedelta(hours=23, minutes=3))).isoformat()
+    qs = Customer.objects.all()
+    utc_page = customer_page(qs=qs, sort="-created", cursor=_hand_made_cursor("-created", [moment.isoformat(), 10**9]))
+    far_page = customer_page(qs=qs, sort="-created", cursor=_hand_made_cursor("-created", [far, 10**9]))
+    assert [c.pk for c in far_page.customers] == [c.pk for c in utc_page.customers]
+    assert far_page.customers and all(c.created_at <= moment for c in far_page.customers)
+    # Beyond the years UTC can express: a malformed cursor, so the first page.
+    first = customer_page(qs=qs, sort="-created", cursor=_hand_made_cursor("-created", ["0001-01-01T00:00:00+05:00", 1]))
+    assert [c.pk for c in first.customers] == _expected("-created")[:50]
 
 
 def test_nulls_sort_as_largest_in_both_directions(tied_customers):
