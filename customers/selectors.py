@@ -18,6 +18,7 @@ from django.db.models import Count, F, Func, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.ids import MAX_BIGINT
 from core.roles import ROLE_RANK
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Note, Order, Tag, Task
 
@@ -384,13 +385,16 @@ class TimelinePage:
 
 
 def parse_timeline_cursor(cursor: str) -> tuple[dt.datetime, int, int] | None:
+    """(time, kind, id) of a "load more" cursor, or None when it is malformed. The time in UTC and
+    the id within a BIGINT, as the cursors we make are (a hand-made one must not reach the database
+    with an offset PostgreSQL refuses, beyond 15:59, or an id SQLite cannot hold)."""
     try:
         at, kind, pk = cursor.split("~")
         at = dt.datetime.fromisoformat(at)
-        if timezone.is_naive(at):
+        if timezone.is_naive(at) or not 0 < int(pk) <= MAX_BIGINT:
             return None
-        return at, _KIND_RANK[kind], int(pk)
-    except (ValueError, KeyError, AttributeError):
+        return at.astimezone(dt.UTC), _KIND_RANK[kind], int(pk)
+    except (ValueError, KeyError, AttributeError, OverflowError):
         return None
 
 

@@ -209,6 +209,19 @@ def test_timeline_ignores_a_malformed_cursor():
     customer = CustomerFactory()
     OrderFactory(customer=customer)
     assert len(customer_timeline(customer=customer, before="bogus~x~1").entries) == 1
+    # Hand-made: an id beyond a BIGINT, a time beyond UTC's years: the first page, not an error.
+    for cursor in (f"{T0.isoformat()}~order~{'9' * 25}", "0001-01-01T00:00:00+05:00~order~1"):
+        assert len(customer_timeline(customer=customer, before=cursor).entries) == 1
+
+
+def test_timeline_cursor_at_any_offset_reads_like_the_same_moment_in_utc():
+    customer = CustomerFactory()
+    for hours in (1, 2, 3):
+        OrderFactory(customer=customer, ordered_at=T0 + dt.timedelta(hours=hours))
+    # PostgreSQL refuses offsets beyond 15:59 (a 500 before); the cursor names T0 + 2:30 at -23:03.
+    far = (T0 + dt.timedelta(hours=2, minutes=30)).astimezone(dt.timezone(-dt.timedelta(hours=23, minutes=3)))
+    page = customer_timeline(customer=customer, before=f"{far.isoformat()}~order~1")
+    assert [entry.at for entry in page.entries] == [T0 + dt.timedelta(hours=2), T0 + dt.timedelta(hours=1)]
 
 
 def test_dashboard_figures(agent):
