@@ -1,11 +1,19 @@
 from django.conf import settings
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from core.auth import role_required
 from core.roles import Role
-from customers.chart_selectors import ChannelSeries, DashboardCharts, RevenueChart, SignupChart, dashboard_charts
+from customers.chart_selectors import (
+    ChannelSeries,
+    DashboardCharts,
+    RevenueChart,
+    SignupChart,
+    dashboard_charts,
+    dashboard_charts_cached,
+)
 from customers.selectors import dashboard_figures
 
 # Colour slots of the stacked signups chart (--chart-series-1 .. 8 in static/css/charts.css):
@@ -83,6 +91,16 @@ def _charts_context(charts: DashboardCharts) -> dict:
 @role_required(Role.AGENT)
 def home(request):
     """The dashboard: the shop's key figures, the signed-in user's open tasks, and the revenue and
-    signups charts of the last 12 months."""
-    context = {"figures": dashboard_figures(user=request.user), **_charts_context(dashboard_charts())}
-    return render(request, "core/home.html", context)
+    signups charts of the last 12 months.
+
+    The charts read a year of orders (seconds at millions of orders) and are cached. When the cache
+    has them they are in the page; otherwise the page comes at once with a placeholder that asks
+    for them (htmx, ?charts=1), and only that fragment waits for the queries."""
+    if request.htmx and request.GET.get("charts"):
+        response = render(request, "core/home.html#dashboard-charts", _charts_context(dashboard_charts()))
+    else:
+        charts = dashboard_charts_cached()
+        context = {"figures": dashboard_figures(user=request.user), "charts_pending": charts is None}
+        response = render(request, "core/home.html", {**context, **(_charts_context(charts) if charts else {})})
+    patch_vary_headers(response, ("HX-Request",))
+    return response

@@ -127,5 +127,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { drawAll(event.target); });
+  // After an htmx swap: an outerHTML swap's settle event comes from the element it replaced, which
+  // is no longer in the page, so look in the whole document (drawn canvases are skipped).
+  document.addEventListener("htmx:afterSettle", function () { drawAll(document); });
 })();

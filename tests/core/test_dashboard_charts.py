@@ -19,10 +19,20 @@ from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, TaskF
 
 pytestmark = pytest.mark.django_db
 
-# session, user, the user's groups (role); the charts: revenue, signups (cached afterwards); then
+# session, user, the user's groups (role); the charts' cache, never the database; then
 # dashboard_figures: customers, orders, open tasks, next tasks.
-HOME_QUERIES = 9
-CHART_QUERIES = 2
+HOME_QUERIES = 7
+# The charts fragment: session, user, groups; revenue of the past months and of this one, signups.
+CHARTS_QUERIES = 6
+
+
+def _charts(client, **headers) -> str:
+    """The charts fragment, as the home page's placeholder asks for it with htmx."""
+    response = client.get(reverse("home"), {"charts": "1"}, HTTP_HX_REQUEST="true", **headers)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html and 'id="dashboard-charts"' in html
+    return html
 
 
 def _spec(html: str, element_id: str) -> dict:
@@ -52,7 +62,9 @@ def shop(settings):
 
 def test_home_page_has_both_charts_with_their_numbers(client, agent, shop):
     client.force_login(agent)
-    html = client.get(reverse("home")).content.decode()
+    page = client.get(reverse("home")).content.decode()
+    assert "vendor/chartjs/chart.umd.min.js" in page and "js/charts.js" in page
+    html = _charts(client)
 
     revenue = _spec(html, "chart-revenue")
     assert len(revenue["labels"]) == 12 and revenue["partial_index"] == 11
@@ -73,12 +85,23 @@ def test_home_page_has_both_charts_with_their_numbers(client, agent, shop):
     # the text alternative: revenue before refunds, refunds and net of the current month
     assert re.search(r"\(so far\)</th>\s*<td[^>]*>USD\s140\.10</td>\s*<td[^>]*>USD\s40\.00</td>\s*<td[^>]*>USD\s100\.10</td>", html)
     assert re.search(r"\(so far\)</th>\s*<td[^>]*>1</td><td[^>]*>1</td>\s*<td[^>]*>2</td>", html)
-    assert "vendor/chartjs/chart.umd.min.js" in html and "js/charts.js" in html
+
+
+def test_charts_not_cached_yet_load_after_the_page_and_then_come_with_it(client, agent, shop):
+    client.force_login(agent)
+    page = client.get(reverse("home")).content.decode()
+    # The page does not wait for the year of orders: a placeholder asks for the charts.
+    assert f'hx-get="{reverse("home")}?charts=1"' in page and 'hx-trigger="load"' in page
+    assert 'id="chart-revenue"' not in page and "Loading the chart" in page
+    _charts(client)
+    # Now cached: in the page itself, with no placeholder.
+    page = client.get(reverse("home")).content.decode()
+    assert 'id="chart-revenue"' in page and 'id="chart-signups"' in page and "charts=1" not in page
 
 
 def test_home_page_without_data_shows_the_empty_states(client, agent):
     client.force_login(agent)
-    html = client.get(reverse("home")).content.decode()
+    html = _charts(client)
     assert "No USD orders in the last 12 months" in html
     assert "No new customers in the last 12 months" in html
     assert "data-chart=" not in html and 'id="chart-revenue"' not in html
@@ -87,7 +110,7 @@ def test_home_page_without_data_shows_the_empty_states(client, agent):
 
 def test_month_names_follow_the_language(client, agent, shop):
     client.force_login(agent)
-    html = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+    html = _charts(client, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
     months = chart_months(now=timezone.now())
     with translation.override("zh-hans"):
         first = date_format(months[0], "YEAR_MONTH_FORMAT")
@@ -100,7 +123,7 @@ def test_month_names_follow_the_language(client, agent, shop):
 @pytest.mark.parametrize("role", ["agent", "manager", "admin_user"])
 def test_every_staff_role_sees_the_charts(client, request, role, shop):
     client.force_login(request.getfixturevalue(role))
-    html = client.get(reverse("home")).content.decode()
+    html = _charts(client)
     assert 'data-chart="chart-revenue"' in html and 'data-chart="chart-signups"' in html
 
 
@@ -111,7 +134,17 @@ def test_home_page_queries_are_fixed_and_the_charts_cached(client, agent, shop, 
         CustomerFactory.create_batch(2, channel=channel, signed_up_at=_this_month_local())
         OrderFactory(ordered_at=_this_month_local(), status=Order.Status.REFUNDED)
     client.force_login(agent)
-    with django_assert_num_queries(HOME_QUERIES):
+    with django_assert_num_queries(HOME_QUERIES):  # charts not cached: the placeholder
         assert client.get(reverse("home")).status_code == 200
-    with django_assert_num_queries(HOME_QUERIES - CHART_QUERIES):
-        assert client.get(reverse("home")).status_code == 200
+    with django_assert_num_queries(CHARTS_QUERIES):
+        _charts(client)
+    with django_assert_num_queries(HOME_QUERIES):  # cached: in the page, at no cost
+        assert 'id="chart-revenue"' in client.get(reverse("home")).content.decode()
+    with django_assert_num_queries(3):  # session, user, groups
+        _charts(client)
+
+
+def test_the_charts_fragment_needs_a_login(client):
+    response = client.get(reverse("home"), {"charts": "1"}, HTTP_HX_REQUEST="true")
+    # htmx is told to go to the login page (HX-Redirect), and gets no chart.
+    assert response["HX-Redirect"].startswith(reverse("login")) and "chart-revenue" not in response.content.decode()

@@ -6,6 +6,7 @@ import zoneinfo
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
 from customers.chart_selectors import (
     chart_months,
@@ -180,7 +181,7 @@ def test_signups_is_one_query(django_assert_num_queries):
 
 def test_dashboard_charts_are_cached_per_month_and_time_zone(settings, django_assert_num_queries):
     OrderFactory(ordered_at=local(2026, 6, 3, 9, 0), amount=Decimal("12.34"))
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # the past months, the current month, the signups
         first = dashboard_charts(now=NOW)
     OrderFactory(ordered_at=local(2026, 6, 3, 10, 0), amount=Decimal("1.00"))
     with django_assert_num_queries(0):
@@ -192,6 +193,24 @@ def test_dashboard_charts_are_cached_per_month_and_time_zone(settings, django_as
     assert new_york_key != dashboard_charts_cache_key(now=local(2026, 7, 1, 0, 0))
     settings.TIME_ZONE = "Asia/Shanghai"
     assert dashboard_charts_cache_key(now=NOW) != new_york_key
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         shanghai = dashboard_charts(now=NOW)
     assert shanghai.revenue.months[-1].paid == Decimal("13.34")
+
+
+def test_past_months_of_revenue_are_cached_longer_than_the_current_month(django_assert_num_queries):
+    OrderFactory(ordered_at=local(2026, 3, 10, 12, 0), amount=Decimal("5.00"))
+    OrderFactory(ordered_at=local(2026, 6, 3, 9, 0), amount=Decimal("12.34"))
+    first = revenue_by_month(now=NOW, cache_past_months=True)
+    assert [m.paid for m in first.months if m.paid] == [Decimal("5.00"), Decimal("12.34")]
+    # A new order this month shows at once; one in a past month only once the past months expire.
+    OrderFactory(ordered_at=local(2026, 6, 4, 9, 0), amount=Decimal("1.00"))
+    OrderFactory(ordered_at=local(2026, 3, 11, 9, 0), amount=Decimal("2.00"))
+    with django_assert_num_queries(1):  # the current month only
+        second = revenue_by_month(now=NOW, cache_past_months=True)
+    assert [m.paid for m in second.months if m.paid] == [Decimal("5.00"), Decimal("13.34")]
+    # Uncached (and once the cache is gone) both months are exact, and the split changes no figure.
+    assert revenue_by_month(now=NOW) == revenue_by_month(now=NOW, cache_past_months=False)
+    cache.clear()
+    assert revenue_by_month(now=NOW, cache_past_months=True) == revenue_by_month(now=NOW)
+    assert [m.paid for m in revenue_by_month(now=NOW).months if m.paid] == [Decimal("7.00"), Decimal("13.34")]
