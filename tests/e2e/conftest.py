@@ -104,14 +104,17 @@ def screenshot(page):
 
 @pytest.fixture
 def login(page):
-    """login(user) signs in through the login form and waits for the first page after it."""
+    """login(user) signs in through the login form and waits for the first page after it, and for
+    what that page loads after itself (the dashboard's charts, by htmx): on SQLite in-memory the live
+    server shares the test's one connection, so a request still running when the test next queries
+    the database would use it from two threads at once (it hung)."""
 
     def sign_in(user, password: str = PASSWORD):
         page.goto("/accounts/login/")
         page.fill("input[name=username]", user.username)
         page.fill("input[name=password]", password)
         page.click("main form [type=submit]")
-        page.wait_for_load_state()
+        page.wait_for_load_state("networkidle")
         assert "/accounts/login/" not in page.url, "login failed"
         return page
 
