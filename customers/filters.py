@@ -1,6 +1,5 @@
 """Query-string filters of the customers API."""
 
-import datetime as dt
 
 import django_filters
 from django import forms
@@ -10,6 +9,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import MAX_BIGINT
+from core.times import as_utc
 from customers.models import ActivityEvent, ChannelSpend, Customer, Order
 from customers.selectors import customer_search_q, with_search_alias
 
@@ -34,15 +34,14 @@ class IdFilter(django_filters.NumberFilter):
 
 
 class TimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
-    """ISO 8601 from / to times, sent to the database in UTC; one that cannot be expressed in UTC
-    (year 1 at +05:00) is a 400. (PostgreSQL refuses offsets beyond 15:59 that ISO 8601 and Python
-    allow, such as -23:03: in UTC they never reach it.)"""
+    """ISO 8601 from / to times, sent to the database in UTC (core.times); one that UTC cannot
+    express (year 1 at +05:00) is a 400."""
 
     def filter(self, qs, value):
         if value:
             try:
-                value = slice(*(None if bound is None else bound.astimezone(dt.UTC) for bound in (value.start, value.stop)))
-            except OverflowError:
+                value = slice(*(None if bound is None else as_utc(bound) for bound in (value.start, value.stop)))
+            except ValueError:
                 raise ValidationError({self.field_name: [_("Datetime value out of range.")]}) from None
         return super().filter(qs, value)
 

@@ -1,25 +1,23 @@
-import datetime as dt
-
 from django import forms
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
+from core.times import as_utc
 from customers.models import AcquisitionChannel, Tag
 from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices
 
 
 class UtcDateTimeField(forms.DateTimeField):
-    """A date-time, in UTC. Django also takes ISO 8601 with any offset Python allows (up to 23:59),
-    and PostgreSQL refuses offsets beyond 15:59: in UTC it never sees one. A moment outside the
-    years UTC can express (year 1 at +05:00) is invalid input."""
+    """A date-time, in UTC (core.times: Django also takes ISO 8601 with an offset PostgreSQL
+    refuses). One that UTC cannot express is invalid input."""
 
     def to_python(self, value):
         moment = super().to_python(value)
         if moment is None:
             return None
         try:
-            return moment.astimezone(dt.UTC)
-        except OverflowError:
+            return as_utc(moment)
+        except ValueError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 

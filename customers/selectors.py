@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from core.ids import MAX_BIGINT
 from core.roles import ROLE_RANK
+from core.times import as_utc
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Note, Order, Tag, Task
 
 PAGE_SIZE = 50
@@ -206,9 +207,7 @@ def _decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[str, list] | N
                 value = dt.datetime.fromisoformat(value)
                 if timezone.is_naive(value):
                     return None
-                # In UTC, as the cursors we make are: an offset beyond 15:59 is valid ISO 8601 but
-                # PostgreSQL refuses it (and one that leaves UTC's years is an OverflowError).
-                value = value.astimezone(dt.UTC)
+                value = as_utc(value)  # as the cursors we make are (core.times)
             elif name == "id":
                 if not isinstance(value, int):
                     return None
@@ -216,7 +215,7 @@ def _decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[str, list] | N
                 return None
             values.append(value)
         return data["d"], values
-    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error, json.JSONDecodeError, AttributeError):
+    except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError, AttributeError):
         return None
 
 
@@ -385,16 +384,15 @@ class TimelinePage:
 
 
 def parse_timeline_cursor(cursor: str) -> tuple[dt.datetime, int, int] | None:
-    """(time, kind, id) of a "load more" cursor, or None when it is malformed. The time in UTC and
-    the id within a BIGINT, as the cursors we make are (a hand-made one must not reach the database
-    with an offset PostgreSQL refuses, beyond 15:59, or an id SQLite cannot hold)."""
+    """(time, kind, id) of a "load more" cursor, or None when it is malformed. The time in UTC
+    (core.times) and the id within a BIGINT, as the cursors we make are."""
     try:
         at, kind, pk = cursor.split("~")
         at = dt.datetime.fromisoformat(at)
         if timezone.is_naive(at) or not 0 < int(pk) <= MAX_BIGINT:
             return None
-        return at.astimezone(dt.UTC), _KIND_RANK[kind], int(pk)
-    except (ValueError, KeyError, AttributeError, OverflowError):
+        return as_utc(at), _KIND_RANK[kind], int(pk)
+    except (ValueError, KeyError, AttributeError):
         return None
 
 
