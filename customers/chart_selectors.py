@@ -109,11 +109,11 @@ def revenue_by_month(
     days = chart_months(now=now, months=months)
     start, current = _month_start(days[0]), _month_start(days[-1])
     if cache_past_months:
-        key = f"dashboard-revenue-past:v1:{_zone_name()}:{days[0]:%Y-%m}:{days[-1]:%Y-%m}"
-        past = cache.get(key)
-        if past is None:
-            past = _revenue_rows(start=start, end=current, end_inclusive=False)
-            cache.set(key, past, PAST_MONTHS_CACHE_SECONDS)
+        past = cache.get_or_set(
+            f"dashboard-revenue-past:v1:{_zone_name()}:{days[0]:%Y-%m}:{days[-1]:%Y-%m}",
+            lambda: _revenue_rows(start=start, end=current, end_inclusive=False),
+            PAST_MONTHS_CACHE_SECONDS,
+        )
         rows = [*past, *_revenue_rows(start=current, end=now, end_inclusive=True)]
     else:
         rows = _revenue_rows(start=start, end=now, end_inclusive=True)
@@ -217,14 +217,13 @@ def dashboard_charts(*, now: dt.datetime | None = None) -> DashboardCharts:
     and the revenue query reads a year of orders (its past months are cached for longer, see
     revenue_by_month). New orders show up within that time."""
     now = now or timezone.now()
-    key = dashboard_charts_cache_key(now=now)
-    charts = cache.get(key)
-    if charts is None:
-        charts = DashboardCharts(
+    return cache.get_or_set(
+        dashboard_charts_cache_key(now=now),
+        lambda: DashboardCharts(
             revenue=revenue_by_month(now=now, cache_past_months=True), signups=signups_by_channel(now=now)
-        )
-        cache.set(key, charts, CHART_CACHE_SECONDS)
-    return charts
+        ),
+        CHART_CACHE_SECONDS,
+    )
 
 
 def dashboard_charts_cached(*, now: dt.datetime | None = None) -> DashboardCharts | None:

@@ -27,7 +27,7 @@ CHARTS_QUERIES = 6
 
 
 def _charts(client, **headers) -> str:
-    """The charts fragment, as the home page's placeholder asks for it with htmx."""
+    """The charts fragment, as the home page's loading cards ask for it with htmx."""
     response = client.get(reverse("home"), {"charts": "1"}, HTTP_HX_REQUEST="true", **headers)
     assert response.status_code == 200
     html = response.content.decode()
@@ -90,11 +90,11 @@ def test_home_page_has_both_charts_with_their_numbers(client, agent, shop):
 def test_charts_not_cached_yet_load_after_the_page_and_then_come_with_it(client, agent, shop):
     client.force_login(agent)
     page = client.get(reverse("home")).content.decode()
-    # The page does not wait for the year of orders: a placeholder asks for the charts.
+    # The page does not wait for the year of orders: loading cards ask for the charts.
     assert f'hx-get="{reverse("home")}?charts=1"' in page and 'hx-trigger="load"' in page
     assert 'id="chart-revenue"' not in page and "Loading the chart" in page
     _charts(client)
-    # Now cached: in the page itself, with no placeholder.
+    # Now cached: in the page itself, with no loading cards.
     page = client.get(reverse("home")).content.decode()
     assert 'id="chart-revenue"' in page and 'id="chart-signups"' in page and "charts=1" not in page
 
@@ -134,7 +134,7 @@ def test_home_page_queries_are_fixed_and_the_charts_cached(client, agent, shop, 
         CustomerFactory.create_batch(2, channel=channel, signed_up_at=_this_month_local())
         OrderFactory(ordered_at=_this_month_local(), status=Order.Status.REFUNDED)
     client.force_login(agent)
-    with django_assert_num_queries(HOME_QUERIES):  # charts not cached: the placeholder
+    with django_assert_num_queries(HOME_QUERIES):  # charts not cached: the loading cards
         assert client.get(reverse("home")).status_code == 200
     with django_assert_num_queries(CHARTS_QUERIES):
         _charts(client)
