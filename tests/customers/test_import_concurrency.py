@@ -13,6 +13,7 @@ from customers.models import ActivityEvent, Customer, Order
 from customers.services.imports import import_csv
 from customers.services.imports import staging as staging_module
 from tests.factories import CustomerFactory, OrderFactory
+from tests.races import race
 
 ORDERS_HEADER = "customer_id,order_id,ordered_at,amount,currency,status\n"
 EVENTS_HEADER = "customer_id,event,occurred_at,properties\n"
@@ -155,28 +156,12 @@ def test_two_imports_at_once_needing_the_same_new_customers_do_not_deadlock(writ
     groups = [customers[k : k + 100] for k in range(0, 400, 100)]
     first = write_csv("a.csv", orders_csv([(c, f"A{c}", "1.00") for group in groups for c in group]))
     second = write_csv("b.csv", orders_csv([(c, f"B{c}", "2.00") for group in groups for c in reversed(group)]))
-    start = threading.Barrier(2)
-    results, errors = {}, []
-
-    def run(name, path):
-        try:
-            start.wait(timeout=10)
-            results[name] = import_csv(kind="orders", file=path, chunk_size=100, writers=2)
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(name, path)) for name, path in (("a", first), ("b", second))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not any(thread.is_alive() for thread in threads)
+    (a, b), errors = race(
+        *(lambda path=path: import_csv(kind="orders", file=path, chunk_size=100, writers=2) for path in (first, second))
+    )
     assert errors == []
-    assert results["a"].created == results["b"].created == 400
-    assert results["a"].customers_created + results["b"].customers_created == 400
+    assert a.created == b.created == 400
+    assert a.customers_created + b.customers_created == 400
     assert Customer.objects.count() == 400
     assert Order.objects.count() == 800
 
@@ -239,34 +224,20 @@ def test_two_imports_writing_the_same_rows_in_opposite_orders_do_not_deadlock(wr
     rows = [(c, f"{c}-O{k:04d}") for c in customers for k in range(1500)]
     moments = [f"2024-03-{1 + k // 1440:02d}T{k // 60 % 24:02d}:{k % 60:02d}:00Z" for k in range(1500)]
     events = [(c, moment) for c in customers for moment in moments]
-    for round_ in range(6):
+    files = {
+        "orders": [write_csv(f"o{n}.csv", orders_csv([(c, o, "1.00") for c, o in rows[::step]])) for n, step in enumerate((1, -1))],
+        "events": [
+            write_csv(f"e{n}.csv", EVENTS_HEADER + "".join(f"{c},login,{m},\n" for c, m in events[::step]))
+            for n, step in enumerate((1, -1))
+        ],
+    }
+    for round_ in range(10):
         Order.objects.all().delete()
         ActivityEvent.objects.all().delete()
-        files = {}
-        for name, order in (("a", 1), ("b", -1)):
-            files[f"orders-{name}"] = ("orders", write_csv(f"o{name}.csv", orders_csv([(c, o, "1.00") for c, o in rows[::order]])))
-            files[f"events-{name}"] = (
-                "events", write_csv(f"e{name}.csv", EVENTS_HEADER + "".join(f"{c},login,{m},\n" for c, m in events[::order]))
+        for kind, paths in files.items():
+            _results, errors = race(
+                *(lambda kind=kind, path=path: import_csv(kind=kind, file=path, chunk_size=10_000, writers=2) for path in paths)
             )
-        for kind in ("orders", "events"):
-            start = threading.Barrier(2)
-            errors = []
-
-            def run(path, kind=kind, start=start, errors=errors):
-                try:
-                    start.wait(timeout=10)
-                    import_csv(kind=kind, file=path, chunk_size=10_000, writers=2)
-                except Exception as exc:  # reported below
-                    errors.append(exc)
-                finally:
-                    connection.close()
-
-            threads = [threading.Thread(target=run, args=(files[f"{kind}-{name}"][1],)) for name in ("a", "b")]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
-            assert not any(thread.is_alive() for thread in threads)
             assert errors == [], f"round {round_}, {kind}: {errors!r}"
         assert Order.objects.count() == len(rows)
         assert ActivityEvent.objects.count() == len(events)

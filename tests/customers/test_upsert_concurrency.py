@@ -3,42 +3,18 @@ overlapping batches at the same moment, in opposite orders, both succeed, and ev
 customer exists once."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from customers.models import ActivityEvent, Customer, Order
 from customers.services.orders import event_bulk_upsert, order_bulk_upsert
+from tests.races import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 T0 = dt.datetime(2025, 5, 1, 9, 0, tzinfo=dt.UTC)
 ROUNDS = 10
-
-
-def race(work_a, work_b) -> list[BaseException]:
-    """Run both at the same moment, each on its own connection; the errors they raised."""
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def run(work):
-        try:
-            start.wait(timeout=10)
-            work()
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(work,)) for work in (work_a, work_b)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
 
 
 def race_rounds(upsert, make_items, *, prefix: str, customers: int, customers_exist: bool) -> None:
@@ -50,7 +26,7 @@ def race_rounds(upsert, make_items, *, prefix: str, customers: int, customers_ex
         )
     for round_ in range(ROUNDS):
         forward, backward = make_items(round_, "a"), make_items(round_, "b")[::-1]
-        errors = race(lambda: upsert(items=forward), lambda: upsert(items=backward))  # noqa: B023 (run now)
+        _results, errors = race(lambda: upsert(items=forward), lambda: upsert(items=backward))  # noqa: B023 (run now)
         assert errors == [], f"round {round_}: {errors!r}"
     assert Customer.objects.count() == ROUNDS * customers
 
