@@ -29,9 +29,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 # Translators' loop (needs GNU gettext); the compiled .mo files are committed so run/test need none.
+# --no-location keeps parallel branches from conflicting over line numbers in the .po file.
 messages: export DEBUG ?= true
 messages: $(VENV)/.installed
-	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles
+	$(PY) manage.py makemessages -l zh_Hans --no-location --no-obsolete --ignore=.venv --ignore=staticfiles
 	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:
