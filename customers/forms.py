@@ -2,6 +2,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
+from core.people import PersonChoiceField
 from core.times import as_utc
 from customers.models import AcquisitionChannel, Tag
 from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices
@@ -44,7 +45,7 @@ class CustomerFilterForm(forms.Form):
         validators=[RegexValidator(r"^[A-Za-z]{2}$", _("Use a two-letter country code."))],
         widget=forms.TextInput(attrs={"placeholder": _("e.g. DE"), "size": 3, "autocomplete": "off"}),
     )
-    owner = forms.ModelChoiceField(
+    owner = PersonChoiceField(
         label=_("Owner"),
         required=False,
         queryset=None,
@@ -108,7 +109,7 @@ class CustomerForm(forms.Form):
     channel = forms.ModelChoiceField(
         label=_("Acquisition channel"), required=False, queryset=AcquisitionChannel.objects.all()
     )
-    owner = forms.ModelChoiceField(label=_("Account manager"), required=False, queryset=None)
+    owner = PersonChoiceField(label=_("Account manager"), required=False, queryset=None)
     tags = forms.ModelMultipleChoiceField(label=_("Tags"), required=False, queryset=Tag.objects.all())
     email_opt_in = forms.BooleanField(label=_("E-mail opt-in"), required=False)
 

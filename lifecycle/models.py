@@ -25,6 +25,11 @@ class ClvRun(models.Model):
         NOT_CONVERGED = "not_converged", _("Model not fitted")
         FAILED = "failed", _("Failed")
 
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        COMMAND = "command", _("Command line")
+        USER = "user", _("Staff member")
+
     class TimeUnit(models.TextChoices):
         WEEK = "week", _("weeks")
         DAY = "day", _("days")
@@ -66,6 +71,9 @@ class ClvRun(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Who or what started the run: the nightly schedule, `manage.py recompute_clv` (make run) or a
+    # staff member (created_by). Without it a command-line run read "Started by: schedule".
+    trigger = models.CharField(_("started by"), max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULE)
 
     class Meta:
         verbose_name = _("CLV run")
@@ -77,6 +85,7 @@ class ClvRun(models.Model):
                 condition=Q(status__in=["queued", "running", "succeeded", "not_converged", "failed"]), name="clvrun_status_valid"
             ),
             models.CheckConstraint(condition=Q(time_unit__in=["week", "day"]), name="clvrun_time_unit_valid"),
+            models.CheckConstraint(condition=Q(trigger__in=["schedule", "command", "user"]), name="clvrun_trigger_valid"),
             models.CheckConstraint(
                 condition=Q(annual_discount_rate__gte=0) & Q(annual_discount_rate__lt=1), name="clvrun_discount_range"
             ),
