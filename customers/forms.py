@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from core.people import PersonChoiceField
 from core.times import as_utc
 from customers.models import AcquisitionChannel, Tag
-from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices
+from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices, rfm_segment_choices
 
 
 class UtcDateTimeField(forms.DateTimeField):
@@ -59,11 +59,15 @@ class CustomerFilterForm(forms.Form):
         empty_label=_("Any tag"),
         widget=forms.Select(attrs={"class": "js-filter"}),
     )
+    segment = forms.ChoiceField(
+        label=_("RFM segment"), required=False, choices=(), widget=forms.Select(attrs={"class": "js-filter"})
+    )
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=[(s, s) for s in SORT_CHOICES])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owner_choices()
+        self.fields["segment"].choices = [("", _("Any segment")), *rfm_segment_choices()]
 
     def filters(self) -> dict:
         """Keyword arguments for customers.selectors.customer_filter (valid fields only)."""
@@ -75,6 +79,7 @@ class CustomerFilterForm(forms.Form):
             "country": data.get("country") or "",
             "owner": data.get("owner"),
             "tag": data.get("tag"),
+            "segment": data.get("segment") or "",
         }
 
     @property

@@ -5,6 +5,7 @@ writes."""
 import csv
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
@@ -48,7 +49,8 @@ def customer_list(request):
     filters = form.filters()
     qs = selectors.customer_filter(**filters)
     page = selectors.customer_page(qs=qs, sort=sort, cursor=request.GET.get("cursor", ""), search=filters["q"])
-    context = {"form": form, "page": page, "sort": sort, "sort_columns": _sort_columns(sort)}
+    # Value columns are in the shop's currency (lifecycle.CustomerValue).
+    context = {"form": form, "page": page, "sort": sort, "sort_columns": _sort_columns(sort), "currency": settings.DEFAULT_CURRENCY}
     return _render(request, "customers/list.html", "customer-table", context)
 
 
@@ -61,7 +63,7 @@ def _sort_columns(current: str) -> dict:
         elif current == f"-{name}":
             columns[name] = {"next": name, "state": "descending"}
         else:
-            columns[name] = {"next": name, "state": "none"}
+            columns[name] = {"next": f"-{name}" if name in selectors.DESCENDING_FIRST else name, "state": "none"}
     return columns
 
 

@@ -5,11 +5,13 @@ counts in time units) are floats. The definitions behind every column are in
 lifecycle/services/clv.py (module docstring) and in the README section "Customer value".
 """
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Value
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -194,8 +196,17 @@ class CustomerValue(models.Model):
         verbose_name_plural = _("customer values")
         ordering = ["-predicted_clv"]
         indexes = [
-            models.Index(fields=["rfm_segment", "predicted_clv"], name="custvalue_segment_clv_idx"),
-            models.Index(fields=["predicted_clv"], name="custvalue_predicted_clv_idx"),
+            # The customer list's value sorts (customers.selectors.SORT_KEYS, the same expressions):
+            # keyset pages walk these. A missing prediction or order is COALESCEd below every real
+            # one, so "highest first" ends with the customers who have none. The two on predicted_clv
+            # replace plain (predicted_clv) and (rfm_segment, predicted_clv): every recompute
+            # rebuilds each index, so none is kept twice.
+            models.Index(F("historic_value"), F("customer"), name="custvalue_historic_sort_idx"),
+            models.Index(Coalesce(F("predicted_clv"), Value(Decimal("-1"))), F("customer"), name="custvalue_clv_sort_idx"),
+            models.Index(Coalesce(F("recency") - F("T"), Value(-1e9)), F("customer"), name="custvalue_last_order_sort_idx"),
+            models.Index(
+                F("rfm_segment"), Coalesce(F("predicted_clv"), Value(Decimal("-1"))), F("customer"), name="custvalue_segment_sort_idx"
+            ),
             models.Index(fields=["formula_clv"], name="custvalue_formula_clv_idx"),
         ]
         constraints = [
@@ -218,3 +229,11 @@ class CustomerValue(models.Model):
 
     def __str__(self) -> str:
         return f"value of customer {self.customer_id}"
+
+    @property
+    def last_order_on(self):
+        """The day of the last paid order as of the run (T - recency before its as-of day); None
+        for a customer who never bought. Needs `run` (select_related)."""
+        if self.T is None or self.recency is None or self.run is None:
+            return None
+        return self.run.as_of - dt.timedelta(days=round((self.T - self.recency) * self.run.time_unit_days))
