@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
+from customers.event_labels import event_label
 
 
 class AcquisitionChannel(TimeStampedModel):
@@ -193,6 +194,11 @@ class ActivityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def label(self) -> str:
+        """The name as a person reads it (customers.event_labels)."""
+        return event_label(self.name)
 
 
 class Note(TimeStampedModel):

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.people import display_name
+from core.stored_text import translate_stored
 
 register = template.Library()
 
@@ -39,6 +40,12 @@ def format_money(amount, currency: str = "") -> str:
 def money(amount, currency: str = ""):
     """`{{ order.amount|money:order.currency }}`"""
     return format_money(amount, currency)
+
+
+@register.filter
+def stored(text) -> str:
+    """`{{ row.reason|stored }}`: text a worker stored in English, in the reader's language."""
+    return translate_stored(text)
 
 
 @register.filter

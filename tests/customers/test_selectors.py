@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from customers import selectors
 from customers.models import Customer, Note, Order
-from lifecycle.models import CustomerValue, RfmSegment
 from customers.selectors import (
     SORT_CHOICES,
     customer_filter,
@@ -21,6 +20,7 @@ from customers.selectors import (
     customer_timeline,
     dashboard_figures,
 )
+from lifecycle.models import CustomerValue, RfmSegment
 from tests.factories import (
     ChannelFactory,
     CustomerFactory,
