@@ -34,7 +34,7 @@ def test_pages_and_filter_choices_name_people_by_the_one_rule(client, agent):
     TaskFactory(customer=customer, assignee=maya, title="Call back")
     client.force_login(agent)
     listing = client.get(reverse("customers:list")).content.decode()
-    assert '<td class="hide-md">Maya Manager</td>' in listing
+    assert '<td class="hide-lg">Maya Manager</td>' in listing
     assert f'<option value="{maya.pk}">Maya Manager</option>' in listing  # the owner filter
     detail = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
     assert "Maya Manager" in detail and "· manager<" not in detail
