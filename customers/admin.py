@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Tag, Task
 from customers.selectors import customer_search_q, with_search_alias
+from customers.services.orders import order_save
 
 
 class ChannelSpendInline(admin.TabularInline):
@@ -69,6 +70,10 @@ class OrderAdmin(_CustomerChildAdmin):
     list_display = ("external_id", "customer", "ordered_at", "amount", "currency", "status")
     list_filter = ("status", "ordered_at")
     search_fields = ("=external_id", "=customer__email", "=customer__external_id")
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so an edit here reaches the order feed like every other write.
+        order_save(order=obj)
 
 
 @admin.register(ActivityEvent)

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from core.ids import MAX_BIGINT
 from core.roles import ROLE_RANK
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task
+from customers.rules import RuleError, country_clean, customer_new_error
 from customers.services.customers import CUSTOMER_EDITABLE_FIELDS
 
 
@@ -56,12 +57,7 @@ class CustomerInputSerializer(serializers.Serializer):
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    country = serializers.RegexField(
-        r"^[A-Za-z]{2}$",
-        required=False,
-        allow_blank=True,
-        error_messages={"invalid": _("Use a two-letter ISO 3166-1 country code.")},
-    )
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
     signed_up_at = serializers.DateTimeField(required=False, allow_null=True)
     channel = CodeRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all(), required=False, allow_null=True)
     owner = IdRelatedField(queryset=staff_users(), required=False, allow_null=True)
@@ -70,10 +66,16 @@ class CustomerInputSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=50), required=False, max_length=100, help_text=_("Tag names.")
     )
 
+    def validate_country(self, value):
+        try:
+            return country_clean(value) if value.strip() else ""
+        except RuleError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
     def validate(self, attrs):
-        creating = self.instance is None
-        if creating and not (attrs.get("external_id") or attrs.get("email")):
-            raise serializers.ValidationError(_("A customer needs an external id or an e-mail address."))
+        error = customer_new_error(attrs) if self.instance is None else None
+        if error:
+            raise serializers.ValidationError(error)
         return attrs
 
 

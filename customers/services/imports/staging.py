@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Order
-from customers.order_feed import FEED_COLUMNS, order_feed_table
+from customers.order_feed import FEED_COLUMNS, order_feed_table, order_feed_writer_lock
 from customers.services.customers import customers_missing_insert_sql
 
 STAGE = "import_stage"
@@ -290,6 +290,7 @@ class OrderStaging(Staging):
     def merge(self, cursor, *, incomplete):
         outcome = ChunkOutcome()
         order = _table(Order)
+        order_feed_writer_lock(cursor)  # before any row is locked: this chunk writes the order feed
         self.plan_by_index(cursor)
         self.stage_by_customer(cursor)
         self.reject_incomplete_new_rows(
