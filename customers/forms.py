@@ -161,7 +161,7 @@ class OrderForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
     amount = forms.DecimalField(label=_("Amount"), max_digits=12, decimal_places=2)
-    currency = forms.CharField(label=_("Currency"), max_length=3, initial=settings.DEFAULT_CURRENCY)
+    currency = forms.CharField(label=_("Currency"), max_length=100, initial=settings.DEFAULT_CURRENCY)  # the rule decides
     status = forms.ChoiceField(label=_("Status"), choices=Order.Status.choices, initial=Order.Status.PAID)
 
     def clean_external_id(self):

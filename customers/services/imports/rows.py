@@ -27,7 +27,6 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers.models import Order
 from customers.rules import RuleError, amount_clean, country_clean, currency_clean, order_status_clean
 
 from .reader import CsvFile, RowBatch
