@@ -12,7 +12,7 @@ from rest_framework import serializers
 from core.ids import MAX_BIGINT
 from core.roles import ROLE_RANK
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task
-from customers.rules import RuleError, country_clean, customer_new_error
+from customers.rules import RuleError, country_clean, customer_new_error, order_item_errors
 from customers.services.customers import CUSTOMER_EDITABLE_FIELDS
 
 
@@ -110,15 +110,24 @@ class CustomerReferenceInputSerializer(serializers.Serializer):
 
 
 class OrderInputSerializer(CustomerReferenceInputSerializer):
+    """Types only: the rules of an order (amount, currency, status) are customers.rules', applied by
+    the service for the API, the staff form and (per value) the import alike."""
+
     external_id = serializers.CharField(max_length=64)
     ordered_at = serializers.DateTimeField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
-    currency = serializers.RegexField(
-        r"^[A-Z]{3}$",
-        default=settings.DEFAULT_CURRENCY,
-        error_messages={"invalid": _("Use a three-letter ISO 4217 currency code in capitals.")},
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField(max_length=100, default=settings.DEFAULT_CURRENCY)
+    status = serializers.CharField(
+        max_length=100, default=Order.Status.PAID, help_text=_("One of: paid, refunded, cancelled.")
     )
-    status = serializers.ChoiceField(choices=Order.Status.choices, default=Order.Status.PAID)
+
+    def validate(self, attrs):
+        # Here too, so a batch reports every item's broken rules next to other items' type errors.
+        attrs = super().validate(attrs)
+        errors = order_item_errors(attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
