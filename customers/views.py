@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from core.auth import role_required
 from core.exceptions import DomainError, ItemErrors
+from core.registry import customer_panels_load
 from core.roles import Role, role_at_least
 from customers import selectors
 from customers.forms import CustomerCreateForm, CustomerFilterForm, CustomerForm, NoteForm, OrderForm, TaskForm
@@ -149,6 +150,7 @@ def customer_detail(request, pk: int):
         "figures": selectors.customer_key_figures(customer=customer),
         "timeline": timeline,
         "open_tasks": selectors.customer_open_tasks(customer=customer),
+        "panels": customer_panels_load(customer=customer, user=request.user),
         "may_write": customer_write_permitted(user=request.user, customer=customer),
         "may_edit": role_at_least(request.user, Role.MANAGER),
         "note_form": NoteForm(),
