@@ -335,6 +335,9 @@ class OrderStaging(Staging):
             # The rows just inserted are equal, so only changed existing orders count as updated.
             # `prev` is the order as it was (the statement's snapshot): its old status and amount go
             # into the feed row of the change, written with it (rowcount: one per order changed).
+            # Known limit: when two imports change the same order at the same moment, the later one's
+            # old values can be those from before the earlier one's change (its snapshot); the API
+            # path locks the orders first and is exact.
             changed = (
                 "(o.customer_id <> s.customer_id"
                 " OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
