@@ -83,7 +83,7 @@ def import_header_check(*, kind: str, file) -> None:
     source, close = open_source(file)
     try:
         position = source.tell()
-        CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"])
+        CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"], multiline=spec.get("multiline", ()))
         source.seek(position)
     finally:
         if close:
@@ -109,7 +109,7 @@ def import_csv(
     source, close = open_source(file)
     try:
         total = file_size(source)
-        csvfile = CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"])
+        csvfile = CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"], multiline=spec.get("multiline", ()))
         result = _import_rows(
             kind, csvfile, progress=progress, total=total, chunk_size=chunk_size, writers=_writer_count(kind, writers)
         )
