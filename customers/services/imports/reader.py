@@ -425,7 +425,7 @@ class _Records:
             except csv.Error as exc:
                 fields, error = None, _("The line cannot be read as CSV: %(error)s") % {"error": exc}
             taken = list(self._taken)
-            if fields is not None and not self._hit_end and (len(taken) == 1 or self._may_span(fields)):
+            if fields is not None and not self._hit_end and (len(taken) == 1 or self._may_span(fields, taken)):
                 self.next_line += len(taken)
                 if any(fields):  # a blank line is no row
                     return first, fields
@@ -444,10 +444,18 @@ class _Records:
             self.next_line = first + 1
             return first, BrokenLine(taken[0].rstrip("\r\n"), error)
 
-    def _may_span(self, fields: list[str]) -> bool:
+    def _may_span(self, fields: list[str], taken: list[str]) -> bool:
+        """Whether a record over several lines is a real one: as many cells as the header, line breaks
+        only where they may be, and every quote closed right before a comma or the line's end (read
+        strictly: a stray quote that happens to meet another one in a JSON cell is caught here)."""
         if len(fields) != self._width:
             return False
-        return all(i in self._multiline for i, cell in enumerate(fields) if "\n" in cell or "\r" in cell)
+        if not all(i in self._multiline for i, cell in enumerate(fields) if "\n" in cell or "\r" in cell):
+            return False
+        try:
+            return list(csv.reader(taken, strict=True)) == [fields]
+        except csv.Error:
+            return False
 
 
 def row_problem(fields: list[str]) -> str | None:
