@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from customers.models import Customer, Order
-from customers.services.imports import ImportFileError, import_csv, parse, reader
+from customers.services.imports import import_csv, parse, reader
 from customers.services.imports import rows as rows_module
 from customers.services.imports.reader import HEAD_BYTES, CsvFile
 from customers.services.imports.rows import IMPORT_KINDS, PARSERS
@@ -169,7 +169,7 @@ def test_orders_every_kind_of_row_gives_the_same_chunks(berlin):
     assert "\tC1\tO31\t2024-03-05 10:00:00+00:00\t12.50\t" in copy
     assert "C1\\\\\tO51\\ttab\t" in copy
     o52 = 2 + rows.index(next(row for row in rows if "O52" in row))
-    assert reasons[o52].startswith("A quote opened on this line is closed only on line %d" % (o52 + 3))
+    assert reasons[o52].startswith(f"A quote opened on this line is closed only on line {o52 + 3}")
     assert all(line in reasons for line in range(o52, o52 + 4))
     assert "O52" not in copy
     assert chunks[0]["incomplete"] == {
