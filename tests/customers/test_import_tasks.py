@@ -136,8 +136,8 @@ def test_unexpected_error_fails_the_job_with_its_text(manager, monkeypatch, djan
     assert job.status == Job.Status.FAILED
     assert "disk on fire" in job.error
     assert job.finished_at is not None
-    # Kept for a retry or a look.
-    assert default_storage.exists(job.params["path"])
+    # The job has ended: its upload goes (README, "Imports"); a retry uploads the file again.
+    assert not default_storage.exists(job.params["path"])
 
 
 def test_job_progress_is_written_while_importing(manager, monkeypatch, django_capture_on_commit_callbacks):
