@@ -8,8 +8,8 @@ SECRET_KEY, ALLOWED_HOSTS and DEBUG=false; the hardening below switches on with 
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent

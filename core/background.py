@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
-from celery import Task
+from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 from django.db import connections
 from django.utils import translation
@@ -93,14 +93,15 @@ def background_wait(timeout: float = 60.0) -> bool:
             pending[0].result(timeout=max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             return False
-        except Exception:  # noqa: S110 - logged by the job itself; waiting is all this does
-            pass
+        except Exception:  # logged where it happened (background_submit); waiting is all this does
+            continue
 
 
-class BackgroundTask(Task):
+class BackgroundTask(DjangoTask):
     """A Celery task that honours settings.TASK_RUNNER. With "thread", apply_async hands the task to
     the background threads; a task enqueued from inside one (the CLV run's score ranges) runs right
-    there, at once, as in eager mode. With "eager" or "celery", Celery decides as usual."""
+    there, at once, as in eager mode. With "eager" or "celery", Celery decides as usual. A DjangoTask,
+    as Celery's Django fixup would make it, for delay_on_commit()."""
 
     def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None, shadow=None, **options):
         if settings.TASK_RUNNER == "thread" and not getattr(_local, "inside", False):
