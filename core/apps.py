@@ -23,3 +23,9 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(ensure_staff_roles, dispatch_uid="core.ensure_staff_roles")
+        from .registry import register_nav_item
+        from .roles import Role
+
+        register_nav_item(
+            key="home", label=_("Dashboard"), url_name="home", role=Role.AGENT, order=10, current_url_names=("home",)
+        )

@@ -1,26 +1,42 @@
+"""The home dashboard: the sections every app registered (core.registry.register_home_section).
+
+A section whose data is slow to compute offers what it has cached; when it has nothing, the page
+comes at once with a loading card whose htmx request (?section=<key>) fetches that section alone,
+so only that fragment waits for the queries."""
+
+from django.http import Http404
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from core.auth import role_required
-from core.dashboard import charts_context
+from core.registry import home_section, home_sections
 from core.roles import Role
-from customers.chart_selectors import dashboard_charts, dashboard_charts_cached
-from customers.selectors import dashboard_figures
+
+
+def _section_entry(section, context) -> dict:
+    return {"key": section.key, "template": section.template, "title": section.title, "panel": context}
 
 
 @role_required(Role.AGENT)
 def home(request):
-    """The dashboard: the shop's key figures, the signed-in user's open tasks, and the revenue and
-    signups charts of the last 12 months.
-
-    The charts read a year of orders (seconds at millions of orders) and are cached. When the cache
-    has them they are in the page; otherwise the page comes at once with loading cards whose htmx
-    request (?charts=1) fetches them, and only that fragment waits for the queries."""
-    if request.htmx and request.GET.get("charts"):
-        response = render(request, "core/home.html#dashboard-charts", charts_context(dashboard_charts()))
+    key = request.GET.get("section")
+    if request.htmx and key:
+        section = home_section(key)
+        if section is None:
+            raise Http404
+        context = section.load(user=request.user)
+        entries = [] if context is None else [_section_entry(section, context)]
+        response = render(request, "core/home.html#sections", {"sections": entries})
     else:
-        charts = dashboard_charts_cached()
-        context = {"figures": dashboard_figures(user=request.user), "charts_pending": charts is None}
-        response = render(request, "core/home.html", {**context, **(charts_context(charts) if charts else {})})
+        entries = []
+        for section in home_sections():
+            if section.cached is not None:
+                context = section.cached(user=request.user)
+                entries.append({**_section_entry(section, context), "pending": context is None})
+                continue
+            context = section.load(user=request.user)
+            if context is not None:
+                entries.append(_section_entry(section, context))
+        response = render(request, "core/home.html", {"sections": entries})
     patch_vary_headers(response, ("HX-Request",))
     return response

@@ -5,44 +5,30 @@ Any staff member may watch any job; starting one is up to the page of each kind 
 import json
 
 from django.shortcuts import get_object_or_404, render
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from .auth import role_required
 from .models import Job
+from .registry import job_kind
 from .roles import Role
 from .selectors import job_rejected_rows_page
 
-# Labels for the counters a job reports in Job.result; other keys are shown as they are.
-RESULT_LABELS = {
-    "rows": pgettext_lazy("job result count", "Rows read"),
-    "created": pgettext_lazy("job result count", "Created"),
-    "updated": pgettext_lazy("job result count", "Updated"),
-    "unchanged": pgettext_lazy("job result count", "Unchanged"),
-    "skipped": pgettext_lazy("job result count", "Skipped"),
-    "rejected": pgettext_lazy("job result count", "Rejected"),
-    "customers_created": pgettext_lazy("job result count", "Customers created"),
-    "channels_created": pgettext_lazy("job result count", "Channels created"),
-}
-# Readable names of the kinds of job; a kind not listed is shown as it is stored.
-JOB_KIND_LABELS = {
-    "import_customers": _("Customer import"),
-    "import_orders": _("Order import"),
-    "import_events": _("Activity event import"),
-}
-
 
 def job_kind_label(job: Job) -> str:
-    return JOB_KIND_LABELS.get(job.kind, job.kind)
+    """The readable name an app registered for the job's kind (core.registry); else the kind as stored."""
+    kind = job_kind(job.kind)
+    return str(kind.label) if kind else job.kind
 
 
 def job_result_items(job: Job) -> list[tuple[str, str, object]]:
-    """(key, label, value) for each plain counter in the job's result, known ones first."""
+    """(key, label, value) for each plain counter in the job's result, the ones its kind labels first,
+    in the order the kind lists them."""
+    kind = job_kind(job.kind)
+    labels = kind.result_labels if kind else {}
     result = job.result if isinstance(job.result, dict) else {}
     counters = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    known = [(key, RESULT_LABELS[key], counters[key]) for key in RESULT_LABELS if key in counters]
-    others = [(key, key.replace("_", " "), value) for key, value in counters.items() if key not in RESULT_LABELS]
+    known = [(key, labels[key], counters[key]) for key in labels if key in counters]
+    others = [(key, key.replace("_", " "), value) for key, value in counters.items() if key not in labels]
     return known + others
 
 

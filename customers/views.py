@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from core.auth import role_required
 from core.exceptions import DomainError
+from core.registry import customer_panels_load
 from core.roles import Role, role_at_least
 from customers import selectors
 from customers.forms import CustomerFilterForm, CustomerForm, NoteForm, TaskForm
@@ -144,6 +145,7 @@ def customer_detail(request, pk: int):
         "figures": selectors.customer_key_figures(customer=customer),
         "timeline": timeline,
         "open_tasks": selectors.customer_open_tasks(customer=customer),
+        "panels": customer_panels_load(customer=customer, user=request.user),
         "may_write": _may_write_for(request.user, customer),
         "may_edit": role_at_least(request.user, Role.MANAGER),
         "note_form": NoteForm(),

@@ -6,3 +6,8 @@ class LifecycleConfig(AppConfig):
     name = "lifecycle"
     verbose_name = _("Lifecycle and customer value")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from lifecycle import ui
+
+        ui.register()

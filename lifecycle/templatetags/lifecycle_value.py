@@ -7,17 +7,7 @@ from django.conf import settings
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from lifecycle.selectors import customer_value_get
-
 register = template.Library()
-
-
-@register.simple_tag
-def customer_value_for(customer):
-    """The customer's computed value (with its run) or None: one query, for the detail page panel."""
-    if customer is None or customer.pk is None:
-        return None
-    return customer_value_get(customer_id=customer.pk)
 
 
 @register.filter

@@ -20,7 +20,7 @@ from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, TaskF
 pytestmark = pytest.mark.django_db
 
 # session, user, the user's groups (role); the charts' cache, never the database; then
-# dashboard_figures: customers, orders, open tasks, next tasks.
+# dashboard_figures: customers, orders, open tasks; the next tasks.
 HOME_QUERIES = 7
 # The charts fragment: session, user, groups; revenue of the past months and of this one, signups.
 CHARTS_QUERIES = 6
@@ -28,10 +28,10 @@ CHARTS_QUERIES = 6
 
 def _charts(client, **headers) -> str:
     """The charts fragment, as the home page's loading cards ask for it with htmx."""
-    response = client.get(reverse("home"), {"charts": "1"}, HTTP_HX_REQUEST="true", **headers)
+    response = client.get(reverse("home"), {"section": "charts"}, HTTP_HX_REQUEST="true", **headers)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<html" not in html and 'id="dashboard-charts"' in html
+    assert "<html" not in html and 'id="section-charts"' in html
     return html
 
 
@@ -91,12 +91,12 @@ def test_charts_not_cached_yet_load_after_the_page_and_then_come_with_it(client,
     client.force_login(agent)
     page = client.get(reverse("home")).content.decode()
     # The page does not wait for the year of orders: loading cards ask for the charts.
-    assert f'hx-get="{reverse("home")}?charts=1"' in page and 'hx-trigger="load"' in page
-    assert 'id="chart-revenue"' not in page and "Loading the chart" in page
+    assert f'hx-get="{reverse("home")}?section=charts"' in page and 'hx-trigger="load"' in page
+    assert 'id="chart-revenue"' not in page and "Loading…" in page
     _charts(client)
     # Now cached: in the page itself, with no loading cards.
     page = client.get(reverse("home")).content.decode()
-    assert 'id="chart-revenue"' in page and 'id="chart-signups"' in page and "charts=1" not in page
+    assert 'id="chart-revenue"' in page and 'id="chart-signups"' in page and "section=charts" not in page
 
 
 def test_home_page_without_data_shows_the_empty_states(client, agent):
@@ -145,6 +145,11 @@ def test_home_page_queries_are_fixed_and_the_charts_cached(client, agent, shop, 
 
 
 def test_the_charts_fragment_needs_a_login(client):
-    response = client.get(reverse("home"), {"charts": "1"}, HTTP_HX_REQUEST="true")
+    response = client.get(reverse("home"), {"section": "charts"}, HTTP_HX_REQUEST="true")
     # htmx is told to go to the login page (HX-Redirect), and gets no chart.
     assert response["HX-Redirect"].startswith(reverse("login")) and "chart-revenue" not in response.content.decode()
+
+
+def test_an_unknown_section_is_a_404(client, agent):
+    client.force_login(agent)
+    assert client.get(reverse("home"), {"section": "nope"}, HTTP_HX_REQUEST="true").status_code == 404

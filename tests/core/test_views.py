@@ -135,8 +135,9 @@ def test_dashboard_shows_key_figures_and_my_open_tasks(client, agent):
     html = response.content.decode()
     assert response.status_code == 200
     assert "Send the renewal offer" in html and "Someone else&#x27;s task" not in html
-    assert 'id="dashboard-charts"' in html
-    assert response.context["figures"].customers == 1
+    assert 'id="section-charts"' in html
+    figures = next(section["panel"]["figures"] for section in response.context["sections"] if section["key"] == "figures")
+    assert figures.customers == 1
 
 
 def test_dashboard_queries_do_not_grow_with_data(client, agent):

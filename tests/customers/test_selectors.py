@@ -18,6 +18,7 @@ from customers.selectors import (
     customer_search_is_selective,
     customer_timeline,
     dashboard_figures,
+    user_next_tasks,
 )
 from tests.factories import (
     ChannelFactory,
@@ -239,14 +240,20 @@ def test_dashboard_figures(agent):
     assert figures.new_this_month == 1
     assert figures.orders_30d == 2 and figures.paid_orders_30d == 1
     assert [(m.currency, m.amount) for m in figures.revenue_30d] == [("USD", Decimal("20.00"))]
-    assert figures.open_tasks == 1 and [t.assignee for t in figures.next_tasks] == [agent]
+    assert figures.open_tasks == 1 and [t.assignee for t in user_next_tasks(user=agent)] == [agent]
 
 
-def test_dashboard_figures_take_four_queries(agent, django_assert_num_queries):
-    for _ in range(3):
-        TaskFactory(assignee=agent)
-    with django_assert_num_queries(4):
+def test_dashboard_figures_take_three_queries_and_the_next_tasks_one(agent, django_assert_num_queries):
+    now = timezone.now()
+    later = TaskFactory(assignee=agent, due_at=now + dt.timedelta(days=2))
+    undated = TaskFactory(assignee=agent, due_at=None)
+    sooner = TaskFactory(assignee=agent, due_at=now + dt.timedelta(days=1))
+    with django_assert_num_queries(3):
         dashboard_figures(user=agent)
+    with django_assert_num_queries(1):
+        tasks = user_next_tasks(user=agent)
+        assert [t.customer.pk for t in tasks] == [sooner.customer_id, later.customer_id, undated.customer_id]
+    assert user_next_tasks(user=agent, limit=2) == [sooner, later]
 
 
 @pytest.mark.postgres
