@@ -424,7 +424,7 @@ class _Records:
                 error = _("A quote opened on this line is not closed within %(count)d lines.") % {"count": MAX_RECORD_LINES}
             except csv.Error as exc:
                 fields, error = None, _("The line cannot be read as CSV: %(error)s") % {"error": exc}
-            taken = list(self._taken)
+            taken = self._taken  # cleared for the next record: copied below where it is kept
             if fields is not None and not self._hit_end and (len(taken) == 1 or self._may_span(fields, taken)):
                 self.next_line += len(taken)
                 if any(fields):  # a blank line is no row
@@ -439,10 +439,11 @@ class _Records:
                         "one impossible row; remove the stray quote or close it on this line."
                     ) % {"last": first + len(taken) - 1}
             # The csv reader may be inside a record: a new one reads the lines after the first again.
+            first_text = taken[0]
             self._back.extendleft(reversed(taken[1:]))
             self._reader = csv.reader(self._feed(), strict=False)
             self.next_line = first + 1
-            return first, BrokenLine(taken[0].rstrip("\r\n"), error)
+            return first, BrokenLine(first_text.rstrip("\r\n"), error)
 
     def _may_span(self, fields: list[str], taken: list[str]) -> bool:
         """Whether a record over several lines is a real one: as many cells as the header, line breaks
