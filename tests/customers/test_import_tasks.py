@@ -200,3 +200,28 @@ def test_a_failure_while_storing_the_rejected_rows_fails_the_job(manager, monkey
     assert job.error == "The import stopped with an unexpected error: invalid byte sequence"
     assert Order.objects.count() == 2  # the good rows were committed before; they stay
     assert not default_storage.exists(job.params["path"])
+
+
+def test_a_job_failing_late_keeps_the_rejected_rows_of_its_committed_chunks(manager, monkeypatch, django_capture_on_commit_callbacks):
+    real_import = imports.jobs.import_csv
+
+    def failing_after_the_first_chunk(**kwargs):
+        calls = []
+
+        def progress(done, total):
+            calls.append(done)
+            if len(calls) == 2:  # after the second chunk: line 3 (rejected) and line 4
+                raise RuntimeError("connection lost")
+
+        return real_import(**{**kwargs, "progress": progress, "chunk_size": 1})
+
+    monkeypatch.setattr(imports.jobs, "import_csv", failing_after_the_first_chunk)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error == "The import stopped with an unexpected error: connection lost"
+    # The chunks before the failure were committed; their rejected row is kept.
+    assert list(JobRejectedRow.objects.filter(job=job).values_list("line", "reason")) == [(3, "amount: -3 is negative.")]
+    assert Order.objects.count() == 2

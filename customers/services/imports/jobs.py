@@ -76,24 +76,29 @@ def _import_job_body(job: Job, path: str) -> None:
     if not path or not default_storage.exists(path):
         raise DomainError(_("The uploaded file is no longer available; please upload it again."))
     job_start(job_id=job.pk, total=default_storage.size(path))
+    JobRejectedRow.objects.filter(job_id=job.pk).delete()  # a re-delivered task starts again
     with default_storage.open(path, "rb") as source:
-        result = import_csv(kind=kind, file=source, progress=job_progress_callback(job.pk))
-    with transaction.atomic():
-        JobRejectedRow.objects.filter(job_id=job.pk).delete()
-        JobRejectedRow.objects.bulk_create(
-            [
-                # Reasons quote the row's values: both kept to what PostgreSQL text can hold (no NUL).
-                JobRejectedRow(job_id=job.pk, line=row.line, reason=storable_text(row.reason)[:REASON_MAX], raw=storable_text(row.raw))
-                for row in result.rejected
-            ],
-            batch_size=2000,
+        result = import_csv(
+            kind=kind, file=source, progress=job_progress_callback(job.pk), on_rejected=partial(_store_rejected, job.pk)
         )
-        summary = result.summary()
-        job_succeed(
-            job_id=job.pk,
-            result=summary,
-            message=_("%(rows)d rows: %(created)d created, %(updated)d updated, %(rejected)d rejected.") % summary,
-        )
+    summary = result.summary()
+    job_succeed(
+        job_id=job.pk,
+        result=summary,
+        message=_("%(rows)d rows: %(created)d created, %(updated)d updated, %(rejected)d rejected.") % summary,
+    )
+
+
+def _store_rejected(job_id: int, rows: list) -> None:
+    """A chunk's rejected rows, stored once the chunk is committed: a job that fails later keeps them.
+    Reasons quote the rows' values: both kept to what PostgreSQL text can hold (no NUL)."""
+    JobRejectedRow.objects.bulk_create(
+        [
+            JobRejectedRow(job_id=job_id, line=row.line, reason=storable_text(row.reason)[:REASON_MAX], raw=storable_text(row.raw))
+            for row in rows
+        ],
+        batch_size=2000,
+    )
 
 
 def _delete_upload(path: str) -> None:
