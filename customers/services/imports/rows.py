@@ -36,6 +36,8 @@ IMPORT_KINDS: dict[str, dict] = {
         "label": gettext_lazy("Customers"),
         "required": ("customer_id", "email"),
         "optional": ("first_name", "last_name", "phone", "country", "signed_up_at", "channel"),
+        # Free text: a quoted name may span lines; a line break in any other cell means a stray quote.
+        "multiline": ("first_name", "last_name"),
     },
     "orders": {
         "label": gettext_lazy("Orders"),
@@ -48,6 +50,8 @@ IMPORT_KINDS: dict[str, dict] = {
         # re-run could not recognise the event, so it is required too.
         "required": ("customer_id", "event", "occurred_at"),
         "optional": ("properties",),
+        # A JSON object may be pretty-printed: its quoted cell may span lines (reader._Records).
+        "multiline": ("properties",),
     },
 }
 
