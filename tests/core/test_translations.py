@@ -285,7 +285,9 @@ _MESSAGE_FUNCTIONS = {"success", "error", "info", "warning"}  # django.contrib.m
 
 def _is_literal_text(node) -> bool:
     if isinstance(node, ast.JoinedStr):
-        return True
+        # Words of their own, not only a column name before a (translated) reason: f"{name}: {exc}".
+        fixed = " ".join(v.value for v in node.values if isinstance(v, ast.Constant))
+        return bool(re.search(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}", fixed))
     return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(re.search(r"[A-Za-z]{2}", node.value))
 
 
