@@ -48,3 +48,13 @@ def test_in_the_openapi_schema(manager_api):
     schema = manager_api.get("/api/schema/", {"format": "json"}).json()
     assert "/api/v1/suppressions/" in schema["paths"]
     assert "post" in schema["paths"]["/api/v1/suppressions/"]
+
+
+def test_a_customers_language_is_set_through_the_customer_api(manager_api):
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory()
+    assert customer.language == "en"
+    response = manager_api.patch(f"/api/v1/customers/{customer.pk}/", {"language": "zh-hans"}, format="json")
+    assert response.status_code == 200 and response.json()["language"] == "zh-hans"
+    assert manager_api.patch(f"/api/v1/customers/{customer.pk}/", {"language": "fr"}, format="json").status_code == 400
