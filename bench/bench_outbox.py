@@ -159,7 +159,7 @@ def main() -> None:
     result["requeued"] = again
 
     # Delivery: keep the first --deliver messages due, the rest for later.
-    keep = list(Message.objects.order_by("id").values_list("id", flat=True)[args.deliver - 1 : args.deliver])[0]
+    keep = Message.objects.order_by("id").values_list("id", flat=True)[args.deliver - 1]
     Message.objects.filter(id__gt=keep).update(next_attempt_at="2100-01-01T00:00:00Z")
     port = free_port()
     smtp = subprocess.Popen(
@@ -205,7 +205,7 @@ def main() -> None:
     done = Message.objects.filter(id__lte=keep)
     from django.db.models import Count, Max, Min
 
-    figures = done.aggregate(first=Min("sent_at"), last=Max("sent_at"), sent=Count("id", filter=~Q_failed()))
+    figures = done.aggregate(first=Min("sent_at"), last=Max("sent_at"), sent=Count("id", filter=~not_sent_q()))
     span = (figures["last"] - figures["first"]).total_seconds()
     result.update(
         {
@@ -229,7 +229,7 @@ def main() -> None:
     print(json.dumps(result, indent=2, default=str))
 
 
-def Q_failed():  # noqa: N802 - a Q object
+def not_sent_q():  # noqa: N802 - a Q object
     from django.db.models import Q
 
     return Q(state="failed") | Q(state="suppressed") | Q(sent_at__isnull=True)
