@@ -229,7 +229,7 @@ def main() -> None:
     print(json.dumps(result, indent=2, default=str))
 
 
-def not_sent_q():  # noqa: N802 - a Q object
+def not_sent_q():
     from django.db.models import Q
 
     return Q(state="failed") | Q(state="suppressed") | Q(sent_at__isnull=True)
