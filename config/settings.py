@@ -44,11 +44,8 @@ INSTALLED_APPS = [
     "core",
     "customers",
     "lifecycle",
-<<<<<<< HEAD
-    "feedback",
-=======
     "messaging",
->>>>>>> h-outbox
+    "feedback",
 ]
 
 MIDDLEWARE = [

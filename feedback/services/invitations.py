@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from core.exceptions import DomainError
 from customers.models import Customer
+from feedback.emails import invitation_emails_queue
 from feedback.models import Invitation, Survey, SurveyDayTotals, new_token
 
 REFUSAL_REASONS = {
@@ -149,20 +150,6 @@ def _insert_invitations(*, survey: Survey, eligible: QuerySet, trigger: str, now
     with connection.cursor() as cursor:
         cursor.execute(insert, [survey.pk, trigger, now, expires, *params])
         return [row[0] for row in cursor.fetchall()]
-
-
-def invitation_emails_queue(*, invitation_ids: list[int], reminder: bool) -> int:
-    """Queue the invitation (or reminder) e-mails of these invitations in the outbox, set-based.
-
-    The e-mail's link is rendered at delivery from the invitation (feedback's outbox context), so no
-    token is copied into the outbox."""
-    if not invitation_ids:
-        return 0
-    from messaging.services import messages_queue_bulk
-
-    customers = Customer.objects.filter(survey_invitations__pk__in=invitation_ids)
-    del customers
-    return messages_queue_bulk  # replaced when the outbox lands
 
 
 def survey_remind_due(*, now=None) -> int:

@@ -29,6 +29,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from messaging.context import extra_contexts
 from messaging.models import Message, MessageTemplate, OutboxState, Purpose, Suppression
 from messaging.rendering import customer_context, render_parts
 from messaging.services.sending import NO_CONSENT
@@ -167,11 +168,14 @@ def _headers(message: Message, message_id_header: str) -> dict[str, str]:
     return headers
 
 
-def build_email(message: Message, template: MessageTemplate, customer: dict, connection=None) -> EmailMultiAlternatives:
+def build_email(
+    message: Message, template: MessageTemplate, customer: dict, connection=None, extra_context: dict | None = None
+) -> EmailMultiAlternatives:
     unsubscribe = unsubscribe_url(message_id=message.pk) if message.purpose == Purpose.MARKETING else ""
+    context = {**(message.context or {}), **(extra_context or {})}
     with translation.override(message.language):
         subject, text, html = render_parts(
-            template, language=message.language, customer=customer, context=message.context, unsubscribe_url=unsubscribe
+            template, language=message.language, customer=customer, context=context, unsubscribe_url=unsubscribe
         )
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">") or "localhost"
     email = EmailMultiAlternatives(
@@ -228,6 +232,7 @@ def messages_deliver_batch(*, message_ids: list[int], lease: datetime) -> dict[s
     _suppress_now(list(blocked), lease, blocked)
     counts["suppressed"] = len(blocked)
     messages = [m for m in messages if m.pk not in blocked]
+    extra = extra_contexts(messages, {pk: t.key for pk, t in templates.items()})
 
     connection = get_connection(fail_silently=False)
     # Stop early rather than send on a lease that is about to end (another worker may take over).
@@ -239,7 +244,10 @@ def messages_deliver_batch(*, message_ids: list[int], lease: datetime) -> dict[s
                 break
             try:
                 email = build_email(
-                    message, templates[message.template_id], customer_context(customers[message.customer_id])
+                    message,
+                    templates[message.template_id],
+                    customer_context(customers[message.customer_id]),
+                    extra_context=extra.get(message.pk),
                 )
             except Exception as exc:  # a template that cannot render is the template's fault: do not retry
                 logger.exception("message %s: render failed", message.pk)
