@@ -28,7 +28,7 @@ def invitation_emails_queue(*, invitation_ids: list[int], reminder: bool) -> int
     if not invitation_ids:
         return 0
     queued = 0
-    surveys = Invitation.objects.filter(pk__in=invitation_ids).values_list("survey_id", flat=True).distinct()
+    surveys = Invitation.objects.filter(pk__in=invitation_ids).order_by().values_list("survey_id", flat=True).distinct()
     for survey_id in list(surveys):
         kind = "reminder" if reminder else "invitation"
         customers = Customer.objects.filter(

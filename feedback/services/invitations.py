@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
@@ -143,7 +143,7 @@ def _insert_invitations(*, survey: Survey, eligible: QuerySet, trigger: str, now
     table = Invitation._meta.db_table
     insert = (
         f'INSERT INTO {table} (survey_id, customer_id, token, "trigger", created_at, expires_at) '
-        f"SELECT %s, e.id, {_token_sql()}, %s, %s, %s FROM ({sql}) AS e "
+        f"SELECT %s, e.id, {_token_sql()}, %s, %s, %s FROM {Customer._meta.db_table} AS e WHERE e.id IN ({sql}) "
         "ON CONFLICT DO NOTHING RETURNING id"
     )
     expires = now + dt.timedelta(days=survey.invitation_valid_days)
@@ -154,26 +154,28 @@ def _insert_invitations(*, survey: Survey, eligible: QuerySet, trigger: str, now
 
 def survey_remind_due(*, now=None) -> int:
     """Remind once the customers who have not answered an open survey's invitation after the
-    survey's reminder delay (and before it expires); returns how many were reminded."""
+    survey's reminder delay (and before it expires): per survey, one locking SELECT, one UPDATE and
+    one bulk queue. Returns how many were reminded."""
     now = now or timezone.now()
-    delay = ExpressionWrapper(F("survey__reminder_after_days") * dt.timedelta(days=1), output_field=DurationField())
-    with transaction.atomic():
-        due = list(
-            Invitation.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(
-                survey__status=Survey.Status.OPEN,
-                survey__reminder_after_days__isnull=False,
-                answered_at__isnull=True,
-                reminded_at__isnull=True,
-                expires_at__gt=now,
+    reminded = 0
+    surveys = Survey.objects.filter(status=Survey.Status.OPEN, reminder_after_days__isnull=False)
+    for survey in surveys.only("pk", "reminder_after_days"):
+        with transaction.atomic():
+            due = list(
+                Invitation.objects.select_for_update(skip_locked=True)
+                .filter(
+                    survey=survey,
+                    answered_at__isnull=True,
+                    reminded_at__isnull=True,
+                    expires_at__gt=now,
+                    created_at__lte=now - dt.timedelta(days=survey.reminder_after_days),
+                )
+                .values_list("pk", flat=True)
             )
-            .alias(due_at=F("created_at") + delay)
-            .filter(due_at__lte=now)
-            .values_list("pk", flat=True)
-        )
-        Invitation.objects.filter(pk__in=due).update(reminded_at=now)
-        invitation_emails_queue(invitation_ids=due, reminder=True)
-    return len(due)
+            Invitation.objects.filter(pk__in=due).update(reminded_at=now)
+            invitation_emails_queue(invitation_ids=due, reminder=True)
+        reminded += len(due)
+    return reminded
 
 
 __all__ = ["InviteSummary", "new_token", "refusal_message", "survey_invite", "survey_invite_bulk", "survey_remind_due"]
