@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,5 +10,7 @@ class FeedbackConfig(AppConfig):
 
     def ready(self):
         from feedback import ui
+        from feedback.email_templates import ensure_survey_templates
 
         ui.register()
+        post_migrate.connect(ensure_survey_templates, sender=self, dispatch_uid="feedback.ensure_survey_templates")
