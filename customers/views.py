@@ -3,7 +3,6 @@ timeline, edit, notes and tasks. Views stay thin: a form validates, a selector r
 writes."""
 
 import csv
-import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied

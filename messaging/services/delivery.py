@@ -31,8 +31,8 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from messaging.models import Message, MessageTemplate, OutboxState, Purpose, Suppression
 from messaging.context import extra_contexts
+from messaging.models import Message, MessageTemplate, OutboxState, Purpose, Suppression
 from messaging.rendering import customer_context, render_parts
 from messaging.services.sending import NO_CONSENT
 from messaging.services.suppression import suppression_add, unsubscribe_url
