@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "customers",
     "lifecycle",
     "messaging",
+    "feedback",
 ]
 
 MIDDLEWARE = [
@@ -194,6 +195,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # --- Customer value (CLV) job --------------------------------------------------------------------
 # Customers per scoring task, and database connections that read the orders side by side (about
 # one per core of the database server).
+# Feedback: nobody is invited to a survey twice within this many days (across every survey); a
+# detractor's follow-up task is due this many hours after the answer.
+FEEDBACK_CONTACT_LIMIT_DAYS = env.int("FEEDBACK_CONTACT_LIMIT_DAYS", default=30)
+FEEDBACK_DETRACTOR_SLA_HOURS = env.int("FEEDBACK_DETRACTOR_SLA_HOURS", default=48)
 CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
 CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
 
@@ -236,7 +241,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": env("API_AUTH_THROTTLE", default="20/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env("API_AUTH_THROTTLE", default="20/min"),
+        "survey_answer": env("API_SURVEY_ANSWER_THROTTLE", default="60/min"),
+    },
     # Throttles key on the client IP: trust X-Forwarded-For only as far as our own proxies (as axes does),
     # or a client could dodge the login throttle by sending a new X-Forwarded-For each time.
     "NUM_PROXIES": AXES_IPWARE_PROXY_COUNT,
