@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,7 +9,7 @@ class FeedbackConfig(AppConfig):
 
     def ready(self):
         from feedback import ui
-        from feedback.email_templates import ensure_survey_templates
+        from feedback.email_templates import register_survey_templates
 
         ui.register()
-        post_migrate.connect(ensure_survey_templates, sender=self, dispatch_uid="feedback.ensure_survey_templates")
+        register_survey_templates()

@@ -1,7 +1,8 @@
-"""The survey e-mails as outbox templates (en + zh-hans), made sure of after every migrate.
+"""The survey e-mails as outbox templates (en + zh-hans), shipped through messaging.defaults: the
+outbox creates them for staff to edit, and again on first use if the row is missing; staff edits are
+never overwritten."""
 
-post_migrate, not a data migration: a test database flush (transactional tests) empties the tables
-and sends post_migrate again, so the templates come back; staff edits are never overwritten."""
+from messaging.defaults import register_default_template
 
 COMMON = {"purpose": "marketing", "variables": "survey_name, survey_url, expires_on"}
 
@@ -74,18 +75,6 @@ REMINDER = {
 }
 
 
-def ensure_survey_templates(sender=None, using="default", **kwargs) -> None:
-    from messaging.services import message_template_ensure
-
-    if not _table_exists(using):  # migrating backwards, or a partial migrate
-        return
+def register_survey_templates() -> None:
     for spec in (INVITATION, REMINDER):
-        message_template_ensure(**spec)
-
-
-def _table_exists(using: str) -> bool:
-    from django.db import connections
-
-    from messaging.models import MessageTemplate
-
-    return MessageTemplate._meta.db_table in connections[using].introspection.table_names()
+        register_default_template(**spec)

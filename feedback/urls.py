@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from feedback import views
 
@@ -11,6 +11,9 @@ urlpatterns = [
     path("<int:pk>/invite/", views.survey_invite_list, name="invite"),
     path("<int:pk>/export.json", views.survey_export_json, name="export-json"),
     path("<int:pk>/responses.csv", views.survey_export_csv, name="export-csv"),
-    re_path(r"^(?P<pk>[0-9]{1,18})/(?P<action>open|close|duplicate)/$", views.survey_action, name="action"),
+    *(
+        path(f"<int:pk>/{action}/", views.survey_action, {"action": action}, name=f"{action}")
+        for action in ("open", "close", "duplicate")
+    ),
     path("responses/<int:pk>/", views.response_detail, name="response"),
 ]

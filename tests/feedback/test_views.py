@@ -83,7 +83,7 @@ def test_an_agent_reads_but_may_not_build_or_invite(client, agent):
     assert client.get(reverse("feedback:detail", args=[survey.pk])).status_code == 200
     assert client.get(reverse("feedback:new")).status_code == 403
     assert client.post(reverse("feedback:invite", args=[survey.pk])).status_code == 403
-    assert client.post(reverse("feedback:action", args=[survey.pk, "close"])).status_code == 403
+    assert client.post(reverse("feedback:close", args=[survey.pk])).status_code == 403
 
 
 def test_a_manager_builds_a_survey_in_the_ui(client, manager):
@@ -99,7 +99,7 @@ def test_a_manager_builds_a_survey_in_the_ui(client, manager):
     survey = Survey.objects.get()
     follow_up = survey.questions.get(position=1)
     assert survey.status == "draft" and follow_up.show_if_question.position == 0 and follow_up.show_if_max == 6
-    client.post(reverse("feedback:action", args=[survey.pk, "open"]))
+    client.post(reverse("feedback:open", args=[survey.pk]))
     survey.refresh_from_db()
     assert survey.status == "open"
 
