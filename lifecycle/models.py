@@ -209,3 +209,14 @@ class CustomerValue(models.Model):
 
     def __str__(self) -> str:
         return f"value of customer {self.customer_id}"
+
+
+# The stage models live in their own module; importing them here registers them with the app.
+from lifecycle.models_stages import (  # noqa: E402, F401
+    CustomerStage,
+    LifecycleRun,
+    Stage,
+    StageRules,
+    StageTransition,
+    TransitionRule,
+)
