@@ -3,6 +3,7 @@ transitions and evaluation runs, which only the evaluation and the manual-move s
 
 from django.contrib import admin
 
+from lifecycle.models_health import CustomerHealth, HealthHistory, HealthRules
 from lifecycle.models_stages import CustomerStage, LifecycleRun, StageRules, StageTransition
 
 
@@ -57,3 +58,41 @@ class StageTransitionAdmin(_ReadOnly):
 class LifecycleRunAdmin(_ReadOnly):
     list_display = ("id", "as_of", "status", "n_customers", "n_transitions", "started_at", "finished_at")
     list_filter = ("status",)
+
+
+@admin.register(HealthRules)
+class HealthRulesAdmin(admin.ModelAdmin):
+    """One row: weights (must add up to 100), colour bands and churn-risk thresholds."""
+
+    fieldsets = [
+        (None, {"fields": ("window_days", "weight_activity", "weight_breadth", "weight_service", "weight_feedback")}),
+        (None, {"fields": ("activity_target", "breadth_events", "service_events", "service_limit")}),
+        (None, {"fields": ("red_below", "yellow_below")}),
+        (None, {"fields": ("decline_percent", "decline_period_days", "no_core_days", "idle_days")}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return not HealthRules.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CustomerHealth)
+class CustomerHealthAdmin(_ReadOnly):
+    list_display = ("customer", "score", "activity_points", "breadth_points", "service_points", "feedback_points", "churn_risk", "changed_at")
+    list_filter = ("churn_risk",)
+    raw_id_fields = ("customer",)
+    search_fields = ("=customer__id",)
+    show_full_result_count = False
+
+
+@admin.register(HealthHistory)
+class HealthHistoryAdmin(_ReadOnly):
+    list_display = ("customer", "at", "score", "churn_risk")
+    raw_id_fields = ("customer", "run")
+    search_fields = ("=customer__id",)
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

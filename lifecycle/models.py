@@ -220,3 +220,4 @@ from lifecycle.models_stages import (  # noqa: E402, F401
     StageTransition,
     TransitionRule,
 )
+from lifecycle.models_health import ChurnRisk, CustomerHealth, HealthHistory, HealthRules  # noqa: E402, F401

@@ -40,13 +40,19 @@ from core.roles import Role, role_at_least
 from customers.models import Customer
 from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
 
+from lifecycle.health_hooks import feedback_source
+from lifecycle.models_health import HealthRules
+
 from .aggregate import end_of_day
+from .health import health_rules_get, health_select, health_table_create, health_write_changes
 
 JOB_KIND = "lifecycle_evaluate"
 CHUNK = 50_000
 # A run still "running" after this long crashed (a killed worker): the next one closes it.
 STALE_RUN = dt.timedelta(hours=2)
 CHANGES_TABLE = "lifecycle_stage_changes"
+FIGURES_TABLE = "lifecycle_figures"
+HEALTH_TABLE = "lifecycle_health_changes"
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -97,16 +103,22 @@ def _in_list(column: str, prefix: str, values: list[str], params: dict) -> str:
     return f"{column} IN ({', '.join(names)})"
 
 
-def _changes_select(d: _Dialect, rules: StageRules, params: dict) -> str:
-    """The customers of [lo, hi) whose stage the rules would change, with the figures behind it."""
+FIGURE_COLUMNS = (
+    "customer_id, current_stage, seen_changed_at, manual, paid_orders, repeated, early_core, last_active_at, rfm_segment, "
+    "window_actions, breadth, service, core_recent, core_previous, last_core_at, feedback"
+)
+
+
+def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params: dict) -> str:
+    """Every customer of [lo, hi) with the figures the stage, health and risk rules need: one pass
+    over the range's orders and one over its events."""
     core = _in_list("ev.name", "core", rules.activation_event_list, params)
-    loyal_segment = _in_list("f.rfm_segment", "seg", rules.loyal_segment_list, params)
+    breadth = _in_list("ev.name", "breadth", health.breadth_event_list, params)
+    service = _in_list("ev.name", "service", health.service_event_list, params)
     params.update(
         repeat_lag=rules.repeat_orders - 1,
         repeat_days=rules.repeat_days,
         activation_days=rules.activation_days,
-        activation_count=rules.activation_count,
-        loyal_orders=rules.loyal_orders,
     )
     signup = "COALESCE(c.signed_up_at, c.created_at)"
     if d.pg:
@@ -118,6 +130,12 @@ def _changes_select(d: _Dialect, rules: StageRules, params: dict) -> str:
         "WHEN e.last_event_at IS NULL OR o.last_order_at >= e.last_event_at THEN o.last_order_at "
         "ELSE e.last_event_at END"
     )
+    feedback_join, feedback = "", "NULL"
+    source = feedback_source()
+    if source is not None:
+        sql, extra = source()
+        params.update(extra)
+        feedback_join, feedback = f"LEFT JOIN ({sql}) fb ON fb.customer_id = c.id", "fb.positivity"
     return f"""
 WITH paid AS (
     SELECT o.customer_id, o.ordered_at,
@@ -127,35 +145,54 @@ WITH paid AS (
 ), o AS (
     SELECT customer_id, COUNT(*) AS paid_orders, MAX(ordered_at) AS last_order_at,
            MAX(CASE WHEN earlier IS NOT NULL AND {d.within_days("earlier", "ordered_at", "repeat_days")} THEN 1 ELSE 0 END)
-               AS repeated
+               AS repeated,
+           SUM(CASE WHEN ordered_at > %(window_since)s THEN 1 ELSE 0 END) AS window_orders
     FROM paid GROUP BY customer_id
 ), e AS (
     SELECT ev.customer_id, MAX(ev.occurred_at) AS last_event_at,
-           SUM(CASE WHEN {core} AND {early} THEN 1 ELSE 0 END) AS early_core
+           SUM(CASE WHEN {core} AND {early} THEN 1 ELSE 0 END) AS early_core,
+           SUM(CASE WHEN ev.occurred_at > %(window_since)s THEN 1 ELSE 0 END) AS window_events,
+           COUNT(DISTINCT CASE WHEN {breadth} AND ev.occurred_at > %(window_since)s THEN ev.name END) AS breadth,
+           SUM(CASE WHEN {service} AND ev.occurred_at > %(window_since)s THEN 1 ELSE 0 END) AS service,
+           SUM(CASE WHEN {core} AND ev.occurred_at > %(decline_since)s THEN 1 ELSE 0 END) AS core_recent,
+           SUM(CASE WHEN {core} AND ev.occurred_at > %(previous_since)s AND ev.occurred_at <= %(decline_since)s
+               THEN 1 ELSE 0 END) AS core_previous,
+           MAX(CASE WHEN {core} THEN ev.occurred_at END) AS last_core_at
     FROM customers_activityevent ev JOIN customers_customer c ON c.id = ev.customer_id
     WHERE ev.customer_id >= %(lo)s AND ev.customer_id < %(hi)s AND ev.occurred_at <= %(t)s
     GROUP BY ev.customer_id
-), f AS (
-    SELECT c.id AS customer_id, cs.stage AS current_stage, cs.changed_at AS seen_changed_at,
-           COALESCE(cs.manual, FALSE) AS manual,
-           COALESCE(o.paid_orders, 0) AS paid_orders, COALESCE(o.repeated, 0) AS repeated,
-           COALESCE(e.early_core, 0) AS early_core, {last_active} AS last_active_at, v.rfm_segment
-    FROM customers_customer c
-    LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id
-    LEFT JOIN o ON o.customer_id = c.id
-    LEFT JOIN e ON e.customer_id = c.id
-    LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id
-    WHERE c.id >= %(lo)s AND c.id < %(hi)s
-), g AS (
-    SELECT f.*, CASE
+)
+SELECT c.id, cs.stage, cs.changed_at, COALESCE(cs.manual, FALSE),
+       COALESCE(o.paid_orders, 0), COALESCE(o.repeated, 0), COALESCE(e.early_core, 0), {last_active}, v.rfm_segment,
+       COALESCE(o.window_orders, 0) + COALESCE(e.window_events, 0), COALESCE(e.breadth, 0), COALESCE(e.service, 0),
+       COALESCE(e.core_recent, 0), COALESCE(e.core_previous, 0), e.last_core_at, {feedback}
+FROM customers_customer c
+LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id
+LEFT JOIN o ON o.customer_id = c.id
+LEFT JOIN e ON e.customer_id = c.id
+LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id
+{feedback_join}
+WHERE c.id >= %(lo)s AND c.id < %(hi)s
+"""
+
+
+def _target_stage(loyal_segment: str) -> str:
+    """The stage the rules give a row of the figures table `f` (see the module docstring)."""
+    return f"""CASE
         WHEN f.paid_orders = 0 AND f.early_core < %(activation_count)s THEN 'lead'
         WHEN f.last_active_at <= %(churn_since)s THEN 'churned'
         WHEN f.last_active_at <= %(at_risk_since)s THEN 'at_risk'
         WHEN (%(loyal_orders)s > 0 AND f.paid_orders >= %(loyal_orders)s) OR {loyal_segment} THEN 'loyal'
         WHEN f.repeated = 1 OR f.current_stage IN ('active', 'loyal', 'at_risk', 'churned') THEN 'active'
-        ELSE 'new' END AS target
-    FROM f
-)
+        ELSE 'new' END"""
+
+
+def _changes_select(d: _Dialect, rules: StageRules, params: dict) -> str:
+    """The customers of the figures table whose stage the rules would change, with the rule."""
+    loyal_segment = _in_list("f.rfm_segment", "seg", rules.loyal_segment_list, params)
+    params.update(activation_count=rules.activation_count, loyal_orders=rules.loyal_orders)
+    return f"""
+WITH g AS (SELECT f.*, {_target_stage(loyal_segment)} AS target FROM {FIGURES_TABLE} f)
 SELECT g.customer_id, g.current_stage, g.seen_changed_at, g.target,
        CASE
            WHEN g.current_stage IS NULL THEN 'first_evaluation'
@@ -176,22 +213,30 @@ WHERE (g.current_stage IS NULL OR g.current_stage <> g.target)
 """
 
 
-def _create_changes_table(cursor, d: _Dialect) -> None:
+def _create_temp_tables(cursor, d: _Dialect) -> None:
     text, moment = d.text_type(), d.time_type()
-    cursor.execute(f"DROP TABLE IF EXISTS {CHANGES_TABLE}")
+    for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {FIGURES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
+        f"seen_changed_at {moment}, manual boolean, paid_orders integer, repeated integer, early_core integer, "
+        f"last_active_at {moment}, rfm_segment {text}, window_actions integer, breadth integer, service integer, "
+        f"core_recent integer, core_previous integer, last_core_at {moment}, feedback integer)"
+    )
     cursor.execute(
         f"CREATE TEMPORARY TABLE {CHANGES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
         f"seen_changed_at {moment}, target {text}, rule {text}, paid_orders integer, repeated integer, "
         f"early_core integer, rfm_segment {text}, days_idle numeric)"
     )
+    health_table_create(cursor, HEALTH_TABLE)
 
 
-def _evaluate_range(cursor, d: _Dialect, select_sql: str, params: dict) -> None:
-    """Write the stage changes of one id range: four statements, whatever its size."""
+def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict) -> None:
+    """Move the stages of one id range: four statements, whatever its size."""
     ch = CHANGES_TABLE
     cursor.execute(
         f"INSERT INTO {ch} (customer_id, current_stage, seen_changed_at, target, rule, paid_orders, repeated, "
-        f"early_core, rfm_segment, days_idle) {select_sql}",
+        f"early_core, rfm_segment, days_idle) {changes_sql}",
         params,
     )
     cursor.execute(
@@ -218,6 +263,14 @@ def _evaluate_range(cursor, d: _Dialect, select_sql: str, params: dict) -> None:
         params,
     )
     cursor.execute(f"DELETE FROM {ch}")
+
+
+def _evaluate_range(cursor, d: _Dialect, sql: dict, params: dict) -> None:
+    """One id range: its figures, then the stage changes and the health changes drawn from them."""
+    cursor.execute(f"INSERT INTO {FIGURES_TABLE} ({FIGURE_COLUMNS}) {sql['figures']}", params)
+    _write_stage_changes(cursor, d, sql["changes"], params)
+    health_write_changes(cursor, sql["health"], HEALTH_TABLE, params)
+    cursor.execute(f"DELETE FROM {FIGURES_TABLE}")
 
 
 def lifecycle_run_create(*, as_of: dt.datetime | None = None, job=None) -> LifecycleRun:
@@ -254,7 +307,7 @@ def lifecycle_evaluate(
 
 def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: int) -> LifecycleRun:
     started = time.perf_counter()
-    rules = stage_rules_get()
+    rules, health = stage_rules_get(), health_rules_get()
     d = _Dialect(connection.vendor)
     adapt = connection.ops.adapt_datetimefield_value
     t = run.as_of
@@ -265,22 +318,32 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
         "run": run.pk,
         "at_risk_since": adapt(t - dt.timedelta(days=rules.at_risk_days)),
         "churn_since": adapt(t - dt.timedelta(days=rules.churn_days)),
+        "window_since": adapt(t - dt.timedelta(days=health.window_days)),
+        "decline_since": adapt(t - dt.timedelta(days=health.decline_period_days)),
+        "previous_since": adapt(t - dt.timedelta(days=2 * health.decline_period_days)),
+        "no_core_since": adapt(t - dt.timedelta(days=health.no_core_days)),
+        "idle_since": adapt(t - dt.timedelta(days=health.idle_days)),
     }
-    select_sql = _changes_select(d, rules, params)
+    sql = {
+        "figures": _figures_select(d, rules, health, params),
+        "changes": _changes_select(d, rules, params),
+        "health": health_select(health, rules_target=_target_stage(_in_list("f.rfm_segment", "seg", rules.loyal_segment_list, params)), table=FIGURES_TABLE, params=params),
+    }
     if progress:
         progress(0, total)
     with connection.cursor() as cursor:
-        _create_changes_table(cursor, d)
+        _create_temp_tables(cursor, d)
         if bounds["lo"] is not None:
             span = bounds["hi"] + 1 - bounds["lo"]
             for lo in range(bounds["lo"], bounds["hi"] + 1, chunk):
                 with transaction.atomic():
-                    _evaluate_range(cursor, d, select_sql, {**params, "lo": lo, "hi": lo + chunk})
+                    _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk})
                 # Progress by the share of the id range covered: counting each range would cost a query.
                 done = total * min(span, lo + chunk - bounds["lo"]) // span
                 if progress:
                     progress(done, total)
-        cursor.execute(f"DROP TABLE IF EXISTS {CHANGES_TABLE}")
+        for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
     counts = dict(StageTransition.objects.filter(run=run).values_list("rule").annotate(n=Count("id")).order_by())
     run.status = LifecycleRun.Status.SUCCEEDED
     run.finished_at = timezone.now()

@@ -12,7 +12,7 @@ from django_celery_beat.models import PeriodicTask
 from core.exceptions import DomainError
 from core.models import Job
 from customers.models import Order
-from lifecycle.models import CustomerValue
+from lifecycle.models import CustomerHealth, CustomerValue, HealthHistory
 from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition
 from lifecycle.services.stages import customer_stage_set, lifecycle_evaluate, stage_rules_get
 from lifecycle.services.stages_jobs import lifecycle_evaluate_for_job, lifecycle_evaluate_start
@@ -161,8 +161,8 @@ def test_rerun_on_the_same_data_writes_nothing_and_each_run_records_counts():
 
 def test_the_evaluation_runs_the_same_queries_for_3_or_30_customers():
     def evaluate_counting() -> int:
-        StageTransition.objects.all().delete()
-        CustomerStage.objects.all().delete()
+        for model in (StageTransition, CustomerStage, CustomerHealth, HealthHistory):
+            model.objects.all().delete()
         with CaptureQueriesContext(connection) as ctx:
             lifecycle_evaluate(as_of=T, chunk=10**9)
         return len(ctx.captured_queries)
