@@ -212,6 +212,7 @@ class CustomerValue(models.Model):
 
 
 # The stage models live in their own module; importing them here registers them with the app.
+from lifecycle.models_health import ChurnRisk, CustomerHealth, HealthHistory, HealthRules  # noqa: E402, F401
 from lifecycle.models_stages import (  # noqa: E402, F401
     CustomerStage,
     LifecycleRun,
@@ -220,4 +221,3 @@ from lifecycle.models_stages import (  # noqa: E402, F401
     StageTransition,
     TransitionRule,
 )
-from lifecycle.models_health import ChurnRisk, CustomerHealth, HealthHistory, HealthRules  # noqa: E402, F401

@@ -38,10 +38,9 @@ from django.utils.translation import gettext as _
 from core.exceptions import DomainError
 from core.roles import Role, role_at_least
 from customers.models import Customer
-from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
-
 from lifecycle.health_hooks import feedback_source
 from lifecycle.models_health import HealthRules
+from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
 
 from .aggregate import end_of_day
 from .health import health_rules_get, health_select, health_table_create, health_write_changes
