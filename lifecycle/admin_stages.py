@@ -4,6 +4,7 @@ transitions and evaluation runs, which only the evaluation and the manual-move s
 from django.contrib import admin
 
 from lifecycle.models_health import CustomerHealth, HealthHistory, HealthRules
+from lifecycle.models_retention import RetentionAction, RetentionIntervention
 from lifecycle.models_stages import CustomerStage, LifecycleRun, StageRules, StageTransition
 
 
@@ -96,3 +97,18 @@ class HealthHistoryAdmin(_ReadOnly):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(RetentionIntervention)
+class RetentionInterventionAdmin(admin.ModelAdmin):
+    list_display = ("level", "kind", "enabled", "template", "task_title", "offer_days", "window_days")
+    list_editable = ("enabled",)
+
+
+@admin.register(RetentionAction)
+class RetentionActionAdmin(_ReadOnly):
+    list_display = ("customer", "level", "kind", "day", "message_key")
+    list_filter = ("level", "kind")
+    raw_id_fields = ("customer",)
+    search_fields = ("=customer__id",)
+    show_full_result_count = False

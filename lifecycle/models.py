@@ -213,6 +213,7 @@ class CustomerValue(models.Model):
 
 # The stage models live in their own module; importing them here registers them with the app.
 from lifecycle.models_health import ChurnRisk, CustomerHealth, HealthHistory, HealthRules  # noqa: E402, F401
+from lifecycle.models_retention import RetentionAction, RetentionIntervention  # noqa: E402, F401
 from lifecycle.models_stages import (  # noqa: E402, F401
     CustomerStage,
     LifecycleRun,

@@ -57,3 +57,11 @@ def lifecycle_evaluate_hourly() -> None:
         logger.warning("hourly lifecycle evaluation skipped: %s", exc.message)
         return
     lifecycle_evaluate_job(job.pk)
+
+
+@shared_task(name="lifecycle.tasks.retention_daily", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def retention_daily() -> None:
+    """Beat's daily entry ("Daily retention interventions"); safe to run twice (see services.retention)."""
+    from lifecycle.services.retention import retention_run
+
+    retention_run()

@@ -10,6 +10,9 @@ from lifecycle.services.stages import JOB_KIND
 
 
 def register() -> None:
+    from lifecycle import emails
+
+    emails.register()
     register_job_kind(
         kind=JOB_KIND,
         label=_("Lifecycle evaluation"),

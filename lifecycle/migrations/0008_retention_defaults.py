@@ -1,0 +1,38 @@
+"""The default retention interventions (one per churn-risk level) and the daily run as a
+django-celery-beat entry, editable in the admin site."""
+
+from django.db import migrations
+
+TASK_NAME = "Daily retention interventions"
+
+
+def create(apps, schema_editor):
+    Intervention = apps.get_model("lifecycle", "RetentionIntervention")
+    defaults = [
+        {"level": 1, "kind": "email", "template": "retention_care", "window_days": 30},
+        {"level": 2, "kind": "task", "task_title": "Follow up: no core action for two weeks", "task_due_days": 3, "window_days": 14},
+        {"level": 3, "kind": "email", "template": "retention_offer", "offer_days": 14, "window_days": 60},
+    ]
+    for row in defaults:
+        Intervention.objects.get_or_create(level=row["level"], defaults=row)
+    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="0", hour="9", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+    )
+    PeriodicTask.objects.update_or_create(
+        name=TASK_NAME, defaults={"task": "lifecycle.tasks.retention_daily", "crontab": crontab, "enabled": True}
+    )
+
+
+def remove(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("lifecycle", "0007_retention"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(create, remove)]
