@@ -19,6 +19,7 @@ def customer_lifecycle_panel(*, customer, user) -> dict:
     data = panel_data(customer_id=customer.pk)
     rules = HealthRules.objects.get_or_create(pk=1)[0]
     data["customer"] = customer
+    data["rules"] = rules
     data["band"] = rules.band(data["health"].score if data["health"] else None)
     data["may_change"] = role_at_least(user, Role.MANAGER)
     data["form"] = StageChangeForm()

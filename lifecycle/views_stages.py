@@ -24,7 +24,7 @@ from lifecycle.models_stages import LifecycleRun, Stage
 from lifecycle.selectors_tasks import open_tasks
 from lifecycle.services.stages import customer_stage_set
 from lifecycle.services.stages_jobs import lifecycle_evaluate_start
-from lifecycle.services.tasks_inbox import task_complete
+from lifecycle.services.tasks_inbox import task_done_with_note
 
 SLOW_CACHE_SECONDS = 300
 PAGE_SIZE = 50
@@ -161,7 +161,7 @@ def task_done(request, pk: int):
         messages.error(request, _("Say what was done."))
     else:
         try:
-            task_complete(task_id=pk, user=request.user, note=form.cleaned_data["note"])
+            task_done_with_note(task_id=pk, user=request.user, note=form.cleaned_data["note"])
         except PermissionError as exc:
             raise PermissionDenied(str(exc)) from exc
         except DomainError as exc:

@@ -12,7 +12,7 @@ from core.roles import Role, role_at_least
 from customers.models import Note, Task
 
 
-def task_complete(*, task_id: int, user, note: str) -> Task:
+def task_done_with_note(*, task_id: int, user, note: str) -> Task:
     """Mark a task done with a note (kept on the customer's timeline). The assignee or a Manager may."""
     note = (note or "").strip()
     if not note:
