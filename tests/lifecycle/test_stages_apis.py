@@ -88,3 +88,12 @@ def test_tasks_list_and_update(agent, agent_api, manager_api):
     assert Note.objects.filter(customer=customer, body__contains="Called back").exists()
     assert agent_api.patch(f"/api/v1/tasks/{overdue.pk}/", {"done": True, "note": "again"}, format="json").status_code == 400
     assert agent_api.patch("/api/v1/tasks/999999/", {"done": True, "note": "x"}, format="json").status_code == 404
+
+
+def test_customer_list_filters_by_stage_risk_and_health(agent_api, customers):
+    ids = lambda params: {row["id"] for row in agent_api.get("/api/v1/customers/", params).json()["results"]}  # noqa: E731
+    assert ids({"stage": "new"}) == {customers[0].pk}
+    assert ids({"stage": "lead"}) == {c.pk for c in customers[1:]}
+    assert ids({"churn_risk": 0}) >= {c.pk for c in customers[1:]}
+    assert ids({"health_min": 101}) == set()
+    assert agent_api.get("/api/v1/customers/", {"stage": "gold"}).status_code == 400
