@@ -33,6 +33,10 @@ from bench_clv import AS_OF, backend_cpu, seed  # sibling modules of this script
 from django_setup import setup_django
 
 DEFAULT_DB = "postgres://root@127.0.0.1:5432/h_stages_bench"
+LIFECYCLE_TABLES = (
+    "lifecycle_stagetransition, lifecycle_customerstage, lifecycle_healthhistory, lifecycle_customerhealth, lifecycle_lifecyclerun"
+)
+WRITTEN_TABLES = ("lifecycle_customerstage", "lifecycle_stagetransition", "lifecycle_customerhealth", "lifecycle_healthhistory")
 EVENT_NAMES = "ARRAY['signup','login','page_view','cart_add','email_open','support_ticket']"
 
 
@@ -45,7 +49,7 @@ def seed_events(n_events: int) -> float:
     with connection.cursor() as cur:
         cur.execute("SET synchronous_commit = off")
         cur.execute("SET maintenance_work_mem = '512MB'")
-        cur.execute("TRUNCATE customers_activityevent, lifecycle_stagetransition, lifecycle_customerstage, lifecycle_lifecyclerun")
+        cur.execute(f"TRUNCATE customers_activityevent, {LIFECYCLE_TABLES}")
         cur.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers_activityevent'"
             " AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'customers_activityevent'::regclass)"
@@ -108,7 +112,7 @@ def floor_queries(as_of: dt.datetime) -> list[tuple[str, dict]]:
 
 
 def table_writes() -> int:
-    """Rows inserted, updated or deleted so far in the stage tables (PostgreSQL's own counters)."""
+    """Rows inserted, updated or deleted so far in the stage and health tables (PostgreSQL's own counters)."""
     from django.db import connection
 
     with connection.cursor() as cur:
@@ -116,7 +120,8 @@ def table_writes() -> int:
         cur.execute("SELECT pg_stat_clear_snapshot()")
         cur.execute(
             "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
-            " WHERE relname IN ('lifecycle_customerstage', 'lifecycle_stagetransition')"
+            " WHERE relname = ANY(%s)",
+            [list(WRITTEN_TABLES)],
         )
         return int(cur.fetchone()[0])
 
@@ -135,7 +140,7 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool) -> 
         result["seed_events_s"] = round(seed_events(n_events), 1)
     else:
         with connection.cursor() as cur:
-            cur.execute("TRUNCATE lifecycle_stagetransition, lifecycle_customerstage, lifecycle_lifecyclerun")
+            cur.execute(f"TRUNCATE {LIFECYCLE_TABLES}")
     with connection.cursor() as cur:
         for table in ("customers_customer", "customers_order", "customers_activityevent"):
             cur.execute(f"SELECT count(*) FROM {table}")
