@@ -65,3 +65,17 @@ class RetentionAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: level {self.level} on {self.day}"
+
+
+# The defaults the data migration creates (and tests whose database was flushed put back).
+DEFAULT_INTERVENTIONS = [
+    {"level": 1, "kind": "email", "template": "retention_care", "window_days": 30},
+    {"level": 2, "kind": "task", "task_title": "Follow up: no core action for two weeks", "task_due_days": 3, "window_days": 14},
+    {"level": 3, "kind": "email", "template": "retention_offer", "offer_days": 14, "window_days": 60},
+]
+
+
+def interventions_ensure(model=RetentionIntervention) -> None:
+    """Create the default intervention of each level that has none (never changes an existing one)."""
+    for row in DEFAULT_INTERVENTIONS:
+        model.objects.get_or_create(level=row["level"], defaults=row)

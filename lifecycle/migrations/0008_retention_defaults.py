@@ -7,14 +7,9 @@ TASK_NAME = "Daily retention interventions"
 
 
 def create(apps, schema_editor):
-    Intervention = apps.get_model("lifecycle", "RetentionIntervention")
-    defaults = [
-        {"level": 1, "kind": "email", "template": "retention_care", "window_days": 30},
-        {"level": 2, "kind": "task", "task_title": "Follow up: no core action for two weeks", "task_due_days": 3, "window_days": 14},
-        {"level": 3, "kind": "email", "template": "retention_offer", "offer_days": 14, "window_days": 60},
-    ]
-    for row in defaults:
-        Intervention.objects.get_or_create(level=row["level"], defaults=row)
+    from lifecycle.models_retention import interventions_ensure
+
+    interventions_ensure(model=apps.get_model("lifecycle", "RetentionIntervention"))
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     crontab, _ = CrontabSchedule.objects.get_or_create(
