@@ -148,8 +148,11 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool) -> 
     result["load_avg_before"] = os.getloadavg()
     as_of = end_of_day(AS_OF) - dt.timedelta(microseconds=1)
 
+    from lifecycle.services.stages import WORK_MEM
+
     started, cpu_before = time.perf_counter(), backend_cpu()
     with connection.cursor() as cur:
+        cur.execute(f"SET work_mem = '{WORK_MEM}'")  # the evaluation's own setting, for a fair floor
         for sql, params in floor_queries(as_of):
             cur.execute(sql, params)
             cur.fetchone()
