@@ -129,8 +129,7 @@ def test_a_rolled_back_transaction_leaves_no_message_and_no_kick(template, djang
     from django.db import transaction
 
     customer = opted_in_customer()
-    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
-        with transaction.atomic():
-            message_send(customer=customer, template="news", key="gone", purpose="marketing")
-            raise RuntimeError
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        message_send(customer=customer, template="news", key="gone", purpose="marketing")
+        raise RuntimeError
     assert callbacks == [] and not Message.objects.filter(key="gone").exists()
