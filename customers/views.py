@@ -5,6 +5,7 @@ writes."""
 import csv
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
@@ -59,6 +60,7 @@ def customer_list(request):
         "sort": sort,
         "sort_columns": _sort_columns(sort),
         "may_create": role_at_least(request.user, Role.MANAGER),
+        "currency": settings.DEFAULT_CURRENCY,  # the value columns' (lifecycle.CustomerValue)
     }
     return _render(request, "customers/list.html", "customer-table", context)
 
@@ -72,7 +74,7 @@ def _sort_columns(current: str) -> dict:
         elif current == f"-{name}":
             columns[name] = {"next": name, "state": "descending"}
         else:
-            columns[name] = {"next": name, "state": "none"}
+            columns[name] = {"next": f"-{name}" if name in selectors.DESCENDING_FIRST else name, "state": "none"}
     return columns
 
 
