@@ -261,6 +261,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "customers.models.Order.Status",
         "ChannelStatusEnum": "customers.models.AcquisitionChannel.Status",
+        "LifecycleStageEnum": "lifecycle.models_stages.Stage",
     },
 }
 

@@ -59,7 +59,8 @@ class IdLookupMixin:
 class CustomerViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Customers. PUT and PATCH both change only the fields sent (no customer field is required)."""
 
-    queryset = Customer.objects.select_related("channel").prefetch_related("tags")
+    # stage and health: the lifecycle app's one-to-one rows, in the same query (no N+1).
+    queryset = Customer.objects.select_related("channel", "stage", "health").prefetch_related("tags")
     serializer_class = CustomerOutputSerializer
     filterset_class = CustomerFilter
     http_method_names = WRITE_METHODS

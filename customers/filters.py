@@ -46,6 +46,9 @@ class TimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
         return super().filter(qs, value)
 
 
+LIFECYCLE_STAGES = [(s, s) for s in ("lead", "new", "active", "loyal", "at_risk", "churned")]
+
+
 class CustomerFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email", help_text=_("E-mail address, case-insensitive."))
     external_id = django_filters.CharFilter(field_name="external_id")
@@ -56,6 +59,13 @@ class CustomerFilter(django_filters.FilterSet):
     country = django_filters.CharFilter(method="filter_country", help_text=_("ISO 3166-1 alpha-2 code."))
     owner = IdFilter(field_name="owner_id", help_text=_("Id of the account manager."))
     tag = django_filters.CharFilter(field_name="tags__name", help_text=_("Tag name."))
+    # The lifecycle app's one-to-one rows (stage, health), by their relation names.
+    stage = django_filters.ChoiceFilter(
+        field_name="stage__stage", choices=LIFECYCLE_STAGES, help_text=_("Lifecycle stage.")
+    )
+    churn_risk = django_filters.NumberFilter(field_name="health__churn_risk", help_text=_("Churn risk level, 0-3."))
+    health_min = django_filters.NumberFilter(field_name="health__score", lookup_expr="gte", help_text=_("Lowest health score."))
+    health_max = django_filters.NumberFilter(field_name="health__score", lookup_expr="lte", help_text=_("Highest health score."))
 
     class Meta:
         model = Customer

@@ -5,6 +5,7 @@ import json
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -80,14 +81,41 @@ class CustomerInputSerializer(serializers.Serializer):
         return attrs
 
 
+def _lifecycle_row(customer, relation: str):
+    """The customer's row of a lifecycle one-to-one (stage, health), or None before the first
+    evaluation. The viewsets select_related both, so this costs no query."""
+    try:
+        return getattr(customer, relation)
+    except ObjectDoesNotExist:
+        return None
+
+
 class CustomerOutputSerializer(serializers.ModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    stage = serializers.SerializerMethodField(help_text=_("Lifecycle stage; null before the first evaluation."))
+    health_score = serializers.SerializerMethodField(help_text=_("0-100; null before the first evaluation."))
+    churn_risk = serializers.SerializerMethodField(help_text=_("0-3; null before the first evaluation."))
 
     class Meta:
         model = Customer
-        fields = ["id", *CUSTOMER_EDITABLE_FIELDS, "email_opt_in_at", "tags", "created_at", "updated_at"]
+        fields = [
+            "id", *CUSTOMER_EDITABLE_FIELDS, "email_opt_in_at", "tags", "stage", "health_score", "churn_risk",
+            "created_at", "updated_at",
+        ]
         read_only_fields = fields
+
+    def get_stage(self, customer) -> str | None:
+        row = _lifecycle_row(customer, "stage")
+        return row.stage if row else None
+
+    def get_health_score(self, customer) -> int | None:
+        row = _lifecycle_row(customer, "health")
+        return row.score if row else None
+
+    def get_churn_risk(self, customer) -> int | None:
+        row = _lifecycle_row(customer, "health")
+        return row.churn_risk if row else None
 
 
 # --- Orders and events ----------------------------------------------------------------------------

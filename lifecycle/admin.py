@@ -41,3 +41,5 @@ class CustomerValueAdmin(ReadOnlyAdmin):
     raw_id_fields = ("customer", "run")
     search_fields = ("=customer__id", "customer__email")
     show_full_result_count = False
+
+from lifecycle import admin_stages  # noqa: E402, F401  (registers the stage models)

@@ -8,6 +8,7 @@ class LifecycleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from lifecycle import ui
+        from lifecycle import ui, ui_stages
 
         ui.register()
+        ui_stages.register()

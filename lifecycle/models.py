@@ -236,3 +236,16 @@ class CustomerValue(models.Model):
         if self.T is None or self.recency is None or self.run is None:
             return None
         return self.run.as_of - dt.timedelta(days=round((self.T - self.recency) * self.run.time_unit_days))
+
+
+# The stage models live in their own module; importing them here registers them with the app.
+from lifecycle.models_health import ChurnRisk, CustomerHealth, HealthHistory, HealthRules  # noqa: E402, F401
+from lifecycle.models_retention import RetentionAction, RetentionIntervention  # noqa: E402, F401
+from lifecycle.models_stages import (  # noqa: E402, F401
+    CustomerStage,
+    LifecycleRun,
+    Stage,
+    StageRules,
+    StageTransition,
+    TransitionRule,
+)

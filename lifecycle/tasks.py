@@ -36,3 +36,32 @@ def clv_nightly() -> None:
         clv.clv_run_start()
     except DomainError as exc:
         logger.warning("nightly CLV recompute skipped: %s", exc.message)
+
+
+@shared_task(name="lifecycle.tasks.lifecycle_evaluate_job", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def lifecycle_evaluate_job(job_id: int) -> None:
+    """Evaluate every customer's stage for a Job someone started (the job page shows the progress)."""
+    from lifecycle.services.stages_jobs import lifecycle_evaluate_for_job
+
+    lifecycle_evaluate_for_job(job_id=job_id)
+
+
+@shared_task(name="lifecycle.tasks.lifecycle_evaluate_hourly")
+def lifecycle_evaluate_hourly() -> None:
+    """Beat's hourly entry ("Hourly lifecycle evaluation", editable in the admin)."""
+    from lifecycle.services.stages_jobs import lifecycle_evaluate_start
+
+    try:
+        job = lifecycle_evaluate_start()
+    except DomainError as exc:
+        logger.warning("hourly lifecycle evaluation skipped: %s", exc.message)
+        return
+    lifecycle_evaluate_job(job.pk)
+
+
+@shared_task(name="lifecycle.tasks.retention_daily", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def retention_daily() -> None:
+    """Beat's daily entry ("Daily retention interventions"); safe to run twice (see services.retention)."""
+    from lifecycle.services.retention import retention_run
+
+    retention_run()

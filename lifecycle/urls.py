@@ -1,6 +1,7 @@
 from django.urls import path
 
 from lifecycle import views
+from lifecycle.urls_stages import urlpatterns as stage_urlpatterns
 
 app_name = "lifecycle"
 
@@ -9,3 +10,5 @@ urlpatterns = [
     path("runs/", views.value_runs, name="runs"),
     path("runs/recompute/", views.value_recompute, name="recompute"),
 ]
+
+urlpatterns += stage_urlpatterns

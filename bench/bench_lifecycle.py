@@ -1,0 +1,208 @@
+"""Lifecycle evaluation benchmark on PostgreSQL: 1,000,000 customers, 10,000,000 orders and
+10,000,000 activity events.
+
+    createdb -h 127.0.0.1 h_stages_bench
+    .venv/bin/python bench/bench_lifecycle.py                  # seed, then measure
+    .venv/bin/python bench/bench_lifecycle.py --no-seed        # measure the data already there
+    .venv/bin/python bench/bench_lifecycle.py --sizes 100000:1000000:1000000
+
+Seeds customers and orders with bench_clv's set-based generate_series load, then the events the
+same way (indexes and the natural-key constraint dropped during the load, rebuilt after), and
+measures in a fresh child process:
+- the floor: the bare aggregate queries the evaluation needs (paid orders per customer with the
+  repeat window, events per customer with the core actions after sign-up), over every customer,
+  run to completion on the server (SELECT count(*) over them);
+- end to end (`evaluate_lifecycle`'s path): a first run (every customer gets a stage row and a
+  transition), a second run on the same data (must write no row: checked with the tables' insert
+  and update counters), and a run a week later (only the customers whose stage moves are written);
+- the ratio of the second run to the floor, and the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from bench_clv import AS_OF, backend_cpu, seed  # sibling modules of this script
+from django_setup import setup_django
+
+DEFAULT_DB = "postgres://root@127.0.0.1:5432/h_stages_bench"
+LIFECYCLE_TABLES = (
+    "lifecycle_stagetransition, lifecycle_customerstage, lifecycle_healthhistory, lifecycle_customerhealth, lifecycle_lifecyclerun"
+)
+WRITTEN_TABLES = ("lifecycle_customerstage", "lifecycle_stagetransition", "lifecycle_customerhealth", "lifecycle_healthhistory")
+EVENT_NAMES = "ARRAY['signup','login','page_view','cart_add','email_open','support_ticket']"
+
+
+def seed_events(n_events: int) -> float:
+    """Replace all events with `n_events` synthetic ones between each customer's sign-up and the
+    as-of day, skewed like the orders (low ids are busier)."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("SET synchronous_commit = off")
+        cur.execute("SET maintenance_work_mem = '512MB'")
+        cur.execute(f"TRUNCATE customers_activityevent, {LIFECYCLE_TABLES}")
+        cur.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers_activityevent'"
+            " AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'customers_activityevent'::regclass)"
+        )
+        indexes = cur.fetchall()
+        cur.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'customers_activityevent'::regclass AND contype IN ('u', 'f')"
+        )
+        constraints = cur.fetchall()
+        for name, _ in indexes:
+            cur.execute(f'DROP INDEX "{name}"')
+        for name, _ in constraints:
+            cur.execute(f'ALTER TABLE customers_activityevent DROP CONSTRAINT "{name}"')
+        cur.execute("SELECT max(id) FROM customers_customer")
+        n_customers = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO customers_activityevent (customer_id, name, occurred_at, properties, created_at)"
+            f" SELECT c.id, ({EVENT_NAMES})[1 + floor(random() * 6)::int],"
+            " c.signed_up_at + random() * (%s::timestamptz - c.signed_up_at), '{}'::jsonb, now()"
+            " FROM (SELECT 1 + floor(%s * power(random(), 1.5))::bigint AS cid FROM generate_series(1, %s) g) e"
+            " JOIN customers_customer c ON c.id = e.cid",
+            [f"{AS_OF.isoformat()} 23:00+00", n_customers, n_events],
+        )
+        # Random times can collide on (customer, name, time) in rare cases: keep one of each.
+        cur.execute(
+            "DELETE FROM customers_activityevent a USING customers_activityevent b"
+            " WHERE a.customer_id = b.customer_id AND a.name = b.name AND a.occurred_at = b.occurred_at AND a.id > b.id"
+        )
+        for _, definition in indexes:
+            cur.execute(definition)
+        for name, definition in constraints:
+            cur.execute(f'ALTER TABLE customers_activityevent ADD CONSTRAINT "{name}" {definition}')
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE customers_activityevent")
+    return time.perf_counter() - started
+
+
+def floor_queries(as_of: dt.datetime) -> list[tuple[str, dict]]:
+    """The bare aggregates the evaluation needs, over every customer, without any stage logic."""
+    from lifecycle.services.stages import stage_rules_get
+
+    rules = stage_rules_get()
+    names = ", ".join(f"'{n}'" for n in rules.activation_event_list)
+    params = {"t": as_of, "lag": rules.repeat_orders - 1, "days": rules.repeat_days, "adays": rules.activation_days}
+    orders = (
+        "SELECT count(*), sum(n), sum(r) FROM (SELECT customer_id, count(*) n, max(ordered_at) last,"
+        " max(CASE WHEN ordered_at - earlier <= make_interval(days => %(days)s) THEN 1 ELSE 0 END) r"
+        " FROM (SELECT customer_id, ordered_at, lag(ordered_at, %(lag)s) OVER (PARTITION BY customer_id ORDER BY ordered_at) earlier"
+        " FROM customers_order WHERE status = 'paid' AND ordered_at <= %(t)s) p GROUP BY customer_id) q"
+    )
+    events = (
+        "SELECT count(*), sum(k) FROM (SELECT ev.customer_id, max(ev.occurred_at) last,"
+        f" sum(CASE WHEN ev.name IN ({names}) AND ev.occurred_at <= COALESCE(c.signed_up_at, c.created_at)"
+        " + make_interval(days => %(adays)s) THEN 1 ELSE 0 END) k"
+        " FROM customers_activityevent ev JOIN customers_customer c ON c.id = ev.customer_id"
+        " WHERE ev.occurred_at <= %(t)s GROUP BY ev.customer_id) q"
+    )
+    return [(orders, params), (events, params)]
+
+
+def table_writes() -> int:
+    """Rows inserted, updated or deleted so far in the stage and health tables (PostgreSQL's own counters)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_force_next_flush()")
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+            " WHERE relname = ANY(%s)",
+            [list(WRITTEN_TABLES)],
+        )
+        return int(cur.fetchone()[0])
+
+
+def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool) -> dict:
+    from django.db import connection
+    from django.db.models import Count
+
+    from lifecycle.models_stages import CustomerStage, LifecycleRun, StageTransition
+    from lifecycle.services.aggregate import end_of_day
+    from lifecycle.services.stages import lifecycle_evaluate
+
+    result: dict = {"cpus": os.cpu_count()}
+    if reseed:
+        result["seed_orders_s"] = round(seed(n_customers, n_orders), 1)
+        result["seed_events_s"] = round(seed_events(n_events), 1)
+    else:
+        with connection.cursor() as cur:
+            cur.execute(f"TRUNCATE {LIFECYCLE_TABLES}")
+    with connection.cursor() as cur:
+        for table in ("customers_customer", "customers_order", "customers_activityevent"):
+            cur.execute(f"SELECT count(*) FROM {table}")
+            result[table.split("_", 1)[1]] = cur.fetchone()[0]
+    result["load_avg_before"] = os.getloadavg()
+    as_of = end_of_day(AS_OF) - dt.timedelta(microseconds=1)
+
+    from lifecycle.services.stages import WORK_MEM
+
+    started, cpu_before = time.perf_counter(), backend_cpu()
+    with connection.cursor() as cur:
+        cur.execute(f"SET work_mem = '{WORK_MEM}'")  # the evaluation's own setting, for a fair floor
+        for sql, params in floor_queries(as_of):
+            cur.execute(sql, params)
+            cur.fetchone()
+    result["floor_aggregates_s"] = round(time.perf_counter() - started, 2)
+    result["floor_aggregates_cpu_s"] = round(backend_cpu() - cpu_before, 2)
+
+    runs = [("first_run", AS_OF), ("second_run_same_data", AS_OF), ("week_later", AS_OF + dt.timedelta(days=7))]
+    for label, day in runs:
+        writes_before = table_writes()
+        started, cpu_before = time.perf_counter(), backend_cpu()
+        run = lifecycle_evaluate(as_of=day)
+        result[label] = {
+            "end_to_end_s": round(time.perf_counter() - started, 2),
+            "postgres_cpu_s": round(backend_cpu() - cpu_before, 2),
+            "transitions": run.n_transitions,
+            "counts": run.counts,
+            "rows_written": table_writes() - writes_before,
+        }
+    result["stages"] = dict(CustomerStage.objects.values_list("stage").annotate(n=Count("pk")).order_by())
+    result["transitions_total"] = StageTransition.objects.count()
+    result["runs"] = LifecycleRun.objects.count()
+    result["ratio_second_run_to_floor"] = round(result["second_run_same_data"]["end_to_end_s"] / result["floor_aggregates_s"], 2)
+    result["ratio_first_run_to_floor"] = round(result["first_run"]["end_to_end_s"] / result["floor_aggregates_s"], 2)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["load_avg_after"] = os.getloadavg()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+    parser.add_argument("--sizes", default="1000000:10000000:10000000", help="customers:orders:events")
+    parser.add_argument("--no-seed", action="store_true", help="measure the data already there")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    setup_django(args.database_url)
+    if args.child:
+        customers, orders, events = (int(x) for x in args.child.split(":"))
+        print(json.dumps(measure(customers, orders, events, reseed=not args.no_seed), default=str))
+        return
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    child = [sys.executable, __file__, "--database-url", args.database_url, "--child", args.sizes]
+    if args.no_seed:
+        child.append("--no-seed")
+    output = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
+    print(json.dumps(json.loads(output.strip().splitlines()[-1]), indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,398 @@
+"""Lifecycle stages: the set-based evaluation of every customer and the manual move by a Manager.
+
+The evaluation works by customer-id range (CHUNK customers at a time, so the progress bar moves and
+no statement holds more than a range): one INSERT ... SELECT computes, in SQL, each customer's
+figures (paid orders, repeat behaviour, core actions after sign-up, last activity, RFM segment) and
+the stage the rules give, and keeps only the customers whose stage would change into a temporary
+table; then one INSERT adds the customers who have no stage row yet, one UPDATE ... FROM moves the
+others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed. A re-run
+on the same data finds no change and writes no stage or transition row.
+
+The rules (parameters in lifecycle.models_stages.StageRules), in order, as of the moment T:
+- lead: no paid order and no activation moment (activation_count core actions within
+  activation_days of sign-up);
+- churned: idle (no paid order, no event) for churn_days or more;
+- at risk: idle for at_risk_days or more;
+- loyal: loyal_orders paid orders or more, or an RFM segment listed as loyal;
+- active: repeat_orders paid orders within repeat_days of each other (at any time), or the
+  customer was already active, loyal, at risk or churned (a returning customer is active again);
+- new: otherwise (a first paid order or the activation moment).
+Boundaries count: idle for exactly 60 days is at risk; two orders exactly 30 days apart repeat.
+
+A stage set by hand (`CustomerStage.manual`) is left alone until the customer's next order or event
+after the move. The UPDATE compares the stage and its time with what the SELECT saw, so a manual
+move that commits in between is never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.exceptions import DomainError
+from core.roles import Role, role_at_least
+from customers.models import Customer
+from lifecycle.health_hooks import feedback_source
+from lifecycle.models_health import HealthRules
+from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
+
+from .aggregate import end_of_day
+from .health import health_rules_get, health_select, health_table_create, health_write_changes
+
+JOB_KIND = "lifecycle_evaluate"
+# Customers per id range. Orders and events of a range are scattered over the whole table (they
+# arrive in time order), so each range reads most of the table's pages: fewer, larger ranges read it
+# fewer times. 200,000 with WORK_MEM keeps each range's sort in memory (bench/bench_lifecycle.py).
+CHUNK = 200_000
+WORK_MEM = "64MB"
+# A run still "running" after this long crashed (a killed worker): the next one closes it.
+STALE_RUN = dt.timedelta(hours=2)
+CHANGES_TABLE = "lifecycle_stage_changes"
+FIGURES_TABLE = "lifecycle_figures"
+HEALTH_TABLE = "lifecycle_health_changes"
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def stage_rules_get() -> StageRules:
+    rules, _created = StageRules.objects.get_or_create(pk=1)
+    return rules
+
+
+# --- SQL dialect ----------------------------------------------------------------------------------
+
+
+class _Dialect:
+    """The few expressions PostgreSQL and SQLite write differently (time arithmetic, JSON)."""
+
+    def __init__(self, vendor: str):
+        self.pg = vendor == "postgresql"
+
+    def within_days(self, earlier: str, later: str, param: str) -> str:
+        """`later` is at most `param` days after `earlier`."""
+        if self.pg:
+            return f"{later} - {earlier} <= make_interval(days => %({param})s)"
+        return f"julianday({later}) - julianday({earlier}) <= %({param})s"
+
+    def days_since(self, moment_param: str, expr: str) -> str:
+        if self.pg:
+            return f"ROUND((EXTRACT(EPOCH FROM (%({moment_param})s - {expr})) / 86400.0)::numeric, 1)"
+        return f"ROUND(julianday(%({moment_param})s) - julianday({expr}), 1)"
+
+    def json_object(self) -> str:
+        return "jsonb_build_object" if self.pg else "json_object"
+
+    def text_type(self) -> str:
+        return "varchar(32)" if self.pg else "text"
+
+    def time_type(self) -> str:
+        return "timestamptz" if self.pg else "text"
+
+
+def _in_list(column: str, prefix: str, values: list[str], params: dict) -> str:
+    """`column IN (%(prefix0)s, ...)`, or a false condition for an empty list."""
+    if not values:
+        return "1 = 0"
+    names = []
+    for i, value in enumerate(values):
+        params[f"{prefix}{i}"] = value
+        names.append(f"%({prefix}{i})s")
+    return f"{column} IN ({', '.join(names)})"
+
+
+FIGURE_COLUMNS = (
+    "customer_id, current_stage, seen_changed_at, manual, paid_orders, repeated, early_core, last_active_at, rfm_segment, "
+    "window_actions, breadth, service, core_recent, core_previous, last_core_at, feedback"
+)
+
+
+def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params: dict) -> str:
+    """Every customer of [lo, hi) with the figures the stage, health and risk rules need: one pass
+    over the range's orders and one over its events."""
+    core = _in_list("ev.name", "core", rules.activation_event_list, params)
+    breadth = _in_list("ev.name", "breadth", health.breadth_event_list, params)
+    service = _in_list("ev.name", "service", health.service_event_list, params)
+    params.update(
+        repeat_lag=rules.repeat_orders - 1,
+        repeat_days=rules.repeat_days,
+        activation_days=rules.activation_days,
+    )
+    signup = "COALESCE(c.signed_up_at, c.created_at)"
+    if d.pg:
+        early = f"ev.occurred_at <= {signup} + make_interval(days => %(activation_days)s)"
+    else:
+        early = f"julianday(ev.occurred_at) <= julianday({signup}) + %(activation_days)s"
+    last_active = (
+        "CASE WHEN o.last_order_at IS NULL THEN e.last_event_at "
+        "WHEN e.last_event_at IS NULL OR o.last_order_at >= e.last_event_at THEN o.last_order_at "
+        "ELSE e.last_event_at END"
+    )
+    feedback_join, feedback = "", "NULL"
+    source = feedback_source()
+    if source is not None:
+        sql, extra = source()
+        params.update(extra)
+        feedback_join, feedback = f"LEFT JOIN ({sql}) fb ON fb.customer_id = c.id", "fb.positivity"
+    return f"""
+WITH paid AS (
+    SELECT o.customer_id, o.ordered_at,
+           LAG(o.ordered_at, %(repeat_lag)s) OVER (PARTITION BY o.customer_id ORDER BY o.ordered_at) AS earlier
+    FROM customers_order o
+    WHERE o.customer_id >= %(lo)s AND o.customer_id < %(hi)s AND o.status = 'paid' AND o.ordered_at <= %(t)s
+), o AS (
+    SELECT customer_id, COUNT(*) AS paid_orders, MAX(ordered_at) AS last_order_at,
+           MAX(CASE WHEN earlier IS NOT NULL AND {d.within_days("earlier", "ordered_at", "repeat_days")} THEN 1 ELSE 0 END)
+               AS repeated,
+           SUM(CASE WHEN ordered_at > %(window_since)s THEN 1 ELSE 0 END) AS window_orders
+    FROM paid GROUP BY customer_id
+), e AS (
+    SELECT ev.customer_id, MAX(ev.occurred_at) AS last_event_at,
+           SUM(CASE WHEN {core} AND {early} THEN 1 ELSE 0 END) AS early_core,
+           SUM(CASE WHEN ev.occurred_at > %(window_since)s THEN 1 ELSE 0 END) AS window_events,
+           COUNT(DISTINCT CASE WHEN {breadth} AND ev.occurred_at > %(window_since)s THEN ev.name END) AS breadth,
+           SUM(CASE WHEN {service} AND ev.occurred_at > %(window_since)s THEN 1 ELSE 0 END) AS service,
+           SUM(CASE WHEN {core} AND ev.occurred_at > %(decline_since)s THEN 1 ELSE 0 END) AS core_recent,
+           SUM(CASE WHEN {core} AND ev.occurred_at > %(previous_since)s AND ev.occurred_at <= %(decline_since)s
+               THEN 1 ELSE 0 END) AS core_previous,
+           MAX(CASE WHEN {core} THEN ev.occurred_at END) AS last_core_at
+    FROM customers_activityevent ev JOIN customers_customer c ON c.id = ev.customer_id
+    WHERE ev.customer_id >= %(lo)s AND ev.customer_id < %(hi)s AND ev.occurred_at <= %(t)s
+    GROUP BY ev.customer_id
+)
+SELECT c.id, cs.stage, cs.changed_at, COALESCE(cs.manual, FALSE),
+       COALESCE(o.paid_orders, 0), COALESCE(o.repeated, 0), COALESCE(e.early_core, 0), {last_active}, v.rfm_segment,
+       COALESCE(o.window_orders, 0) + COALESCE(e.window_events, 0), COALESCE(e.breadth, 0), COALESCE(e.service, 0),
+       COALESCE(e.core_recent, 0), COALESCE(e.core_previous, 0), e.last_core_at, {feedback}
+FROM customers_customer c
+LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id
+LEFT JOIN o ON o.customer_id = c.id
+LEFT JOIN e ON e.customer_id = c.id
+LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id
+{feedback_join}
+WHERE c.id >= %(lo)s AND c.id < %(hi)s
+"""
+
+
+def _target_stage(loyal_segment: str) -> str:
+    """The stage the rules give a row of the figures table `f` (see the module docstring)."""
+    return f"""CASE
+        WHEN f.paid_orders = 0 AND f.early_core < %(activation_count)s THEN 'lead'
+        WHEN f.last_active_at <= %(churn_since)s THEN 'churned'
+        WHEN f.last_active_at <= %(at_risk_since)s THEN 'at_risk'
+        WHEN (%(loyal_orders)s > 0 AND f.paid_orders >= %(loyal_orders)s) OR {loyal_segment} THEN 'loyal'
+        WHEN f.repeated = 1 OR f.current_stage IN ('active', 'loyal', 'at_risk', 'churned') THEN 'active'
+        ELSE 'new' END"""
+
+
+def _changes_select(d: _Dialect, rules: StageRules, params: dict) -> str:
+    """The customers of the figures table whose stage the rules would change, with the rule."""
+    loyal_segment = _in_list("f.rfm_segment", "seg", rules.loyal_segment_list, params)
+    params.update(activation_count=rules.activation_count, loyal_orders=rules.loyal_orders)
+    return f"""
+WITH g AS (SELECT f.*, {_target_stage(loyal_segment)} AS target FROM {FIGURES_TABLE} f)
+SELECT g.customer_id, g.current_stage, g.seen_changed_at, g.target,
+       CASE
+           WHEN g.current_stage IS NULL THEN 'first_evaluation'
+           WHEN g.target = 'lead' THEN 'first_evaluation'
+           WHEN g.target = 'new' AND g.paid_orders > 0 THEN 'first_purchase'
+           WHEN g.target = 'new' THEN 'activated'
+           WHEN g.target = 'active' AND g.current_stage IN ('at_risk', 'churned') THEN 'returned'
+           WHEN g.target = 'active' AND g.current_stage = 'loyal' THEN 'not_loyal'
+           WHEN g.target = 'active' THEN 'repeat'
+           WHEN g.target = 'loyal' THEN 'loyal'
+           WHEN g.target = 'at_risk' THEN 'idle_at_risk'
+           ELSE 'idle_churned' END AS rule,
+       g.paid_orders, g.repeated, g.early_core, g.rfm_segment,
+       {d.days_since("t", "g.last_active_at")} AS days_idle
+FROM g
+WHERE (g.current_stage IS NULL OR g.current_stage <> g.target)
+  AND NOT (g.manual AND (g.last_active_at IS NULL OR g.last_active_at <= g.seen_changed_at))
+"""
+
+
+def _create_temp_tables(cursor, d: _Dialect) -> None:
+    text, moment = d.text_type(), d.time_type()
+    for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {FIGURES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
+        f"seen_changed_at {moment}, manual boolean, paid_orders integer, repeated integer, early_core integer, "
+        f"last_active_at {moment}, rfm_segment {text}, window_actions integer, breadth integer, service integer, "
+        f"core_recent integer, core_previous integer, last_core_at {moment}, feedback integer)"
+    )
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {CHANGES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
+        f"seen_changed_at {moment}, target {text}, rule {text}, paid_orders integer, repeated integer, "
+        f"early_core integer, rfm_segment {text}, days_idle numeric)"
+    )
+    health_table_create(cursor, HEALTH_TABLE)
+
+
+def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict) -> None:
+    """Move the stages of one id range: four statements, whatever its size."""
+    ch = CHANGES_TABLE
+    cursor.execute(
+        f"INSERT INTO {ch} (customer_id, current_stage, seen_changed_at, target, rule, paid_orders, repeated, "
+        f"early_core, rfm_segment, days_idle) {changes_sql}",
+        params,
+    )
+    cursor.execute(
+        "INSERT INTO lifecycle_customerstage (customer_id, stage, changed_at, manual, run_id) "
+        f"SELECT customer_id, target, %(t)s, FALSE, %(run)s FROM {ch} WHERE current_stage IS NULL "
+        "ON CONFLICT (customer_id) DO NOTHING",
+        params,
+    )
+    cursor.execute(
+        f"UPDATE lifecycle_customerstage AS cs SET stage = ch.target, changed_at = %(t)s, manual = FALSE, run_id = %(run)s "
+        f"FROM {ch} AS ch WHERE cs.customer_id = ch.customer_id AND cs.stage = ch.current_stage "
+        "AND cs.changed_at = ch.seen_changed_at",
+        params,
+    )
+    figures = (
+        f"{d.json_object()}('paid_orders', ch.paid_orders, 'repeat', ch.repeated, 'core_actions', ch.early_core, "
+        "'rfm_segment', ch.rfm_segment, 'days_idle', ch.days_idle)"
+    )
+    cursor.execute(
+        "INSERT INTO lifecycle_stagetransition (customer_id, from_stage, to_stage, at, rule, figures, manual, reason, run_id) "
+        f"SELECT ch.customer_id, ch.current_stage, ch.target, %(t)s, ch.rule, {figures}, FALSE, '', %(run)s "
+        f"FROM {ch} AS ch JOIN lifecycle_customerstage cs ON cs.customer_id = ch.customer_id "
+        "WHERE cs.run_id = %(run)s AND cs.stage = ch.target AND cs.changed_at = %(t)s",
+        params,
+    )
+    cursor.execute(f"DELETE FROM {ch}")
+
+
+def _evaluate_range(cursor, d: _Dialect, sql: dict, params: dict) -> None:
+    """One id range: its figures, then the stage changes and the health changes drawn from them."""
+    cursor.execute(f"INSERT INTO {FIGURES_TABLE} ({FIGURE_COLUMNS}) {sql['figures']}", params)
+    _write_stage_changes(cursor, d, sql["changes"], params)
+    health_write_changes(cursor, sql["health"], HEALTH_TABLE, params)
+    cursor.execute(f"DELETE FROM {FIGURES_TABLE}")
+
+
+def lifecycle_run_create(*, as_of: dt.datetime | None = None, job=None) -> LifecycleRun:
+    """A running evaluation; refuses while another runs (constraint lifecyclerun_one_running).
+    A run left running for STALE_RUN (a killed worker) is closed as failed first."""
+    now = timezone.now()
+    with transaction.atomic():
+        LifecycleRun.objects.filter(status=LifecycleRun.Status.RUNNING, started_at__lt=now - STALE_RUN).update(
+            status=LifecycleRun.Status.FAILED, error=_("Abandoned: still running after two hours."), finished_at=now
+        )
+        try:
+            with transaction.atomic():
+                return LifecycleRun.objects.create(as_of=as_of or now, job=job)
+        except IntegrityError:
+            raise DomainError(_("A lifecycle evaluation is already running.")) from None
+
+
+def lifecycle_evaluate(
+    *, as_of: dt.date | dt.datetime | None = None, progress: ProgressCallback | None = None, job=None, chunk: int = CHUNK
+) -> LifecycleRun:
+    """Evaluate every customer's stage as of `as_of` (a date means the end of that day in the
+    shop's time zone; default now). Returns the finished run with its counts by rule."""
+    if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime):
+        as_of = end_of_day(as_of) - dt.timedelta(microseconds=1)
+    run = lifecycle_run_create(as_of=as_of, job=job)
+    try:
+        return _evaluate(run=run, progress=progress, chunk=chunk)
+    except Exception as exc:
+        LifecycleRun.objects.filter(pk=run.pk).update(
+            status=LifecycleRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+        raise
+
+
+def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: int) -> LifecycleRun:
+    started = time.perf_counter()
+    rules, health = stage_rules_get(), health_rules_get()
+    d = _Dialect(connection.vendor)
+    adapt = connection.ops.adapt_datetimefield_value
+    t = run.as_of
+    bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    total = Customer.objects.count()
+    params: dict = {
+        "t": adapt(t),
+        "run": run.pk,
+        "at_risk_since": adapt(t - dt.timedelta(days=rules.at_risk_days)),
+        "churn_since": adapt(t - dt.timedelta(days=rules.churn_days)),
+        "window_since": adapt(t - dt.timedelta(days=health.window_days)),
+        "decline_since": adapt(t - dt.timedelta(days=health.decline_period_days)),
+        "previous_since": adapt(t - dt.timedelta(days=2 * health.decline_period_days)),
+        "no_core_since": adapt(t - dt.timedelta(days=health.no_core_days)),
+        "idle_since": adapt(t - dt.timedelta(days=health.idle_days)),
+    }
+    sql = {
+        "figures": _figures_select(d, rules, health, params),
+        "changes": _changes_select(d, rules, params),
+        "health": health_select(health, rules_target=_target_stage(_in_list("f.rfm_segment", "seg", rules.loyal_segment_list, params)), table=FIGURES_TABLE, params=params),
+    }
+    if progress:
+        progress(0, total)
+    with connection.cursor() as cursor:
+        _create_temp_tables(cursor, d)
+        if bounds["lo"] is not None:
+            span = bounds["hi"] + 1 - bounds["lo"]
+            for lo in range(bounds["lo"], bounds["hi"] + 1, chunk):
+                with transaction.atomic():
+                    if d.pg:
+                        # For this transaction only: the range's sort and hash tables fit in memory.
+                        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+                    _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk})
+                # Progress by the share of the id range covered: counting each range would cost a query.
+                done = total * min(span, lo + chunk - bounds["lo"]) // span
+                if progress:
+                    progress(done, total)
+        for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    counts = dict(StageTransition.objects.filter(run=run).values_list("rule").annotate(n=Count("id")).order_by())
+    run.status = LifecycleRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.n_customers = total
+    run.counts = counts
+    run.n_transitions = sum(counts.values())
+    run.timings = {"total": round(time.perf_counter() - started, 3)}
+    run.save(update_fields=["status", "finished_at", "n_customers", "counts", "n_transitions", "timings"])
+    return run
+
+
+# --- Manual moves ---------------------------------------------------------------------------------
+
+
+def customer_stage_set(*, customer: Customer, stage: str, reason: str, user) -> StageTransition:
+    """A Manager moves a customer to `stage` with a reason; logged as a manual transition. The
+    evaluation leaves the stage alone until the customer's next order or event."""
+    if not role_at_least(user, Role.MANAGER):
+        raise PermissionError(_("Only a Manager may change a customer's stage."))
+    if stage not in Stage.values:
+        raise DomainError(_("Choose a valid stage."), field="stage")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("Say why you change the stage."), field="reason")
+    now = timezone.now()
+    with transaction.atomic():
+        # The row is locked (or created) before the check, so two moves at once are logged in turn.
+        current, created = CustomerStage.objects.select_for_update().get_or_create(
+            customer=customer, defaults={"stage": stage, "changed_at": now, "manual": True}
+        )
+        from_stage = None if created else current.stage
+        if not created:
+            if current.stage == stage:
+                raise DomainError(_("The customer is already in this stage."), field="stage")
+            current.stage, current.changed_at, current.manual, current.run = stage, now, True, None
+            current.save(update_fields=["stage", "changed_at", "manual", "run"])
+        return StageTransition.objects.create(
+            customer=customer,
+            from_stage=from_stage,
+            to_stage=stage,
+            at=now,
+            rule=TransitionRule.MANUAL,
+            manual=True,
+            changed_by=user,
+            reason=reason,
+        )
