@@ -199,6 +199,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # detractor's follow-up task is due this many hours after the answer.
 FEEDBACK_CONTACT_LIMIT_DAYS = env.int("FEEDBACK_CONTACT_LIMIT_DAYS", default=30)
 FEEDBACK_DETRACTOR_SLA_HOURS = env.int("FEEDBACK_DETRACTOR_SLA_HOURS", default=48)
+# The health score's feedback part reads the survey answers of this many days.
+FEEDBACK_HEALTH_DAYS = env.int("FEEDBACK_HEALTH_DAYS", default=365)
 CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
 CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
 

@@ -6,7 +6,9 @@ from django.utils.translation import gettext_lazy as _
 from core.registry import register_customer_panel, register_nav_item
 from core.roles import Role
 from feedback import emails
+from feedback.health import feedback_positivity_source
 from feedback.selectors import customer_responses, invitation_pending_for
+from lifecycle.health_hooks import register_feedback_source
 
 
 def customer_feedback_panel(*, customer, user) -> dict:
@@ -19,5 +21,6 @@ def customer_feedback_panel(*, customer, user) -> dict:
 
 def register() -> None:
     emails.register()
+    register_feedback_source(feedback_positivity_source)
     register_nav_item(key="surveys", label=_("Surveys"), url_name="feedback:list", role=Role.AGENT, order=60, section="feedback")
     register_customer_panel(key="feedback", template="feedback/_customer_panel.html", load=customer_feedback_panel, order=50)

@@ -232,3 +232,21 @@ def test_a_passive_opens_no_task_and_promoters_reach_the_listeners(django_captur
 
 def test_nps_questions_in_the_module_are_valid():
     assert survey_create(name="x", kind="nps", questions=NPS_QUESTIONS).questions.count() == 3
+
+
+def test_answers_feed_the_health_score_feedback_part():
+    """The lifecycle app's health score reads feedback positivity from the survey answers: a promoter's
+    10 gives the full feedback weight, a detractor's 0 none, no answer the neutral half."""
+    from lifecycle.models_health import CustomerHealth
+    from lifecycle.services.stages import lifecycle_evaluate
+
+    survey = open_survey()
+    nps = survey.questions.get(position=0)
+    promoter, detractor = invited(survey), invited(survey)
+    response_save(token=promoter.token, answers={nps.pk: 10}, submit=True)
+    response_save(token=detractor.token, answers={nps.pk: 0}, submit=True)
+    silent = consenting_customer()
+    lifecycle_evaluate()
+    points = dict(CustomerHealth.objects.values_list("customer_id", "feedback_points"))
+    assert points[promoter.customer_id] == 10 and points[detractor.customer_id] == 0
+    assert points[silent.pk] == 5
