@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "core",
     "customers",
     "lifecycle",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -78,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.roles",
                 "core.context_processors.navigation",
+                "portal.context_processors.portal",
             ],
         },
     },
@@ -174,6 +176,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # one per core of the database server).
 CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
 CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
+
+# --- Customer portal (/portal/) -------------------------------------------------------------------
+# A login link works once, for this many minutes. Requests for links are limited per address and per
+# client address ("N/period", period s, m, h or d; the client address as AXES_PROXY_COUNT says).
+PORTAL_LOGIN_LINK_MINUTES = env.int("PORTAL_LOGIN_LINK_MINUTES", default=10)
+PORTAL_LOGIN_RATE_PER_EMAIL = env("PORTAL_LOGIN_RATE_PER_EMAIL", default="5/h")
+PORTAL_LOGIN_RATE_PER_IP = env("PORTAL_LOGIN_RATE_PER_IP", default="30/h")
+# How long a customer's portal session lasts.
+PORTAL_SESSION_SECONDS = env.int("PORTAL_SESSION_HOURS", default=24) * 3600
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

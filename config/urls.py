@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("core.urls")),
     path("customers/", include("customers.urls")),
     path("value/", include("lifecycle.urls")),
+    path("portal/", include("portal.urls")),
 ]
 
 if settings.DEBUG:
