@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.access import customer_required, portal_customer, portal_public
 from portal.forms import LoginLinkRequestForm
-from portal.ratelimit import rate_hit
+from portal.ratelimit import client_ip, rate_hit
 from portal.registry import portal_home_sections_load
 from portal.services import login_token_is_valid, login_token_spend, portal_login, portal_logout
 from portal.tasks import login_link_send
@@ -26,8 +25,7 @@ def _rate_limited(request: HttpRequest, email: str) -> int | None:
     """Seconds to wait when this client or this address asked too often, else None. Both counters
     move on every request, whether or not the address is a customer's."""
     waits = [
-        rate_hit(scope="login-ip", ident=get_client_ip_address(request) or "unknown",
-                 rate=settings.PORTAL_LOGIN_RATE_PER_IP),
+        rate_hit(scope="login-ip", ident=client_ip(request), rate=settings.PORTAL_LOGIN_RATE_PER_IP),
         rate_hit(scope="login-email", ident=email, rate=settings.PORTAL_LOGIN_RATE_PER_EMAIL),
     ]
     waits = [wait for wait in waits if wait is not None]
