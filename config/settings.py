@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "customers",
     "lifecycle",
     "portal",
+    "messaging",
 ]
 
 MIDDLEWARE = [
@@ -152,6 +153,8 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Lifecycle CRM <crm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Who gets mail_admins() alerts (e.g. the outbox pausing itself): comma-separated addresses.
+ADMINS = [(address, address) for address in env.list("ADMINS", default=[])]
 
 # The shop's currency for new orders and reports; orders keep their own currency.
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="USD")
@@ -185,6 +188,27 @@ PORTAL_LOGIN_RATE_PER_EMAIL = env("PORTAL_LOGIN_RATE_PER_EMAIL", default="5/h")
 PORTAL_LOGIN_RATE_PER_IP = env("PORTAL_LOGIN_RATE_PER_IP", default="30/h")
 # How long a customer's portal session lasts.
 PORTAL_SESSION_SECONDS = env.int("PORTAL_SESSION_HOURS", default=24) * 3600
+
+# --- Outbox (messaging): every e-mail to a customer ------------------------------------------------
+# Messages one delivery batch claims (one SMTP connection each), and how long the claim holds: a
+# worker killed mid-batch leaves its messages to others once the lease ends.
+MESSAGING_BATCH_SIZE = env.int("MESSAGING_BATCH_SIZE", default=200)
+MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
+# Transient failures (4xx, connection errors) retry after base x 2^(attempt-1) seconds, at most
+# MESSAGING_RETRY_MAX_SECONDS apart, and fail for good after MESSAGING_MAX_ATTEMPTS attempts.
+MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=8)
+MESSAGING_RETRY_BASE_SECONDS = env.float("MESSAGING_RETRY_BASE_SECONDS", default=60.0)
+MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=3600.0)
+# How long one delivery task keeps claiming batches before it leaves the rest to the next run.
+MESSAGING_RUN_SECONDS = env.float("MESSAGING_RUN_SECONDS", default=50.0)
+# Marketing mail pauses itself (and mails ADMINS) when, over the last 24 hours and at least
+# MESSAGING_PAUSE_MIN_MESSAGES messages, permanent failures or unsubscribes pass these shares.
+MESSAGING_PAUSE_FAILURE_RATE = env.float("MESSAGING_PAUSE_FAILURE_RATE", default=0.05)
+MESSAGING_PAUSE_UNSUBSCRIBE_RATE = env.float("MESSAGING_PAUSE_UNSUBSCRIBE_RATE", default=0.02)
+MESSAGING_PAUSE_MIN_MESSAGES = env.int("MESSAGING_PAUSE_MIN_MESSAGES", default=100)
+# A mailbox whose mail the deployment processes as unsubscribe requests; only then does
+# List-Unsubscribe carry a mailto: beside the https link.
+MESSAGING_UNSUBSCRIBE_MAILTO = env("MESSAGING_UNSUBSCRIBE_MAILTO", default="")
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
