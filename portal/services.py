@@ -25,7 +25,8 @@ from customers.models import Customer
 from portal.access import SESSION_KEY
 from portal.models import LoginToken
 
-LOGIN_TEMPLATE = "portal_login_link"
+# Shipped by messaging/migrations/0002_defaults.py (en + zh-hans), editable in the admin site.
+LOGIN_TEMPLATE = "portal_login"
 
 
 def token_hash(token: str) -> str:
@@ -73,7 +74,7 @@ def login_link_request(*, email: str, request_id: uuid.UUID | str) -> LoginToken
         message_send(
             customer=customer,
             template=LOGIN_TEMPLATE,
-            context={"login_url": login_link_url(token), "minutes": minutes},
+            context={"login_url": login_link_url(token), "expires_minutes": minutes},
             key=f"portal-login:{request_id}",
             purpose=Purpose.TRANSACTIONAL,
         )
