@@ -6,9 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
 
 from portal.models import LoginToken
 from portal.services import login_link_request, login_token_is_valid, login_token_spend, token_hash

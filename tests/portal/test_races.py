@@ -20,7 +20,7 @@ def test_racing_spends_of_one_link_log_in_once():
     customer = CustomerFactory()
     for _ in range(ROUNDS):
         token = make_token(customer)
-        results, errors = race(*[lambda: login_token_spend(token=token)] * 4)
+        results, errors = race(*[lambda token=token: login_token_spend(token=token)] * 4)
         assert not errors
         assert [r.pk for r in results if r is not None] == [customer.pk]
     assert LoginToken.objects.filter(used_at__isnull=True).count() == 0
