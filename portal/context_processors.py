@@ -1,5 +1,6 @@
 """The portal's navigation for its layout: the pages registered in portal.registry, the current one
-marked. Only for a request that customer_required let in (no queries: the customer is loaded)."""
+marked, for a request that customer_required let in (no queries: the customer is loaded); and
+whether the page is a portal page at all."""
 
 from django.urls import NoReverseMatch, reverse
 
@@ -7,9 +8,11 @@ from portal.registry import portal_pages
 
 
 def portal(request):
+    # Error pages (404) under /portal/ take the portal's layout, not the staff one.
+    context = {"portal_page": request.path.startswith(reverse("portal:home"))}
     customer = getattr(request, "portal_customer", None)
     if customer is None:
-        return {}
+        return context
     links = []
     for page in portal_pages():
         try:
@@ -21,4 +24,4 @@ def portal(request):
     matching = [link for link in links if request.path.startswith(link["url"])]
     if matching:
         max(matching, key=lambda link: len(link["url"]))["current"] = True
-    return {"portal_nav": links}
+    return {**context, "portal_nav": links}

@@ -123,3 +123,13 @@ def test_another_customers_object_is_a_404_never_a_403(customer_a, customer_b, c
         # An id that does not exist at all answers the same.
         missing = "/" + PARAM.sub("999999999", route)
         assert client.get(missing).status_code == 404, missing
+
+
+def test_the_404_of_a_portal_page_keeps_the_portal_layout(customer_a, customer_b, client, settings):
+    settings.DEBUG = False
+    portal_login_as(client, customer_a)
+    response = client.get(reverse("portal:message_detail", args=[_sent_message(customer_b).pk]))
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert "portal/portal.css" in page and 'href="/portal/"' in page
+    assert "Page not found" in page and customer_b.email not in page
