@@ -179,6 +179,10 @@ class Suppression(models.Model):
         self.address = normalise_address(self.address)
         super().save(*args, **kwargs)
 
+    def clean(self):
+        # Before the unique check of a form, so "A@x.com" meets an existing "a@x.com" as a field error.
+        self.address = normalise_address(self.address)
+
 
 class OutboxState(models.Model):
     """One row (id 1): whether sending is paused, and why. The deliverer pauses it itself when
@@ -193,3 +197,6 @@ class OutboxState(models.Model):
         verbose_name = _("outbox state")
         verbose_name_plural = _("outbox state")
         constraints = [models.CheckConstraint(condition=Q(id=1), name="outbox_state_single_row")]
+
+    def __str__(self) -> str:
+        return str(_("paused") if self.paused else _("sending"))

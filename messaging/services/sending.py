@@ -39,6 +39,10 @@ def _template(key: str) -> MessageTemplate:
     try:
         return MessageTemplate.objects.get(key=key)
     except MessageTemplate.DoesNotExist:
+        from messaging.defaults import DEFAULT_TEMPLATES
+
+        if key in DEFAULT_TEMPLATES:
+            return message_template_ensure(**DEFAULT_TEMPLATES[key])
         raise DomainError(_("No message template with the key %(key)s.") % {"key": key}) from None
 
 
