@@ -23,10 +23,8 @@ from django.utils import timezone
 
 from customers.models import Customer
 from portal.access import SESSION_KEY
+from portal.emails import LOGIN_TEMPLATE
 from portal.models import LoginToken
-
-# Shipped by messaging/migrations/0002_defaults.py (en + zh-hans), editable in the admin site.
-LOGIN_TEMPLATE = "portal_login"
 
 
 def token_hash(token: str) -> str:

@@ -63,9 +63,14 @@ def login_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/login_sent.html", {"minutes": settings.PORTAL_LOGIN_LINK_MINUTES})
 
 
+# The link's URL carries its token: it must never leave in a Referer header. (Not "no-referrer": that
+# makes browsers send "Origin: null" with the button's POST, which the CSRF check rightly refuses.)
+LINK_REFERRER_POLICY = "same-origin"
+
+
 def _link_gone(request: HttpRequest) -> HttpResponse:
     response = render(request, "portal/link_invalid.html", status=410)
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = LINK_REFERRER_POLICY
     return response
 
 
@@ -79,7 +84,7 @@ def login_link(request: HttpRequest, token: str) -> HttpResponse:
         if not login_token_is_valid(token=token):
             return _link_gone(request)
         response = render(request, "portal/link_confirm.html")
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = LINK_REFERRER_POLICY
         return response
     customer = login_token_spend(token=token)
     if customer is None:
