@@ -133,3 +133,35 @@ def test_the_404_of_a_portal_page_keeps_the_portal_layout(customer_a, customer_b
     assert response.status_code == 404
     assert "portal/portal.css" in page and 'href="/portal/"' in page
     assert "Page not found" in page and customer_b.email not in page
+
+
+@pytest.fixture
+def mounted_page():
+    """Mount tests/portal/mounted_urls.py under /portal/test-mount/ as an app would, and unmount it."""
+    import importlib
+
+    import config.urls
+    import portal.urls
+    from django.urls import clear_url_caches
+
+    from portal.registry import _urls, register_portal_urls
+
+    def rebuild():
+        importlib.reload(portal.urls)
+        importlib.reload(config.urls)
+        clear_url_caches()
+
+    register_portal_urls(prefix="test-mount/", urlconf="tests.portal.mounted_urls")
+    rebuild()
+    yield
+    _urls.pop("test-mount/")
+    rebuild()
+
+
+def test_a_page_another_app_mounts_joins_the_walk(mounted_page, customer_a, customer_b, client):
+    routes = dict(portal_routes())
+    assert "portal/test-mount/messages/<int:message_pk>/" in routes
+    assert reverse("portal:mounted:mounted_message", args=[1]) == "/portal/test-mount/messages/1/"
+    test_another_customers_object_is_a_404_never_a_403(customer_a, customer_b, client)
+    own = _sent_message(customer_a)
+    assert client.get(f"/portal/test-mount/messages/{own.pk}/").status_code == 200
