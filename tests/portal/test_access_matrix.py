@@ -140,10 +140,10 @@ def mounted_page():
     """Mount tests/portal/mounted_urls.py under /portal/test-mount/ as an app would, and unmount it."""
     import importlib
 
-    import config.urls
-    import portal.urls
     from django.urls import clear_url_caches
 
+    import config.urls
+    import portal.urls
     from portal.registry import _urls, register_portal_urls
 
     def rebuild():
