@@ -133,7 +133,7 @@ def test_the_answer_is_the_same_whether_the_address_is_a_customers_or_not(
     assert [m.to for m in mailoutbox] == [[customer_a.email]]
 
 
-def test_the_lookup_runs_after_the_answer(client, customer_a, django_capture_on_commit_callbacks, settings):
+def test_the_lookup_runs_after_the_answer(client, customer_a):
     """The page itself does the same work for every address: it only enqueues the task (the lookup,
     the token and the message happen in the worker), so its timing tells nothing either."""
     from unittest import mock
