@@ -11,5 +11,3 @@ DEFAULT_TEMPLATES: dict[str, dict] = {}
 
 def register_default_template(**fields) -> None:
     DEFAULT_TEMPLATES[fields["key"]] = fields
-
-

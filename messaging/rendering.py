@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, Variable
-from django.template.defaulttags import ForNode, IfNode, TemplateLiteral
+from django.template.defaulttags import DebugNode, ForNode, IfNode, TemplateLiteral, URLNode
+from django.template.loader_tags import ExtendsNode, IncludeNode
 from django.template.smartif import TokenBase
 from django.utils.translation import gettext as _
 
@@ -77,22 +78,34 @@ def _expressions(node: Node):
                 stack.extend(x for x in (getattr(item, "first", None), getattr(item, "second", None)) if x is not None)
 
 
+# Tags that would reach beyond the message: other templates, the whole context, the site's URLs.
+FORBIDDEN_TAGS = {ExtendsNode: "extends", IncludeNode: "include", DebugNode: "debug", URLNode: "url"}
+
+
 def _unknown_names(source: str, allowed: set[str]) -> list[str]:
     tree = ENGINE.from_string(source)
+    for node_type, tag in FORBIDDEN_TAGS.items():
+        if tree.nodelist.get_nodes_by_type(node_type):
+            raise TemplateSyntaxError(_("The {%% %(tag)s %%} tag is not allowed in messages.") % {"tag": tag})
     loop_names: set[str] = set()
     for node in tree.nodelist.get_nodes_by_type(ForNode):
         loop_names.update(node.loopvars)
     unknown = []
     for node in tree.nodelist.get_nodes_by_type(Node):
         for expression in _expressions(node):
-            if not isinstance(expression.var, Variable) or expression.var.lookups is None:
-                continue  # a literal
-            lookups = expression.var.lookups
-            root = lookups[0]
-            if root in loop_names or root == "forloop":
-                continue
-            if root not in allowed or (root == "customer" and len(lookups) > 1 and lookups[1] not in CUSTOMER_FIELDS):
-                unknown.append(".".join(lookups))
+            # The value and the filters' variable arguments ({{ a|default:b }} reads b too).
+            variables = [expression.var, *(arg for _f, args in expression.filters for is_var, arg in args if is_var)]
+            for variable in variables:
+                if not isinstance(variable, Variable) or variable.lookups is None:
+                    continue  # a literal
+                lookups = variable.lookups
+                root = lookups[0]
+                if root in loop_names or root == "forloop":
+                    continue
+                if root not in allowed or (
+                    root == "customer" and (len(lookups) != 2 or lookups[1] not in CUSTOMER_FIELDS)
+                ):
+                    unknown.append(".".join(lookups))
     return unknown
 
 

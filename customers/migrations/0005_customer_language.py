@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='customer',
             name='language',
-            field=models.CharField(choices=[('en', 'English'), ('zh-hans', 'Simplified Chinese')], default='en', max_length=10, verbose_name='language'),
+            field=models.CharField(choices=[('en', 'English'), ('zh-hans', 'Simplified Chinese')], db_default='en', default='en', max_length=10, verbose_name='language'),
         ),
     ]

@@ -139,10 +139,13 @@ def _mark_retry(message: Message, lease: datetime, reason: str) -> None:
     )
 
 
-def _release(message_ids: list[int], lease: datetime) -> None:
+def _release(message_ids: list[int], lease: datetime, *, wait: float = 0.0) -> None:
     """Give back claimed messages this batch did not try (the attempt is not counted)."""
     Message.objects.filter(pk__in=message_ids, state=Message.State.SENDING, lease_until=lease).update(
-        state=Message.State.QUEUED, lease_until=None, attempts=F("attempts") - 1, next_attempt_at=timezone.now()
+        state=Message.State.QUEUED,
+        lease_until=None,
+        attempts=F("attempts") - 1,
+        next_attempt_at=timezone.now() + timedelta(seconds=wait),
     )
 
 
@@ -207,7 +210,7 @@ def _still_allowed(messages: list[Message], customers: dict[int, dict]) -> dict[
 
 def messages_deliver_batch(*, message_ids: list[int], lease: datetime) -> dict[str, int]:
     """Send the claimed messages over one connection of the configured backend (EMAIL_URL)."""
-    counts = {"sent": 0, "failed": 0, "retry": 0, "suppressed": 0}
+    counts = {"sent": 0, "failed": 0, "retry": 0, "suppressed": 0, "connection_lost": 0}
     messages = list(
         Message.objects.filter(pk__in=message_ids, state=Message.State.SENDING, lease_until=lease)
         .only("id", "key", "purpose", "template_id", "customer_id", "to_email", "language", "context", "attempts")
@@ -261,9 +264,11 @@ def messages_deliver_batch(*, message_ids: list[int], lease: datetime) -> dict[s
                 _mark_retry(message, lease, failure.reason)
                 counts["retry"] += 1
                 if failure.connection_lost:
-                    # The rest of the batch goes back to the queue; the next run opens a new connection.
+                    # The server is gone: the rest of the batch waits as long as the failed message
+                    # (a server that is down is not hammered), and the run ends.
                     _close(connection)
-                    _release([m.pk for m in messages[position + 1 :]], lease)
+                    _release([m.pk for m in messages[position + 1 :]], lease, wait=retry_delay(1))
+                    counts["connection_lost"] = 1
                     break
                 continue
             _mark_sent(message.pk, lease, email.extra_headers["Message-ID"])
@@ -351,7 +356,7 @@ def messages_deliver_due(*, time_budget: float | None = None) -> dict[str, int]:
     """Deliver batch after batch until nothing is due or the run's time is up."""
     budget = settings.MESSAGING_RUN_SECONDS if time_budget is None else time_budget
     started = time.monotonic()
-    totals = {"sent": 0, "failed": 0, "retry": 0, "suppressed": 0, "batches": 0}
+    totals = {"sent": 0, "failed": 0, "retry": 0, "suppressed": 0, "connection_lost": 0, "batches": 0}
     while time.monotonic() - started < budget:
         paused = bool(outbox_check_health())
         ids, lease = messages_claim(limit=settings.MESSAGING_BATCH_SIZE, transactional_only=paused)
@@ -360,4 +365,6 @@ def messages_deliver_due(*, time_budget: float | None = None) -> dict[str, int]:
         for name, value in messages_deliver_batch(message_ids=ids, lease=lease).items():
             totals[name] += value
         totals["batches"] += 1
+        if totals["connection_lost"]:
+            break
     return totals
