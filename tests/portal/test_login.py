@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from portal.models import LoginToken
 from portal.services import login_link_request, login_token_is_valid, login_token_spend, token_hash
@@ -208,3 +209,30 @@ def test_behind_a_proxy_the_limit_counts_the_address_it_reports(client, settings
     second = client.post(LOGIN_URL, {"email": "r2@example.com"}, HTTP_X_FORWARDED_FOR="2.2.2.2, 198.51.100.1")
     other = client.post(LOGIN_URL, {"email": "r3@example.com"}, HTTP_X_FORWARDED_FOR="198.51.100.2")
     assert (first.status_code, second.status_code, other.status_code) == (302, 429, 302)
+
+
+def test_a_new_request_removes_the_customers_links_dead_for_a_day(customer_a, customer_b):
+    old = make_token(customer_a, minutes=0)
+    others = make_token(customer_b, minutes=0)
+    recent = make_token(customer_a, minutes=0)
+    LoginToken.objects.filter(token_hash__in=[token_hash(old), token_hash(others)]).update(
+        created_at=timezone.now() - timedelta(days=2), expires_at=timezone.now() - timedelta(days=2) + timedelta(minutes=10)
+    )
+    login_link_request(email=customer_a.email, request_id=uuid.uuid4())
+    remaining = set(LoginToken.objects.values_list("token_hash", flat=True))
+    assert token_hash(old) not in remaining
+    assert {token_hash(others), token_hash(recent)} <= remaining and len(remaining) == 3
+
+
+def test_every_portal_form_that_posts_carries_a_csrf_token():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    posting = 0
+    for template in (Path(settings.BASE_DIR) / "templates" / "portal").glob("*.html"):
+        for form in re.findall(r"<form\b.*?</form>", template.read_text(), flags=re.S):
+            if 'method="post"' in form:
+                posting += 1
+                assert "{% csrf_token %}" in form, template.name
+    assert posting >= 5  # login, link button, preferences, language switch, logout
