@@ -27,9 +27,6 @@ class LoginToken(models.Model):
             models.UniqueConstraint(fields=["token_hash"], name="portal_login_token_hash_uniq"),
             models.UniqueConstraint(fields=["request_id"], name="portal_login_token_request_uniq"),
             models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="portal_login_token_expires"),
-            models.CheckConstraint(
-                condition=Q(used_at__isnull=True) | Q(used_at__gte=F("created_at")), name="portal_login_token_used"
-            ),
         ]
 
     def __str__(self) -> str:
