@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('customers', '0005_customer_language'),
+        ('customers', '0004_drop_redundant_indexes'),
     ]
 
     operations = [
