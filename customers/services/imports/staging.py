@@ -28,6 +28,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Order
+from customers.order_feed import FEED_COLUMNS, order_feed_table, order_feed_writer_lock
+from customers.services.customers import customers_missing_insert_sql
 
 STAGE = "import_stage"
 RAW = "import_raw"  # orders and events as loaded, before stage_by_customer
@@ -239,14 +241,11 @@ class Staging(ABC):
         wait for each other at most, never in a cycle (a deadlock). They were not there when looked
         up, so only such another import makes one exist: insert_new_rows deals with that."""
         lookup = f"(SELECT c.id FROM {_table(Customer)} c WHERE c.external_id = {STAGE}.customer_ext)"
+        sql, params = customers_missing_insert_sql(
+            source=f"SELECT s.customer_ext AS external_id FROM {STAGE} s WHERE s.customer_id IS NULL", now=self.now
+        )
         outcome.customers_created += self.insert_new_rows(
-            cursor,
-            f"INSERT INTO {_table(Customer)} (external_id, first_name, last_name, phone, country, email_opt_in,"
-            f" created_at, updated_at)"
-            f" SELECT DISTINCT s.customer_ext, '', '', '', '', %s, %s, %s FROM {STAGE} s"
-            f" WHERE s.customer_id IS NULL ORDER BY s.customer_ext",
-            [False, self.now, self.now],
-            on_conflict="ON CONFLICT (external_id) DO NOTHING",
+            cursor, sql, params, on_conflict="ON CONFLICT (external_id) DO NOTHING"
         )
         # Also when nothing was inserted: another import may have created them since the lookup.
         cursor.execute(f"UPDATE {STAGE} SET customer_id = {lookup} WHERE customer_id IS NULL")
@@ -291,6 +290,7 @@ class OrderStaging(Staging):
     def merge(self, cursor, *, incomplete):
         outcome = ChunkOutcome()
         order = _table(Order)
+        order_feed_writer_lock(cursor)  # before any row is locked: this chunk writes the order feed
         self.plan_by_index(cursor)
         self.stage_by_customer(cursor)
         self.reject_incomplete_new_rows(
@@ -303,32 +303,86 @@ class OrderStaging(Staging):
         self.create_missing_customers(cursor, outcome)
         # Inserting first, so a fresh import looks no order up (insert_new_rows), and when every row
         # was new there is nothing to update. (Rows lacking a value are existing orders, see above.)
-        outcome.created = self.insert_new_rows(
-            cursor,
+        # Each new order also goes into the order feed (customers.order_feed), in the same statement
+        # on PostgreSQL; the rowcount is the feed rows', one per order inserted.
+        insert = (
             f"INSERT INTO {order} (external_id, customer_id, ordered_at, amount, currency, status, created_at,"
             f" updated_at)"
             f" SELECT s.external_id, s.customer_id, s.ordered_at, s.amount, COALESCE(s.currency, %s),"
             f" COALESCE(s.status, %s), %s, %s"
-            f" FROM {STAGE} s WHERE s.ordered_at IS NOT NULL AND s.amount IS NOT NULL",
-            [settings.DEFAULT_CURRENCY, Order.Status.PAID.value, self.now, self.now],
-            on_conflict="ON CONFLICT (external_id) DO NOTHING",
+            f" FROM {STAGE} s WHERE s.ordered_at IS NOT NULL AND s.amount IS NOT NULL"
         )
+        params = [settings.DEFAULT_CURRENCY, Order.Status.PAID.value, self.now, self.now]
+        conflict = "ON CONFLICT (external_id) DO NOTHING"
+        if self.vendor == "postgresql":
+            sql = (
+                f"WITH new AS ({insert}{'' if self.expect_new else ' ' + conflict}"
+                f" RETURNING id, customer_id, status, amount, currency)"
+                f" INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                f" SELECT id, customer_id, NULL, status, NULL, amount, currency, %s FROM new"
+            )
+            outcome.created = self.insert_new_rows(cursor, sql, [*params, self.now], on_conflict="")
+        else:
+            outcome.created = self.insert_new_rows(cursor, insert, params, on_conflict=conflict)
+            # One writer at a time on SQLite: this chunk's new orders are its staged keys created now.
+            cursor.execute(
+                f"INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                f" SELECT o.id, o.customer_id, NULL, o.status, NULL, o.amount, o.currency, %s"
+                f" FROM {STAGE} s JOIN {order} o ON o.external_id = s.external_id WHERE o.created_at = %s",
+                [self.now, self.now],
+            )
         if outcome.created < self.staged:
             # The rows just inserted are equal, so only changed existing orders count as updated.
-            cursor.execute(
-                f"UPDATE {order} AS o SET customer_id = s.customer_id,"
-                f" ordered_at = COALESCE(s.ordered_at, o.ordered_at), amount = COALESCE(s.amount, o.amount),"
-                f" currency = COALESCE(s.currency, o.currency), status = COALESCE(s.status, o.status),"
-                f" updated_at = %s"
-                f" FROM {STAGE} s"
-                f" WHERE o.external_id = s.external_id AND (o.customer_id <> s.customer_id"
-                f" OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
-                f" OR (s.amount IS NOT NULL AND o.amount <> s.amount)"
-                f" OR (s.currency IS NOT NULL AND o.currency <> s.currency)"
-                f" OR (s.status IS NOT NULL AND o.status <> s.status))",
-                [self.now],
+            # `prev` is the order as it was (the statement's snapshot): its old status and amount go
+            # into the feed row of the change, written with it (rowcount: one per order changed).
+            # Known limit: when two imports change the same order at the same moment, the later one's
+            # old values can be those from before the earlier one's change (its snapshot); the API
+            # path locks the orders first and is exact.
+            changed = (
+                "(o.customer_id <> s.customer_id"
+                " OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
+                " OR (s.amount IS NOT NULL AND o.amount <> s.amount)"
+                " OR (s.currency IS NOT NULL AND o.currency <> s.currency)"
+                " OR (s.status IS NOT NULL AND o.status <> s.status))"
             )
-            outcome.updated = cursor.rowcount
+            def update(prev: str = "", same: str = "") -> str:
+                return (
+                    f"UPDATE {order} AS o SET customer_id = s.customer_id,"
+                    f" ordered_at = COALESCE(s.ordered_at, o.ordered_at), amount = COALESCE(s.amount, o.amount),"
+                    f" currency = COALESCE(s.currency, o.currency), status = COALESCE(s.status, o.status),"
+                    f" updated_at = %s"
+                    f" FROM {STAGE} s{prev}"
+                    f" WHERE o.external_id = s.external_id{same} AND {changed}"
+                )
+
+            if self.vendor == "postgresql":
+                # `prev`: the same order as the statement's snapshot has it, a second scan of the row
+                # joined in the UPDATE itself (not a CTE: joining two CTE results of a chunk's size,
+                # with hash and merge joins off (plan_by_index), is a nested loop of size squared).
+                prev = f" JOIN {order} prev ON prev.external_id = s.external_id"
+                cursor.execute(
+                    f"WITH changed AS ({update(prev, ' AND prev.id = o.id')}"
+                    f" RETURNING o.id, o.customer_id, prev.status AS old_status, o.status, prev.amount AS old_amount,"
+                    f" o.amount, o.currency)"
+                    f" INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                    f" SELECT id, customer_id, old_status, status, old_amount, amount, currency, %s FROM changed",
+                    [self.now, self.now],
+                )
+                outcome.updated = cursor.rowcount
+            else:
+                cursor.execute(
+                    f"CREATE TEMP TABLE import_prev AS SELECT o.id, o.status, o.amount FROM {order} o"
+                    f" JOIN {STAGE} s ON o.external_id = s.external_id WHERE {changed}"
+                )
+                cursor.execute(update(), [self.now])
+                outcome.updated = cursor.rowcount
+                cursor.execute(
+                    f"INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                    f" SELECT o.id, o.customer_id, p.status, o.status, p.amount, o.amount, o.currency, %s"
+                    f" FROM import_prev p JOIN {order} o ON o.id = p.id",
+                    [self.now],
+                )
+                cursor.execute("DROP TABLE import_prev")
         return outcome
 
 
