@@ -118,39 +118,50 @@ def main() -> None:
         "no_consent": no_consent,
     }
 
-    # The floor: the same rows, plain INSERT ... SELECT into the same table, then emptied again.
-    with connection.cursor() as cursor:
+    def floor() -> float:
+        """The same rows, a plain INSERT ... SELECT into the same table (same indexes), then emptied."""
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            with transaction.atomic():
+                cursor.execute(
+                    """
+                    INSERT INTO messaging_message
+                        (key, purpose, template_id, customer_id, to_email, language, context, state,
+                         suppressed_reason, attempts, last_error, provider_message_id, created_at, next_attempt_at)
+                    SELECT 'floor:' || c.id, 'marketing', t.id, c.id, lower(c.email), c.language,
+                           '{"offer": "10%% off"}', 'queued', '', 0, '', '', now(), now()
+                    FROM customers_customer c, messaging_messagetemplate t
+                    WHERE t.key = 'bench' AND c.id <= (SELECT min(id) FROM customers_customer) + %s - 1
+                    """,
+                    [args.queue],
+                )
+                assert cursor.rowcount == args.queue
+            seconds = time.perf_counter() - started
+            cursor.execute("TRUNCATE messaging_message")
+        return seconds
+
+    def queue() -> tuple[float, int]:
         started = time.perf_counter()
         with transaction.atomic():
-            cursor.execute(
-                """
-                INSERT INTO messaging_message
-                    (key, purpose, template_id, customer_id, to_email, language, context, state, suppressed_reason,
-                     attempts, last_error, provider_message_id, created_at, next_attempt_at)
-                SELECT 'floor:' || c.id, 'marketing', t.id, c.id, lower(c.email), c.language, '{"offer": "10%% off"}',
-                       'queued', '', 0, '', '', now(), now()
-                FROM customers_customer c, messaging_messagetemplate t
-                WHERE t.key = 'bench' AND c.id <= (SELECT min(id) FROM customers_customer) + %s - 1
-                """,
-                [args.queue],
+            queued = messages_queue_bulk(
+                customers=Customer.objects.all(),
+                template="bench",
+                key="bench:{customer_id}",
+                purpose="marketing",
+                context={"offer": "10% off"},
             )
-            floor_rows = cursor.rowcount
-        result["floor_seconds"] = round(time.perf_counter() - started, 3)
-        result["floor_rows"] = floor_rows
-        cursor.execute("TRUNCATE messaging_message")
+        return time.perf_counter() - started, queued
 
-    started = time.perf_counter()
-    with transaction.atomic():
-        queued = messages_queue_bulk(
-            customers=Customer.objects.all(),
-            template="bench",
-            key="bench:{customer_id}",
-            purpose="marketing",
-            context={"offer": "10% off"},
-        )
-    result["queue_seconds"] = round(time.perf_counter() - started, 3)
-    result["queued"] = queued
-    result["queue_vs_floor"] = round(result["queue_seconds"] / result["floor_seconds"], 2)
+    # Alternate them, twice each, and keep the best of each: the first statement pays for cold caches.
+    floors, queues = [floor()], [queue()]
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE messaging_message")
+    floors.append(floor())
+    queues.append(queue())
+    result["floor_seconds"] = [round(x, 3) for x in floors]
+    result["queue_seconds"] = [round(x, 3) for x, _n in queues]
+    result["queued"] = queues[-1][1]
+    result["queue_vs_floor"] = round(min(x for x, _n in queues) / min(floors), 2)
     started = time.perf_counter()
     again = messages_queue_bulk(
         customers=Customer.objects.all(), template="bench", key="bench:{customer_id}", purpose="marketing"
