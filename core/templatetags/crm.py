@@ -7,6 +7,9 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.people import display_name
+from core.stored_text import translate_stored
+
 register = template.Library()
 
 # ISO 4217 minor units where they differ from 2.
@@ -40,8 +43,20 @@ def money(amount, currency: str = ""):
 
 
 @register.filter
+def stored(text) -> str:
+    """`{{ row.reason|stored }}`: text a worker stored in English, in the reader's language."""
+    return translate_stored(text)
+
+
+@register.filter
+def person(user) -> str:
+    """`{{ task.assignee|person }}`: a user's name by the one rule (core.people.display_name)."""
+    return display_name(user) or "—"
+
+
+@register.filter
 def initials(user) -> str:
-    name = (user.get_full_name() if hasattr(user, "get_full_name") else "") or user.get_username()
+    name = display_name(user)
     parts = [p for p in name.replace(".", " ").split() if p]
     return "".join(p[0] for p in parts[:2]).upper() or "?"
 

@@ -84,7 +84,7 @@ def chunk_size() -> int:
 # --- Start ----------------------------------------------------------------------------------------
 
 
-def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
+def clv_run_create(*, as_of: dt.date | None = None, created_by=None, trigger: str | None = None) -> ClvRun:
     """A queued run with its job; refuses while another run is queued or running.
 
     The database allows one active run (constraint clvrun_one_active), so two requests at the same
@@ -107,17 +107,18 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
                     churn_days=int(_setting("CLV_CHURN_DAYS", 365)),
                     job=job,
                     created_by=created_by,
+                    trigger=trigger or (ClvRun.Trigger.USER if created_by else ClvRun.Trigger.SCHEDULE),
                 )
         except IntegrityError:
             raise DomainError(_("A value recompute is already queued or running.")) from None
 
 
-def clv_run_start(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
+def clv_run_start(*, as_of: dt.date | None = None, created_by=None, trigger: str | None = None) -> ClvRun:
     """Create a run and have a worker compute it once the transaction commits."""
     from lifecycle.tasks import clv_recompute
 
     with transaction.atomic():
-        run = clv_run_create(as_of=as_of, created_by=created_by)
+        run = clv_run_create(as_of=as_of, created_by=created_by, trigger=trigger)
         clv_recompute.delay_on_commit(run.pk)
     return run
 

@@ -31,6 +31,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from messaging.context import extra_contexts
 from messaging.models import Message, MessageTemplate, OutboxState, Purpose, Suppression
 from messaging.rendering import customer_context, render_parts
 from messaging.services.sending import NO_CONSENT
@@ -174,11 +175,15 @@ def _headers(message: Message, message_id_header: str, unsubscribe: str) -> dict
     return headers
 
 
-def build_email(message: Message, template: MessageTemplate, customer: dict, connection=None) -> EmailMultiAlternatives:
+def build_email(
+    message: Message, template: MessageTemplate, customer: dict, connection=None, extra_context: dict | None = None
+) -> EmailMultiAlternatives:
+    """`extra_context`: what the template's app adds per message at delivery (messaging.context)."""
     unsubscribe = unsubscribe_url(message_id=message.pk) if message.purpose == Purpose.MARKETING else ""
+    context = {**(message.context or {}), **(extra_context or {})}
     with translation.override(message.language):
         subject, text, html = render_parts(
-            template, language=message.language, customer=customer, context=message.context, unsubscribe_url=unsubscribe
+            template, language=message.language, customer=customer, context=context, unsubscribe_url=unsubscribe
         )
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">") or "localhost"
     email = EmailMultiAlternatives(
@@ -275,13 +280,17 @@ def _fast_marks():
 
 
 def _send_all(messages, templates, customers, connection, lease, stop_at, counts) -> None:
+    extra = extra_contexts(messages, {pk: template.key for pk, template in templates.items()})
     for position, message in enumerate(messages):
         if timezone.now() >= stop_at:
             _release([m.pk for m in messages[position:]], lease)
             break
         try:
             email = build_email(
-                message, templates[message.template_id], customer_context(customers[message.customer_id])
+                message,
+                templates[message.template_id],
+                customer_context(customers[message.customer_id]),
+                extra_context=extra.get(message.pk),
             )
         except Exception as exc:  # a template that cannot render is the template's fault: do not retry
             logger.exception("message %s: render failed", message.pk)
