@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "core",
     "customers",
     "lifecycle",
+    "portal",
     "messaging",
     "feedback",
 ]
@@ -81,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.roles",
                 "core.context_processors.navigation",
+                "portal.context_processors.portal",
             ],
         },
     },
@@ -203,6 +205,15 @@ FEEDBACK_DETRACTOR_SLA_HOURS = env.int("FEEDBACK_DETRACTOR_SLA_HOURS", default=4
 FEEDBACK_HEALTH_DAYS = env.int("FEEDBACK_HEALTH_DAYS", default=365)
 CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
 CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
+
+# --- Customer portal (/portal/) -------------------------------------------------------------------
+# A login link works once, for this many minutes. Requests for links are limited per address and per
+# client address ("N/period", period s, m, h or d; the client address as AXES_PROXY_COUNT says).
+PORTAL_LOGIN_LINK_MINUTES = env.int("PORTAL_LOGIN_LINK_MINUTES", default=10)
+PORTAL_LOGIN_RATE_PER_EMAIL = env("PORTAL_LOGIN_RATE_PER_EMAIL", default="5/h")
+PORTAL_LOGIN_RATE_PER_IP = env("PORTAL_LOGIN_RATE_PER_IP", default="30/h")
+# How long a customer's portal session lasts.
+PORTAL_SESSION_SECONDS = env.int("PORTAL_SESSION_HOURS", default=24) * 3600
 
 # --- Outbox (messaging): every e-mail to a customer ------------------------------------------------
 # Messages one delivery batch claims (one SMTP connection each), and how long the claim holds: a

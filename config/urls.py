@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("core.urls")),
     path("customers/", include("customers.urls")),
     path("value/", include("lifecycle.urls")),
+    path("portal/", include("portal.urls")),
     path("surveys/", include("feedback.urls")),
     path("s/", include("feedback.public_urls")),
     path("", include("messaging.urls")),
