@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "core",
     "customers",
     "lifecycle",
+    "loyalty",
 ]
 
 MIDDLEWARE = [
