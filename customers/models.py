@@ -1,12 +1,27 @@
 from decimal import Decimal
 
+import pycountry
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
+
+# ISO 3166-1 alpha-2, from pycountry's copy of the ISO data (kept up to date upstream), not typed here.
+COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+def validate_country(value: str) -> None:
+    """An ISO 3166-1 alpha-2 code in capitals ("DE"); the empty string means unknown."""
+    if value and value not in COUNTRY_CODES:
+        raise ValidationError(
+            _("'%(value)s' is not a two-letter country code of ISO 3166-1 (e.g. DE)."),
+            code="invalid_country",
+            params={"value": value[:60]},
+        )
 
 
 class AcquisitionChannel(TimeStampedModel):
@@ -78,7 +93,9 @@ class Customer(TimeStampedModel):
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
-    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
+    country = models.CharField(
+        _("country"), max_length=2, blank=True, validators=[validate_country], help_text=_("ISO 3166-1 alpha-2 code.")
+    )
     signed_up_at = models.DateTimeField(_("signed up"), null=True, blank=True)
     channel = models.ForeignKey(
         AcquisitionChannel,
@@ -165,6 +182,78 @@ class Order(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.external_id}: {self.amount} {self.currency} ({self.status})"
+
+
+class CurrentTransactionId(models.Func):
+    """The writing transaction's top-level id (xid8) as a bigint on PostgreSQL; 0 elsewhere (SQLite
+    has one writer at a time, so commit order is id order). See customers/order_feed.py."""
+
+    output_field = models.BigIntegerField()
+    template = "0"
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
+class OrderChange(models.Model):
+    """The order feed: one row per order created or changed, whichever path wrote it (API, import,
+    UI, admin), written in the writer's transaction. Loyalty, referrals and the like read it with
+    customers.order_feed.order_changes_consume. Append-only."""
+
+    id = models.BigAutoField(primary_key=True)
+    # Set by the database from the writing transaction: the consumer reads in (xid, id) order, only
+    # below the oldest transaction still running, so a late commit of a lower id is never skipped.
+    xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
+    # No database foreign keys: the import writes a feed row per order, and a per-row key check would
+    # cost it more than the row itself; no index either, for the same reason. Orders are only deleted
+    # with their customer (admin), and Django's cascade then deletes their feed rows (scanning the feed).
+    order = models.ForeignKey(
+        Order,
+        verbose_name=_("order"),
+        on_delete=models.CASCADE,
+        related_name="changes",
+        db_constraint=False,
+        db_index=False,
+    )
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="order_changes",
+        db_constraint=False,
+        db_index=False,
+    )
+    old_status = models.CharField(_("old status"), max_length=16, null=True, blank=True)  # noqa: DJ001 -- NULL = new order
+    new_status = models.CharField(_("new status"), max_length=16)
+    old_amount = models.DecimalField(_("old amount"), max_digits=12, decimal_places=2, null=True, blank=True)
+    new_amount = models.DecimalField(_("new amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    changed_at = models.DateTimeField(_("changed at"))
+
+    class Meta:
+        verbose_name = _("order change")
+        verbose_name_plural = _("order changes")
+        ordering = ["xid", "id"]
+        indexes = [models.Index(fields=["xid", "id"], name="orderchange_xid_id_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.old_status or '-'} -> {self.new_status}"
+
+
+class OrderFeedCursor(models.Model):
+    """How far one consumer of the order feed has read: the (xid, id) of the last change it was handed."""
+
+    consumer = models.CharField(_("consumer"), max_length=64, primary_key=True)
+    last_xid = models.BigIntegerField(default=-1)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order feed cursor")
+        verbose_name_plural = _("order feed cursors")
+
+    def __str__(self) -> str:
+        return self.consumer
 
 
 class ActivityEvent(models.Model):

@@ -1,12 +1,12 @@
 """Writes to customers, their notes and tasks. Views and API views call these, nothing else."""
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
-from core.roles import Role, role_at_least
 from customers.models import Customer, Note, Tag, Task
+from customers.rules import RuleError, country_clean, customer_write_check
 
 CUSTOMER_EDITABLE_FIELDS = (
     "external_id",
@@ -29,7 +29,8 @@ def _normalise(data: dict) -> dict:
     if "external_id" in data:
         data["external_id"] = (data["external_id"] or "").strip() or None
     if "country" in data:
-        data["country"] = (data["country"] or "").strip().upper()
+        # The one country rule (customers.rules): the API, forms and import all end here or there.
+        data["country"] = country_clean(data["country"]) if (data["country"] or "").strip() else ""
     return data
 
 
@@ -55,9 +56,16 @@ def _save(customer: Customer) -> Customer:
     return customer
 
 
+def _normalised(fields: dict) -> dict:
+    try:
+        return _normalise(fields)
+    except RuleError as exc:
+        raise DomainError(str(exc), field="country") from None
+
+
 def customer_create(*, tags=(), tag_names=None, **fields) -> Customer:
     """`tags` are Tag rows or ids; `tag_names` (the API's way) creates tags that do not exist yet."""
-    fields = _normalise(fields)
+    fields = _normalised(fields)
     unknown = set(fields) - set(CUSTOMER_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"unknown customer fields: {sorted(unknown)}")
@@ -75,7 +83,7 @@ def customer_create(*, tags=(), tag_names=None, **fields) -> Customer:
 
 def customer_update(*, customer: Customer, tags=None, tag_names=None, **fields) -> Customer:
     """Only the given fields change; `tags` / `tag_names` (see customer_create) replace the tags."""
-    fields = _normalise(fields)
+    fields = _normalised(fields)
     unknown = set(fields) - set(CUSTOMER_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"unknown customer fields: {sorted(unknown)}")
@@ -92,17 +100,8 @@ def customer_update(*, customer: Customer, tags=None, tag_names=None, **fields) 
     return customer
 
 
-def _ensure_may_write_for(*, user, customer: Customer) -> None:
-    """Managers write for every customer; an Agent only for the customers they own."""
-    if role_at_least(user, Role.MANAGER):
-        return
-    if role_at_least(user, Role.AGENT) and customer.owner_id == user.pk:
-        return
-    raise PermissionError(_("You may only write notes and tasks for your own customers."))
-
-
 def note_create(*, customer: Customer, author, body: str) -> Note:
-    _ensure_may_write_for(user=author, customer=customer)
+    customer_write_check(user=author, customer=customer)
     body = (body or "").strip()
     if not body:
         raise DomainError(_("A note cannot be empty."), field="body")
@@ -110,7 +109,7 @@ def note_create(*, customer: Customer, author, body: str) -> Note:
 
 
 def task_create(*, customer: Customer, created_by, title: str, assignee=None, due_at=None) -> Task:
-    _ensure_may_write_for(user=created_by, customer=customer)
+    customer_write_check(user=created_by, customer=customer)
     title = (title or "").strip()
     if not title:
         raise DomainError(_("A task needs a title."), field="title")
@@ -120,7 +119,7 @@ def task_create(*, customer: Customer, created_by, title: str, assignee=None, du
 
 
 def task_complete(*, task: Task, user) -> Task:
-    _ensure_may_write_for(user=user, customer=task.customer)
+    customer_write_check(user=user, customer=task.customer)
     if task.done_at is None:
         Task.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=timezone.now())
         task.refresh_from_db(fields=["done_at"])
@@ -134,3 +133,33 @@ def tags_get_or_create(*, names) -> list[Tag]:
         return []
     Tag.objects.bulk_create([Tag(name=name) for name in wanted], ignore_conflicts=True)
     return list(Tag.objects.filter(name__in=wanted))
+
+
+def customers_missing_insert_sql(*, source: str, now) -> tuple[str, list]:
+    """The INSERT that creates, with just their external id, the customers named by `source` (SQL
+    giving a column external_id) in external_id order, so writers needing the same new customers
+    wait for each other at most, never in a cycle. Add ON CONFLICT (external_id) DO NOTHING unless
+    they are known not to exist. The one definition of "a customer known only by its external id",
+    for the API (customers_create_missing) and the import's staging (set-based, from its table)."""
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (external_id, first_name, last_name, phone, country, email_opt_in, created_at,"
+        f" updated_at)"
+        f" SELECT DISTINCT src.external_id, '', '', '', '', %s, %s, %s FROM ({source}) src"
+        f" ORDER BY src.external_id"
+    )
+    return sql, [False, now, now]
+
+
+def customers_create_missing(*, external_ids) -> dict[str, int]:
+    """Create the customers these external ids name that do not exist yet (one INSERT); the id of
+    every one of them, old or new (one SELECT). Call it inside the caller's transaction."""
+    wanted = sorted(set(external_ids))
+    if not wanted:
+        return {}
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    source = "SELECT column1 AS external_id FROM (VALUES " + ", ".join(["(%s)"] * len(wanted)) + ") v"
+    sql, params = customers_missing_insert_sql(source=source, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ON CONFLICT (external_id) DO NOTHING", [*params, *wanted])
+    return dict(Customer.objects.filter(external_id__in=wanted).values_list("external_id", "pk"))

@@ -249,7 +249,7 @@ def test_number_of_queries_does_not_grow_with_rows(csv_file):
 
     assert Order.objects.count() == 1010
     assert len(many) == len(few)
-    assert len(few) <= 15
+    assert len(few) <= 16  # on SQLite the order feed is its own INSERT ... SELECT
 
 
 @pytest.mark.parametrize("kind", ["customers", "events"])

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from customers.models import Order
+from customers.rules import RuleError, amount_clean, country_clean, currency_clean, order_status_clean
 
 from .reader import CsvFile, RowBatch
 
@@ -51,12 +52,7 @@ IMPORT_KINDS: dict[str, dict] = {
     },
 }
 
-MAX_AMOUNT = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
-CENT = Decimal("0.01")
-ORDER_STATUSES = frozenset(Order.Status.values)
-_COUNTRY = re.compile(r"[A-Z]{2}\Z")
 _PLAIN_AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?\Z")
-_CURRENCY = re.compile(r"[A-Z]{3}\Z")
 _EMPTY_IS_NONE = {"": None}
 
 
@@ -115,6 +111,15 @@ def _no_constant(name: str):
 
 class RowError(ValueError):
     """A row cannot be imported; the message is the reason shown to the person importing."""
+
+
+def _by_rule(name: str, rule, value: str):
+    """A value checked by its rule in customers.rules (the API's and the forms' too), the reason
+    prefixed with the column's name."""
+    try:
+        return rule(value)
+    except RuleError as exc:
+        raise RowError(f"{name}: {exc}") from None
 
 
 def _shown(value: str, limit: int = 60) -> str:
@@ -404,14 +409,7 @@ class CustomerRows(RowParser):
 
     @staticmethod
     def country(value: str | None) -> str | None:
-        if value is None:
-            return None
-        country = value.upper()
-        if not _COUNTRY.match(country):
-            raise RowError(
-                _("country: '%(value)s' is not a two-letter country code (e.g. DE).") % {"value": _shown(country)}
-            )
-        return country
+        return None if value is None else _by_rule("country", country_clean, value)
 
     def channel(self, value: str | None) -> tuple[str | None, str | None]:
         """(code, name) of an acquisition channel."""
@@ -474,26 +472,11 @@ class OrderRows(RowParser):
 
     @staticmethod
     def currency(value: str | None) -> str | None:
-        if value is None:
-            return None
-        currency = value.upper()
-        if not _CURRENCY.match(currency):
-            raise RowError(
-                _("currency: '%(value)s' is not a three-letter currency code (e.g. EUR).") % {"value": _shown(currency)}
-            )
-        return currency
+        return None if value is None else _by_rule("currency", currency_clean, value)
 
     @staticmethod
     def status(value: str | None) -> str | None:
-        if value is None:
-            return None
-        status = value.lower()
-        if status not in ORDER_STATUSES:
-            raise RowError(
-                _("status: '%(value)s' is not one of %(choices)s.")
-                % {"value": _shown(status), "choices": ", ".join(Order.Status.values)}
-            )
-        return status
+        return None if value is None else _by_rule("status", order_status_clean, value)
 
     @staticmethod
     def amount(value: str) -> Decimal:
@@ -502,16 +485,13 @@ class OrderRows(RowParser):
         try:
             amount = Decimal(value)
         except InvalidOperation:
-            raise RowError(_("amount: '%(value)s' is not a number (use '.' for decimals, e.g. 12.50).") % {"value": _shown(value)}) from None
-        if not amount.is_finite():
+            amount = None
+        if amount is None or not amount.is_finite():
             raise RowError(_("amount: '%(value)s' is not a number (use '.' for decimals, e.g. 12.50).") % {"value": _shown(value)})
-        if amount < 0:
-            raise RowError(_("amount: %(value)s is negative.") % {"value": _shown(value)})
-        if amount > MAX_AMOUNT:
-            raise RowError(_("amount: %(value)s is too large.") % {"value": _shown(value)})
-        if amount.as_tuple().exponent < -2 and amount != amount.quantize(CENT):
-            raise RowError(_("amount: %(value)s has more than two decimal places.") % {"value": _shown(value)})
-        return amount.quantize(CENT)
+        try:
+            return amount_clean(amount, shown=value)
+        except RuleError as exc:
+            raise RowError(f"amount: {exc}") from None
 
 
 class EventRows(RowParser):

@@ -28,6 +28,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Order
+from customers.order_feed import FEED_COLUMNS, order_feed_table
+from customers.services.customers import customers_missing_insert_sql
 
 STAGE = "import_stage"
 RAW = "import_raw"  # orders and events as loaded, before stage_by_customer
@@ -239,14 +241,11 @@ class Staging(ABC):
         wait for each other at most, never in a cycle (a deadlock). They were not there when looked
         up, so only such another import makes one exist: insert_new_rows deals with that."""
         lookup = f"(SELECT c.id FROM {_table(Customer)} c WHERE c.external_id = {STAGE}.customer_ext)"
+        sql, params = customers_missing_insert_sql(
+            source=f"SELECT s.customer_ext AS external_id FROM {STAGE} s WHERE s.customer_id IS NULL", now=self.now
+        )
         outcome.customers_created += self.insert_new_rows(
-            cursor,
-            f"INSERT INTO {_table(Customer)} (external_id, first_name, last_name, phone, country, email_opt_in,"
-            f" created_at, updated_at)"
-            f" SELECT DISTINCT s.customer_ext, '', '', '', '', %s, %s, %s FROM {STAGE} s"
-            f" WHERE s.customer_id IS NULL ORDER BY s.customer_ext",
-            [False, self.now, self.now],
-            on_conflict="ON CONFLICT (external_id) DO NOTHING",
+            cursor, sql, params, on_conflict="ON CONFLICT (external_id) DO NOTHING"
         )
         # Also when nothing was inserted: another import may have created them since the lookup.
         cursor.execute(f"UPDATE {STAGE} SET customer_id = {lookup} WHERE customer_id IS NULL")
@@ -303,32 +302,78 @@ class OrderStaging(Staging):
         self.create_missing_customers(cursor, outcome)
         # Inserting first, so a fresh import looks no order up (insert_new_rows), and when every row
         # was new there is nothing to update. (Rows lacking a value are existing orders, see above.)
-        outcome.created = self.insert_new_rows(
-            cursor,
+        # Each new order also goes into the order feed (customers.order_feed), in the same statement
+        # on PostgreSQL; the rowcount is the feed rows', one per order inserted.
+        insert = (
             f"INSERT INTO {order} (external_id, customer_id, ordered_at, amount, currency, status, created_at,"
             f" updated_at)"
             f" SELECT s.external_id, s.customer_id, s.ordered_at, s.amount, COALESCE(s.currency, %s),"
             f" COALESCE(s.status, %s), %s, %s"
-            f" FROM {STAGE} s WHERE s.ordered_at IS NOT NULL AND s.amount IS NOT NULL",
-            [settings.DEFAULT_CURRENCY, Order.Status.PAID.value, self.now, self.now],
-            on_conflict="ON CONFLICT (external_id) DO NOTHING",
+            f" FROM {STAGE} s WHERE s.ordered_at IS NOT NULL AND s.amount IS NOT NULL"
         )
+        params = [settings.DEFAULT_CURRENCY, Order.Status.PAID.value, self.now, self.now]
+        conflict = "ON CONFLICT (external_id) DO NOTHING"
+        if self.vendor == "postgresql":
+            sql = (
+                f"WITH new AS ({insert}{'' if self.expect_new else ' ' + conflict}"
+                f" RETURNING id, customer_id, status, amount, currency)"
+                f" INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                f" SELECT id, customer_id, NULL, status, NULL, amount, currency, %s FROM new"
+            )
+            outcome.created = self.insert_new_rows(cursor, sql, [*params, self.now], on_conflict="")
+        else:
+            outcome.created = self.insert_new_rows(cursor, insert, params, on_conflict=conflict)
+            # One writer at a time on SQLite: this chunk's new orders are its staged keys created now.
+            cursor.execute(
+                f"INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                f" SELECT o.id, o.customer_id, NULL, o.status, NULL, o.amount, o.currency, %s"
+                f" FROM {STAGE} s JOIN {order} o ON o.external_id = s.external_id WHERE o.created_at = %s",
+                [self.now, self.now],
+            )
         if outcome.created < self.staged:
             # The rows just inserted are equal, so only changed existing orders count as updated.
-            cursor.execute(
+            # `prev` is the order as it was (the statement's snapshot): its old status and amount go
+            # into the feed row of the change, written with it (rowcount: one per order changed).
+            changed = (
+                "(o.customer_id <> s.customer_id"
+                " OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
+                " OR (s.amount IS NOT NULL AND o.amount <> s.amount)"
+                " OR (s.currency IS NOT NULL AND o.currency <> s.currency)"
+                " OR (s.status IS NOT NULL AND o.status <> s.status))"
+            )
+            update = (
                 f"UPDATE {order} AS o SET customer_id = s.customer_id,"
                 f" ordered_at = COALESCE(s.ordered_at, o.ordered_at), amount = COALESCE(s.amount, o.amount),"
                 f" currency = COALESCE(s.currency, o.currency), status = COALESCE(s.status, o.status),"
                 f" updated_at = %s"
                 f" FROM {STAGE} s"
-                f" WHERE o.external_id = s.external_id AND (o.customer_id <> s.customer_id"
-                f" OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
-                f" OR (s.amount IS NOT NULL AND o.amount <> s.amount)"
-                f" OR (s.currency IS NOT NULL AND o.currency <> s.currency)"
-                f" OR (s.status IS NOT NULL AND o.status <> s.status))",
-                [self.now],
+                f" WHERE o.external_id = s.external_id AND {changed}"
             )
-            outcome.updated = cursor.rowcount
+            if self.vendor == "postgresql":
+                cursor.execute(
+                    f"WITH prev AS (SELECT o.id, o.status, o.amount FROM {order} o JOIN {STAGE} s"
+                    f" ON o.external_id = s.external_id WHERE {changed}),"
+                    f" changed AS ({update} RETURNING o.id, o.customer_id, o.status, o.amount, o.currency)"
+                    f" INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                    f" SELECT c.id, c.customer_id, p.status, c.status, p.amount, c.amount, c.currency, %s"
+                    f" FROM changed c JOIN prev p ON p.id = c.id",
+                    [self.now, self.now],
+                )
+                outcome.updated = cursor.rowcount
+            else:
+                cursor.execute(
+                    f"CREATE TEMP TABLE import_prev AS SELECT o.id, o.status, o.amount FROM {order} o"
+                    f" JOIN {STAGE} s ON o.external_id = s.external_id WHERE {changed}"
+                )
+                cursor.execute(update, [self.now])
+                outcome.updated = cursor.rowcount
+                cursor.execute(
+                    f"INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+                    f" SELECT o.id, o.customer_id, p.status, o.status, p.amount, o.amount, o.currency, %s"
+                    f" FROM import_prev p JOIN {order} o ON o.id = p.id",
+                    [self.now],
+                )
+                cursor.execute("DROP TABLE import_prev")
         return outcome
 
 
