@@ -10,6 +10,7 @@ from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from .auth import role_required
+from .htmx import render_fragment
 from .models import Job
 from .roles import Role
 from .selectors import job_rejected_rows_page
@@ -59,10 +60,7 @@ def job_detail(request, pk: int):
     context = {"job": job, "kind_label": job_kind_label(job), "result_items": job_result_items(job)}
     if job.is_finished:
         context["rejected_page"] = job_rejected_rows_page(job=job, page_number=request.GET.get("page"))
-    template = "core/job_detail.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#job-result"
-    return render(request, template, context)
+    return render_fragment(request, "core/job_detail.html", "job-result", context)
 
 
 @require_GET

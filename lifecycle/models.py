@@ -12,7 +12,9 @@ from django.db import models
 from django.db.models import Q, Value
 from django.utils.translation import gettext_lazy as _
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+from core.money import money_field_args
+
+MONEY = money_field_args()
 
 
 class ClvRun(models.Model):

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 @shared_task(name="lifecycle.tasks.clv_recompute", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def clv_recompute(run_id: int) -> None:
     """Fit the run's models once, then hand every customer-id range to `clv_score_range`."""
-    clv.clv_run_dispatch(run_id=run_id, enqueue=lambda rid, lo, hi: clv_score_range.delay(rid, lo, hi))
+    clv.clv_run_dispatch(run_id=run_id)
 
 
 @shared_task(name="lifecycle.tasks.clv_score_range", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)

@@ -50,8 +50,11 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.connections import on_own_connection
+from core.enqueue import enqueue, enqueue_on_commit
 from core.exceptions import DomainError
 from core.services import job_create, job_fail, job_progress, job_start, job_succeed
+from core.times import shop_day
 from lifecycle.clv.predict import PairMemo
 from lifecycle.models import ClvRun, ClvRunChunk
 
@@ -90,7 +93,7 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
     The database allows one active run (constraint clvrun_one_active), so two requests at the same
     moment cannot both start one. A run active for longer than ACTIVE_RUN_WINDOW is taken as
     crashed and closed as failed first."""
-    as_of = as_of or timezone.localdate()
+    as_of = as_of or shop_day()
     active = [ClvRun.Status.QUEUED, ClvRun.Status.RUNNING]
     with transaction.atomic():
         ClvRun.objects.filter(status__in=active, created_at__lt=timezone.now() - ACTIVE_RUN_WINDOW).update(
@@ -114,11 +117,9 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
 
 def clv_run_start(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
     """Create a run and have a worker compute it once the transaction commits."""
-    from lifecycle.tasks import clv_recompute
-
     with transaction.atomic():
         run = clv_run_create(as_of=as_of, created_by=created_by)
-        clv_recompute.delay_on_commit(run.pk)
+        enqueue_on_commit("lifecycle.tasks.clv_recompute", run.pk)
     return run
 
 
@@ -248,7 +249,7 @@ def clv_run_execute(*, run_id: int, progress: Progress | None = None) -> ClvRun:
         workers = settings.CLV_AGGREGATE_CONNECTIONS
         if workers > 1 and len(chunks) > 1 and not connection.in_atomic_block and connection.vendor == "postgresql":
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clv-score")
-            scored = pool.map(_on_own_connection(score), chunks)
+            scored = pool.map(on_own_connection(score), chunks)
         else:
             pool, scored = None, map(score, chunks)
         try:
@@ -268,20 +269,8 @@ def clv_run_execute(*, run_id: int, progress: Progress | None = None) -> ClvRun:
     return ClvRun.objects.get(pk=run_id)
 
 
-def _on_own_connection(function: Callable) -> Callable:
-    """`function` for a worker thread: the thread's own database connection is closed after it."""
-
-    def wrapped(*args):
-        try:
-            return function(*args)
-        finally:
-            connection.close()
-
-    return wrapped
-
-
-def clv_run_dispatch(*, run_id: int, enqueue: Callable[[int, int, int], None]) -> ClvRun:
-    """Fit, then hand each chunk to `enqueue(run_id, lo, hi)` (Celery tasks)."""
+def clv_run_dispatch(*, run_id: int) -> ClvRun:
+    """Fit, then hand each chunk to a `lifecycle.tasks.clv_score_range` task."""
     try:
         run, stats = clv_run_fit(run_id=run_id)
         if stats is None:
@@ -291,7 +280,7 @@ def clv_run_dispatch(*, run_id: int, enqueue: Callable[[int, int, int], None]) -
         if not chunks:
             _finish_run(run_id)
         for lo, hi in chunks:
-            enqueue(run_id, lo, hi)
+            enqueue("lifecycle.tasks.clv_score_range", run_id, lo, hi)  # the chunks are committed
     except Exception as exc:
         clv_run_fail(run_id=run_id, error=exc)
         raise

@@ -37,6 +37,7 @@ import numpy as np
 from django.db import IntegrityError, OperationalError, connection, transaction
 from psycopg.copy import QueuedLibpqWriter
 
+from core.connections import on_own_connection
 from customers.models import Customer
 from lifecycle.models import CustomerValue, RfmSegment
 
@@ -658,13 +659,6 @@ def _build_index(table: str, index: _Index) -> None:
             log.warning("%s: %d rows written twice, removed", table, _delete_duplicates(cursor, table))
 
 
-def _in_own_connection(function, *args) -> None:
-    try:
-        function(*args)
-    finally:
-        connection.close()  # this thread's
-
-
 def _build_indexes(table: str, indexes: list[_Index]) -> None:
     """Build the indexes, INDEX_BUILDERS at a time, each in a connection of its own; then make the
     primary key (and unique constraints) of theirs. Inside a caller's transaction the generation
@@ -674,7 +668,7 @@ def _build_indexes(table: str, indexes: list[_Index]) -> None:
             _build_index(table, index)
     else:
         with ThreadPoolExecutor(INDEX_BUILDERS) as pool:
-            for build in [pool.submit(_in_own_connection, _build_index, table, index) for index in indexes]:
+            for build in [pool.submit(on_own_connection(_build_index), table, index) for index in indexes]:
                 build.result()
     with transaction.atomic(), connection.cursor() as cursor:
         for index in indexes:

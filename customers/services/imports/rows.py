@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import operator
 import re
-import zoneinfo
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -27,6 +26,8 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.money import CENT, ORDER_DIGITS, money_max
+from core.times import shop_zone
 from customers.models import Order
 
 from .reader import CsvFile, RowBatch
@@ -51,8 +52,7 @@ IMPORT_KINDS: dict[str, dict] = {
     },
 }
 
-MAX_AMOUNT = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
-CENT = Decimal("0.01")
+MAX_AMOUNT = money_max(ORDER_DIGITS)  # 9999999999.99, what Order.amount holds
 ORDER_STATUSES = frozenset(Order.Status.values)
 _COUNTRY = re.compile(r"[A-Z]{2}\Z")
 _PLAIN_AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?\Z")
@@ -128,7 +128,7 @@ class RowParser(ABC):
     kind: str
 
     def __init__(self, csvfile: CsvFile):
-        self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        self.tz = shop_zone()
         self._header_width = len(csvfile.header)
         positions = [csvfile.column(name) for name in self.known()]
         # Columns the file lacks are read from position 0 and then set to None.
