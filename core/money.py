@@ -4,6 +4,8 @@ and the same figure computed by SQL agree to the cent."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MONEY_PLACES = 2
@@ -25,3 +27,25 @@ def money_round(value, places: int = MONEY_PLACES) -> Decimal:
     """`value` (Decimal, int, str or float) rounded to `places` decimals, halves away from zero
     (ROUND_HALF_UP is away from zero for negatives too, as PostgreSQL's round(numeric))."""
     return Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def money_cents(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cents as int64, NULL mask) of float money, exactly as PostgreSQL's round(value::numeric, 2).
+
+    float8::numeric keeps 15 significant digits ("%.15g"), round() then goes half away from zero:
+    1.005 (binary 1.00499999999999989...) becomes 1.01. numpy rounds x * 100 to the nearest cent;
+    that agrees unless x * 100 lies within float error of a half cent, and those few values (money
+    computed from cents, 5.025, are the usual ones) take PostgreSQL's steps in Python."""
+    null = np.isnan(values)
+    x = np.where(null, 0.0, values)
+    if not np.isfinite(x).all():
+        raise ValueError("money value is infinite")
+    scaled = np.abs(x) * 100.0
+    if (scaled >= 2.0**53).any():  # beyond, cents are not exact floats (and numeric(14, 2) overflows long before)
+        raise ValueError("money value out of range")
+    cents = np.floor(scaled + 0.5)
+    fraction = scaled - np.floor(scaled)
+    for i in np.flatnonzero(np.abs(fraction - 0.5) <= 1e-13 * scaled + 1e-9):
+        cents[i] = abs(money_round(f"{x[i]:.15g}").scaleb(2))
+    return np.where(x < 0, -cents, cents).astype(np.int64), null
+

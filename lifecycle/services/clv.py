@@ -6,7 +6,7 @@ Flow of one run (a ClvRun row with a core Job for its progress):
    columns shipped as arrays and grouped by numpy, on CLV_AGGREGATE_CONNECTIONS connections), fits BG/NBD on the distinct (frequency, recency, T) triples with weights and Gamma-Gamma on the
    repeat buyers, estimates the channel lifespans and the RFM cut points, stores all of it on the run
    and splits the customers into id ranges (ClvRunChunk rows, CLV_CHUNK_SIZE customers each); on
-   PostgreSQL it creates the run's generation table for the CustomerValue rows (services.writeback).
+   PostgreSQL it creates the run's generation table for the CustomerValue rows (services.values_generation).
 3. `clv_chunk_score` scores one range and writes its CustomerValue rows in bulk (one binary COPY
    into the generation table on PostgreSQL, an upsert on SQLite). The Celery path
    gives each range to its own `clv_score_range` task (any number of workers, each re-running the
@@ -62,12 +62,8 @@ from .aggregate import OrderStats, day_number, order_stats, order_stats_parallel
 from .formula import lifespans_by_channel
 from .rfm import rfm_cutpoints
 from .scoring import btyd_inputs, fit_models, score_customers
-from .writeback import (
-    values_generation_discard,
-    values_generation_prepare,
-    values_generation_publish,
-    values_generation_write,
-)
+from .values_generation import values_generation_discard, values_generation_prepare, values_generation_write
+from .values_publish import values_generation_publish
 
 JOB_KIND = "clv_recompute"
 # A queued or running run younger than this blocks a new one; an older one is taken as crashed.
