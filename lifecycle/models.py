@@ -2,7 +2,7 @@
 
 Money is Decimal (14 digits, 2 places); model outputs that are not money (probabilities, rates,
 counts in time units) are floats. The definitions behind every column are in
-lifecycle/services/clv.py (module docstring) and in the README section "Customer value".
+lifecycle/services/clv_runs.py (module docstring) and in the README section "Customer value".
 """
 
 from decimal import Decimal

@@ -21,7 +21,7 @@ from customers.models import AcquisitionChannel
 from lifecycle import selectors
 from lifecycle.models import ClvRun
 from lifecycle.selectors import LTV_CAC_TARGET
-from lifecycle.services.clv import clv_run_start
+from lifecycle.services.clv_runs import clv_run_start
 
 HEAT_STEPS = 10  # P(alive) is shown in 10 colour steps (CSS classes heat--0 .. heat--10)
 

@@ -2,7 +2,7 @@
 
 `fit_models` runs once per run on every customer's (frequency, recency, T); `score_customers` turns
 the arrays of a range of customers into the CustomerValue columns (see value_columns for the encoding).
-The definitions are in lifecycle.services.clv's docstring and the README."""
+The definitions are in lifecycle.services.clv_runs's docstring and the README."""
 
 from __future__ import annotations
 

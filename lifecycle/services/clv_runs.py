@@ -72,12 +72,8 @@ ACTIVE_RUN_WINDOW = dt.timedelta(hours=6)
 Progress = Callable[[int, int], None]
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def chunk_size() -> int:
-    return int(_setting("CLV_CHUNK_SIZE", 100_000))
+    return int(settings.CLV_CHUNK_SIZE)
 
 
 # --- Start ----------------------------------------------------------------------------------------
@@ -100,10 +96,10 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
                 job = job_create(kind=JOB_KIND, params={"as_of": as_of.isoformat()}, created_by=created_by)
                 return ClvRun.objects.create(
                     as_of=as_of,
-                    time_unit=_setting("CLV_TIME_UNIT", ClvRun.TimeUnit.WEEK),
-                    horizon_months=int(_setting("CLV_HORIZON_MONTHS", 12)),
-                    annual_discount_rate=Decimal(str(_setting("CLV_ANNUAL_DISCOUNT_RATE", "0.10"))),
-                    churn_days=int(_setting("CLV_CHURN_DAYS", 365)),
+                    time_unit=settings.CLV_TIME_UNIT,
+                    horizon_months=settings.CLV_HORIZON_MONTHS,
+                    annual_discount_rate=Decimal(str(settings.CLV_ANNUAL_DISCOUNT_RATE)),
+                    churn_days=settings.CLV_CHURN_DAYS,
                     job=job,
                     created_by=created_by,
                 )
