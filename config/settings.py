@@ -5,10 +5,12 @@ the web process, e-mail printed to the console. Production sets DATABASE_URL, RE
 SECRET_KEY, ALLOWED_HOSTS and DEBUG=false; the hardening below switches on with DEBUG off.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -175,6 +177,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # one per core of the database server).
 CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
 CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
+# The models of a new run (each run keeps its own copy): the BG/NBD time unit ("week" or "day"),
+# the predicted CLV's horizon, the annual discount rate of that horizon, and the days without a
+# paid order after which a buyer counts as churned (the formula CLV's lifespan).
+CLV_TIME_UNIT = env("CLV_TIME_UNIT", default="week")
+if CLV_TIME_UNIT not in ("week", "day"):
+    raise ImproperlyConfigured(f"CLV_TIME_UNIT must be 'week' or 'day', not {CLV_TIME_UNIT!r}")
+CLV_HORIZON_MONTHS = env.int("CLV_HORIZON_MONTHS", default=12)
+CLV_ANNUAL_DISCOUNT_RATE = Decimal(env("CLV_ANNUAL_DISCOUNT_RATE", default="0.10"))
+CLV_CHURN_DAYS = env.int("CLV_CHURN_DAYS", default=365)
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from core.ids import MAX_BIGINT
+from core.money import ORDER_DIGITS, TOTAL_DIGITS, money_field_args
 from core.roles import ROLE_RANK
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task
 from customers.services.customers import CUSTOMER_EDITABLE_FIELDS
@@ -110,7 +111,7 @@ class CustomerReferenceInputSerializer(serializers.Serializer):
 class OrderInputSerializer(CustomerReferenceInputSerializer):
     external_id = serializers.CharField(max_length=64)
     ordered_at = serializers.DateTimeField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    amount = serializers.DecimalField(min_value=0, **money_field_args(ORDER_DIGITS))
     currency = serializers.RegexField(
         r"^[A-Z]{3}$",
         default=settings.DEFAULT_CURRENCY,
@@ -200,7 +201,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 
 class ChannelSpendSerializer(serializers.ModelSerializer):
     channel = CodeRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all())
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+    amount = serializers.DecimalField(min_value=0, **money_field_args(TOTAL_DIGITS))
     currency = serializers.RegexField(
         r"^[A-Z]{3}$",
         default=settings.DEFAULT_CURRENCY,

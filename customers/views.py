@@ -11,12 +11,12 @@ from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.auth import role_required
 from core.exceptions import DomainError
+from core.htmx import render_fragment, vary_on_htmx, wants_fragment
 from core.registry import customer_panels_load
 from core.roles import Role, role_at_least
 from customers import selectors
@@ -31,17 +31,6 @@ from customers.services.customers import (
 )
 
 
-def _wants_fragment(request) -> bool:
-    # A history restore (back button after a cache miss) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _render(request, template: str, fragment: str, context: dict):
-    response = render(request, f"{template}#{fragment}" if _wants_fragment(request) else template, context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
 @role_required(Role.AGENT)
 def customer_list(request):
     form = CustomerFilterForm(request.GET)
@@ -50,7 +39,7 @@ def customer_list(request):
     qs = selectors.customer_filter(**filters)
     page = selectors.customer_page(qs=qs, sort=sort, cursor=request.GET.get("cursor", ""), search=filters["q"])
     context = {"form": form, "page": page, "sort": sort, "sort_columns": _sort_columns(sort)}
-    return _render(request, "customers/list.html", "customer-table", context)
+    return render_fragment(request, "customers/list.html", "customer-table", context)
 
 
 def _sort_columns(current: str) -> dict:
@@ -138,8 +127,8 @@ def customer_detail(request, pk: int):
     customer = _get_customer(pk)
     before = request.GET.get("before", "")
     timeline = selectors.customer_timeline(customer=customer, before=before)
-    if before and _wants_fragment(request):
-        return _render(request, "customers/detail.html", "timeline-page", {"customer": customer, "timeline": timeline})
+    if before and wants_fragment(request):
+        return render_fragment(request, "customers/detail.html", "timeline-page", {"customer": customer, "timeline": timeline})
     context = {
         "customer": customer,
         "figures": selectors.customer_key_figures(customer=customer),
@@ -151,9 +140,7 @@ def customer_detail(request, pk: int):
         "note_form": NoteForm(),
         "task_form": TaskForm(),
     }
-    response = render(request, "customers/detail.html", context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    return vary_on_htmx(render(request, "customers/detail.html", context))
 
 
 @role_required(Role.MANAGER)

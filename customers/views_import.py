@@ -5,13 +5,14 @@ Every staff member sees the page and the recent imports; starting an import need
 from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from core.auth import ROLE_DENIED_MESSAGE, role_required
 from core.exceptions import DomainError
+from core.htmx import render_fragment
 from core.roles import Role, role_at_least
 from core.selectors import job_list_recent
 from core.views_jobs import job_kind_label
@@ -96,8 +97,8 @@ def import_page(request):
         "kinds": _kinds_with_columns(),
         "recent_jobs": recent_jobs,
     }
-    template = "customers/import.html"
-    if request.method == "GET" and request.htmx and not request.htmx.history_restore_request:
-        # The recent imports refresh themselves when one of their jobs finishes.
-        template += "#recent-imports"
-    return render(request, template, context, status=400 if form.errors else 200)
+    # The recent imports refresh themselves (a GET) when one of their jobs finishes.
+    return render_fragment(
+        request, "customers/import.html", "recent-imports", context,
+        status=400 if form.errors else 200, fragment_when=request.method == "GET",
+    )

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import operator
 import re
-import zoneinfo
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -27,7 +26,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers.models import Order
+from core.times import shop_zone
 from customers.rules import RuleError, amount_clean, country_clean, currency_clean, order_status_clean
 
 from .reader import CsvFile, RowBatch
@@ -133,7 +132,7 @@ class RowParser(ABC):
     kind: str
 
     def __init__(self, csvfile: CsvFile):
-        self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        self.tz = shop_zone()
         self._header_width = len(csvfile.header)
         positions = [csvfile.column(name) for name in self.known()]
         # Columns the file lacks are read from position 0 and then set to None.
