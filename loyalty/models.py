@@ -244,6 +244,9 @@ class PointLot(models.Model):
             models.Index(fields=["expires_at"], name="pointlot_expiry_idx", condition=Q(remaining__gt=0)),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.points}"
+
 
 class LotAllocation(models.Model):
     """Which lots a spending entry (redeem, expire, reverse, negative adjust) took its points from."""
@@ -254,6 +257,9 @@ class LotAllocation(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="lotallocation_points_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.points}"
 
 
 class TierChange(models.Model):
@@ -273,6 +279,9 @@ class TierChange(models.Model):
         verbose_name = _("tier change")
         verbose_name_plural = _("tier changes")
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier} -> {self.to_tier}"
 
 
 class Reward(models.Model):

@@ -44,7 +44,7 @@ def lots_expire(*, now: dt.datetime | None = None) -> dict[str, int]:
         if not accounts:
             return {"accounts": 0, "lots": 0, "points": 0}
         cursor.execute(
-            f"""INSERT INTO loyalty_lotallocation (entry_id, lot_id, points)
+            """INSERT INTO loyalty_lotallocation (entry_id, lot_id, points)
                 SELECT e.id, l.id, l.remaining FROM loyalty_pointlot l
                 JOIN loyalty_ledgerentry e ON e.account_id = l.account_id AND e.idempotency_key = %s
                 WHERE l.remaining > 0 AND l.expires_at <= %s""",

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
-from loyalty.locking import lock_rows
+from core.locking import lock_rows
 from loyalty.models import LedgerEntry, LoyaltyAccount
 from loyalty.services.ledger import ledger_post
 from loyalty.services.program import program_get

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
-from loyalty.locking import lock_rows
+from core.locking import lock_rows
 from loyalty.models import LedgerEntry, LoyaltyAccount, LoyaltyProgram, Tier, TierChange
 from loyalty.services.program import _add_months, program_get
 
