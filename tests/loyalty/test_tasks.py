@@ -1,0 +1,64 @@
+"""The daily tasks run twice (a retried or re-delivered task) do their work once."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from customers.services.orders import order_bulk_upsert
+from loyalty import tasks
+from loyalty.models import BalanceCheck, LedgerEntry, LoyaltyAccount, PointLot, Tier
+from tests.factories import CustomerFactory
+from tests.loyalty.helpers import earn_spendable, usd_rule
+
+pytestmark = pytest.mark.django_db
+
+
+def test_beat_entries_exist():
+    names = set(PeriodicTask.objects.filter(task__startswith="loyalty.tasks.").values_list("task", flat=True))
+    assert names == {
+        "loyalty.tasks.loyalty_feed", "loyalty.tasks.loyalty_expire", "loyalty.tasks.loyalty_tier_downgrades",
+        "loyalty.tasks.loyalty_balance_check",
+    }
+
+
+def test_feed_task_twice_earns_once():
+    usd_rule("1")
+    customer = CustomerFactory()
+    order_bulk_upsert(items=[{"external_id": "X1", "customer": customer.pk, "ordered_at": timezone.now(),
+                              "amount": Decimal("12.00"), "currency": "USD", "status": "paid"}])
+    assert tasks.loyalty_feed.delay().get() == 1
+    assert tasks.loyalty_feed.delay().get() == 0
+    assert LedgerEntry.objects.count() == 1
+
+
+def test_expire_task_twice_expires_once():
+    customer = CustomerFactory()
+    entry = earn_spendable(customer, 30, expires_in_days=1)
+    PointLot.objects.filter(entry=entry).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    assert tasks.loyalty_expire.delay().get()["points"] == 30
+    assert tasks.loyalty_expire.delay().get()["points"] == 0
+    assert LedgerEntry.objects.filter(kind="expire").count() == 1
+    assert LoyaltyAccount.objects.get(customer=customer).balance == 0
+
+
+def test_downgrade_task_twice_schedules_once():
+    gold = Tier.objects.create(name="Gold", threshold=Decimal("1000"))
+    customer = CustomerFactory()
+    earn_spendable(customer, 10)
+    LoyaltyAccount.objects.filter(customer=customer).update(tier=gold)
+    assert tasks.loyalty_tier_downgrades.delay().get()["scheduled"] == 1
+    due = LoyaltyAccount.objects.get(customer=customer).downgrade_due_at
+    assert tasks.loyalty_tier_downgrades.delay().get() == {"scheduled": 0, "downgraded": 0, "cleared": 0}
+    assert LoyaltyAccount.objects.get(customer=customer).downgrade_due_at == due
+
+
+def test_balance_check_task_reports():
+    customer = CustomerFactory()
+    earn_spendable(customer, 10)
+    assert tasks.loyalty_balance_check.delay().get() == 0
+    LoyaltyAccount.objects.filter(customer=customer).update(balance=11)
+    assert tasks.loyalty_balance_check.delay().get() == 1
+    assert BalanceCheck.objects.count() == 2
