@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("core.api_urls")),
     path("api/v1/", include("customers.api_urls")),
     path("api/v1/", include("lifecycle.api_urls")),
+    path("api/v1/", include("loyalty.api_urls")),
     path("", include("core.urls")),
     path("customers/", include("customers.urls")),
     path("value/", include("lifecycle.urls")),

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
 from loyalty.models import LedgerEntry, Reward, Voucher
-from loyalty.services.ledger import PostResult, points_redeem
+from loyalty.services.ledger import KeyReused, PostResult, points_redeem
 
 # No 0/O or 1/I/L: a code read out over the phone is not misheard.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -26,8 +26,9 @@ def voucher_code() -> str:
     return "-".join("".join(secrets.choice(CODE_ALPHABET) for _ in range(4)) for _ in range(3))
 
 
-def reward_redeem(*, customer_id: int, reward_id: int, idempotency_key: str) -> Voucher:
-    """Spend the reward's cost and issue a voucher; the same key returns the first voucher."""
+def reward_redeem(*, customer_id: int, reward_id: int, idempotency_key: str) -> tuple[Voucher, PostResult]:
+    """Spend the reward's cost and issue a voucher; the same key returns the first voucher (and
+    `created` False on the result)."""
     reward = Reward.objects.filter(pk=reward_id, active=True).first()
     if reward is None:
         raise DomainError(_("This reward is not available."), field="reward", code="unavailable")
@@ -43,4 +44,7 @@ def reward_redeem(*, customer_id: int, reward_id: int, idempotency_key: str) -> 
         customer_id=customer_id, points=reward.cost, idempotency_key=idempotency_key,
         reason=reward.name, on_created=take_stock,
     )
-    return Voucher.objects.select_related("reward").get(entry=result.entry)
+    voucher = Voucher.objects.select_related("reward").filter(entry=result.entry).first()
+    if voucher is None:  # the key was used for a redemption of points, not of a reward
+        raise KeyReused()
+    return voucher, result

@@ -78,7 +78,7 @@ def test_reward_stock_never_below_zero():
 
     def claim(customer):
         try:
-            return reward_redeem(customer_id=customer.pk, reward_id=reward.pk, idempotency_key="claim")
+            return reward_redeem(customer_id=customer.pk, reward_id=reward.pk, idempotency_key="claim")[0]
         except DomainError:
             return None
 
