@@ -142,3 +142,28 @@ def test_tier_downgrade_after_grace_one_tier_at_a_time():
     assert account.tier == gold
     reasons = list(TierChange.objects.order_by("id").values_list("reason", flat=True))
     assert reasons == ["upgrade", "downgrade", "manual"]  # Bronze on the first order, then the rest
+
+
+def test_preview_of_a_tier_and_a_rule_change_writes_nothing():
+    from loyalty.services.preview import change_preview
+
+    usd_rule("1")
+    silver = Tier.objects.create(name="Silver", threshold=Decimal("100"), multiplier=Decimal("1"))
+    small, big = CustomerFactory(), CustomerFactory()
+    orders_earn(order_ids=[OrderFactory(customer=small, amount=Decimal("50")).pk,
+                           OrderFactory(customer=big, amount=Decimal("150")).pk])
+    # Lower Silver's threshold to 40 and double its multiplier: the small spender moves up.
+    silver.threshold, silver.multiplier = Decimal("40"), Decimal("2")
+    preview = change_preview(tier=silver)
+    assert (preview["moving_up"], preview["moving_down"]) == (1, 0)
+    assert (preview["yearly_points_before"], preview["yearly_points_after"]) == (200, 400)
+    assert preview["outstanding_points"] == 200
+    assert Tier.objects.get(pk=silver.pk).threshold == Decimal("100")  # nothing saved
+    # Raising it above everyone moves the big spender down; halving the rate halves the yearly points.
+    silver.threshold = Decimal("1000")
+    assert change_preview(tier=silver)["moving_down"] == 1
+    from loyalty.models import EarningRule
+
+    rule = EarningRule.objects.get(currency="USD")
+    rule.points_per_unit = Decimal("0.5")
+    assert change_preview(rule=rule)["yearly_points_change"] == -100

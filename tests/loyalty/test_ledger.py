@@ -152,3 +152,23 @@ def test_debt_policy_future_earnings_repay():
     assert (account.balance, account.debt) == (20, 0)
     assert PointLot.objects.get(entry__idempotency_key="later").remaining == 20
     assert not ledger_balance_check().mismatches
+
+
+def test_bonus_limits_per_day_and_lifetime():
+    from loyalty.models import BonusRule
+    from loyalty.services.bonus import BonusLimitReached, bonus_award
+
+    customer = CustomerFactory()
+    assert bonus_award(customer_id=customer.pk, action="survey", key="s0") is None  # no rule: nothing
+    BonusRule.objects.create(action="survey", points=20, limit_per_day=2, limit_lifetime=3)
+    bonus_award(customer_id=customer.pk, action="survey", key="s1")
+    bonus_award(customer_id=customer.pk, action="survey", key="s2")
+    assert bonus_award(customer_id=customer.pk, action="survey", key="s2").created is False  # same key: once
+    with pytest.raises(BonusLimitReached):
+        bonus_award(customer_id=customer.pk, action="survey", key="s3")
+    assert _account(customer).balance == 40
+    LedgerEntry.objects.filter(idempotency_key__startswith="bonus:").update(created_at=timezone.now() - dt.timedelta(days=2))
+    bonus_award(customer_id=customer.pk, action="survey", key="s4")
+    with pytest.raises(BonusLimitReached):  # the lifetime limit of 3
+        bonus_award(customer_id=customer.pk, action="survey", key="s5")
+    assert not ledger_balance_check().mismatches
