@@ -15,9 +15,9 @@ from loyalty.models import (
     BonusRule,
     EarningRule,
     LedgerEntry,
+    LotAllocation,
     LoyaltyAccount,
     LoyaltyProgram,
-    LotAllocation,
     PointLot,
     Reward,
     Tier,
@@ -58,13 +58,13 @@ class PreviewAdmin(admin.ModelAdmin):
     change_form_template = "admin/loyalty/change_form_preview.html"
 
     def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
-            path("add/preview/", self.admin_site.admin_view(self.preview_view), name="%s_%s_preview_add" % info),
+            path("add/preview/", self.admin_site.admin_view(self.preview_view), name=f"{prefix}_preview_add"),
             path(
                 "<path:object_id>/change/preview/",
                 self.admin_site.admin_view(self.preview_view),
-                name="%s_%s_preview" % info,
+                name=f"{prefix}_preview",
             ),
             *super().get_urls(),
         ]
@@ -78,10 +78,8 @@ class PreviewAdmin(admin.ModelAdmin):
         ):
             raise PermissionDenied
         form = self.get_form(request, obj)(request.POST, instance=obj)
-        info = self.opts.app_label, self.opts.model_name
-        save_url = (
-            reverse("admin:%s_%s_change" % info, args=[obj.pk]) if obj else reverse("admin:%s_%s_add" % info)
-        )
+        prefix = f"admin:{self.opts.app_label}_{self.opts.model_name}"
+        save_url = reverse(f"{prefix}_change", args=[obj.pk]) if obj else reverse(f"{prefix}_add")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
