@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("core.urls")),
     path("customers/", include("customers.urls")),
     path("value/", include("lifecycle.urls")),
+    path("loyalty/", include("loyalty.urls")),
 ]
 
 if settings.DEBUG:

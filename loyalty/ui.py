@@ -1,5 +1,34 @@
-"""What the loyalty app adds to the shared pages (core.registry)."""
+"""What the loyalty app adds to the shared pages (core.registry): the Loyalty link (the programme
+dashboard) and the customer page's loyalty panel."""
+
+from django.utils.translation import gettext_lazy as _
+
+from core.registry import register_customer_panel, register_nav_item
+from core.roles import Role, role_at_least
+from loyalty.forms import AdjustForm, LedgerFilterForm
+from loyalty.selectors import account_summary, ledger_entries
+
+PANEL_ENTRIES = 10
+
+
+def customer_loyalty_panel(*, customer, user) -> dict:
+    """Balance, pending, tier and progress, next expiry and the latest entries (a fixed handful
+    of queries); managers also get the adjustment form."""
+    summary = account_summary(customer_id=customer.pk, with_progress=True)
+    entries = list(ledger_entries(customer_id=customer.pk)[: PANEL_ENTRIES + 1]) if summary else []
+    return {
+        "summary": summary,
+        "entries": entries[:PANEL_ENTRIES],
+        "more": entries[-1].pk if len(entries) > PANEL_ENTRIES else None,
+        "filter_form": LedgerFilterForm(),
+        "adjust_form": AdjustForm.fresh() if role_at_least(user, Role.MANAGER) else None,
+    }
 
 
 def register() -> None:
-    pass
+    register_nav_item(
+        key="loyalty", label=_("Loyalty"), url_name="loyalty:dashboard", role=Role.AGENT, order=40, section="loyalty"
+    )
+    register_customer_panel(
+        key="loyalty", template="loyalty/_customer_panel.html", load=customer_loyalty_panel, order=20
+    )
