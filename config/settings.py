@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "core",
     "customers",
     "lifecycle",
+    "portal",
+    "messaging",
     "loyalty",
 ]
 
@@ -81,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.roles",
                 "core.context_processors.navigation",
+                "portal.context_processors.portal",
             ],
         },
     },
@@ -153,6 +156,8 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Lifecycle CRM <crm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Who gets mail_admins() alerts (e.g. the outbox pausing itself): comma-separated addresses.
+ADMINS = [(address, address) for address in env.list("ADMINS", default=[])]
 
 # The shop's currency for new orders and reports; orders keep their own currency.
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="USD")
@@ -170,6 +175,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The queue tasks go to (a worker's -Q); tests give their worker a queue of its own.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Customer value (CLV) job --------------------------------------------------------------------
@@ -186,6 +193,36 @@ if CLV_TIME_UNIT not in ("week", "day"):
 CLV_HORIZON_MONTHS = env.int("CLV_HORIZON_MONTHS", default=12)
 CLV_ANNUAL_DISCOUNT_RATE = Decimal(env("CLV_ANNUAL_DISCOUNT_RATE", default="0.10"))
 CLV_CHURN_DAYS = env.int("CLV_CHURN_DAYS", default=365)
+
+# --- Customer portal (/portal/) -------------------------------------------------------------------
+# A login link works once, for this many minutes. Requests for links are limited per address and per
+# client address ("N/period", period s, m, h or d; the client address as AXES_PROXY_COUNT says).
+PORTAL_LOGIN_LINK_MINUTES = env.int("PORTAL_LOGIN_LINK_MINUTES", default=10)
+PORTAL_LOGIN_RATE_PER_EMAIL = env("PORTAL_LOGIN_RATE_PER_EMAIL", default="5/h")
+PORTAL_LOGIN_RATE_PER_IP = env("PORTAL_LOGIN_RATE_PER_IP", default="30/h")
+# How long a customer's portal session lasts.
+PORTAL_SESSION_SECONDS = env.int("PORTAL_SESSION_HOURS", default=24) * 3600
+
+# --- Outbox (messaging): every e-mail to a customer ------------------------------------------------
+# Messages one delivery batch claims (one SMTP connection each), and how long the claim holds: a
+# worker killed mid-batch leaves its messages to others once the lease ends.
+MESSAGING_BATCH_SIZE = env.int("MESSAGING_BATCH_SIZE", default=200)
+MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
+# Transient failures (4xx, connection errors) retry after base x 2^(attempt-1) seconds, at most
+# MESSAGING_RETRY_MAX_SECONDS apart, and fail for good after MESSAGING_MAX_ATTEMPTS attempts.
+MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=8)
+MESSAGING_RETRY_BASE_SECONDS = env.float("MESSAGING_RETRY_BASE_SECONDS", default=60.0)
+MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=3600.0)
+# How long one delivery task keeps claiming batches before it leaves the rest to the next run.
+MESSAGING_RUN_SECONDS = env.float("MESSAGING_RUN_SECONDS", default=50.0)
+# Marketing mail pauses itself (and mails ADMINS) when, over the last 24 hours and at least
+# MESSAGING_PAUSE_MIN_MESSAGES messages, permanent failures or unsubscribes pass these shares.
+MESSAGING_PAUSE_FAILURE_RATE = env.float("MESSAGING_PAUSE_FAILURE_RATE", default=0.05)
+MESSAGING_PAUSE_UNSUBSCRIBE_RATE = env.float("MESSAGING_PAUSE_UNSUBSCRIBE_RATE", default=0.02)
+MESSAGING_PAUSE_MIN_MESSAGES = env.int("MESSAGING_PAUSE_MIN_MESSAGES", default=100)
+# A mailbox whose mail the deployment processes as unsubscribe requests; only then does
+# List-Unsubscribe carry a mailto: beside the https link.
+MESSAGING_UNSUBSCRIBE_MAILTO = env("MESSAGING_UNSUBSCRIBE_MAILTO", default="")
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

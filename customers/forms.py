@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
@@ -111,6 +112,9 @@ class CustomerForm(forms.Form):
     owner = forms.ModelChoiceField(label=_("Account manager"), required=False, queryset=None)
     tags = forms.ModelMultipleChoiceField(label=_("Tags"), required=False, queryset=Tag.objects.all())
     email_opt_in = forms.BooleanField(label=_("E-mail opt-in"), required=False)
+    language = forms.ChoiceField(
+        label=_("E-mail language"), choices=settings.LANGUAGES, initial=settings.LANGUAGE_CODE, required=False
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -126,6 +130,8 @@ class CustomerForm(forms.Form):
         data = super().clean()
         if not (data.get("email") or data.get("first_name") or data.get("last_name") or data.get("external_id")):
             raise forms.ValidationError(_("Give at least a name, an e-mail or an external id."))
+        if not data.get("language"):
+            data.pop("language", None)  # not sent: keep the customer's (or the default for a new one)
         return data
 
 

@@ -118,6 +118,15 @@ class Customer(TimeStampedModel):
     )
     email_opt_in = models.BooleanField(_("e-mail opt-in"), default=False)
     email_opt_in_at = models.DateTimeField(_("opted in at"), null=True, blank=True)
+    # The language of the e-mail we send the customer (messaging renders its templates in it). A
+    # database default too: the imports and the demo seed write customers with raw SQL and COPY.
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        db_default=settings.LANGUAGE_CODE,
+    )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="customers")
 
     class Meta:

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from core.roles import Role
 from tests.factories import UserFactory
+from tests.mailbox import Mailbox
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # CI has PostgreSQL and chromium: there a missing one is a failure, never a quiet skip.
@@ -83,3 +84,11 @@ def _empty_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def mailbox():
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it accepts: tests/mailbox.py."""
+    box = Mailbox().start()
+    yield box
+    box.stop()

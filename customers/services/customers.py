@@ -19,6 +19,7 @@ CUSTOMER_EDITABLE_FIELDS = (
     "channel",
     "owner",
     "email_opt_in",
+    "language",
 )
 
 

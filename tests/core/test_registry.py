@@ -38,7 +38,8 @@ def test_core_imports_no_feature_app():
 
 def test_the_apps_registered_their_pieces():
     assert "value" in [panel.key for panel in registry.customer_panels()]
-    assert [s.key for s in registry.home_sections()][:2] == ["figures", "charts"]
+    keys = [s.key for s in registry.home_sections()]
+    assert keys.index("figures") < keys.index("charts")  # a banner (messaging's pause) may come first
     assert {"import_customers", "import_orders", "import_events"} <= {
         kind for kind in ("import_customers", "import_orders", "import_events") if registry.job_kind(kind)
     }

@@ -15,8 +15,9 @@ from tests.factories import CustomerFactory, NoteFactory, OrderFactory, TaskFact
 
 pytestmark = pytest.mark.django_db
 
-# Not the staff UI: admin has its own login, the API its own auth, accounts/ is the login itself.
-SKIPPED_PREFIXES = ("admin/", "api/", "accounts/", "i18n/", "static/", "media/", settings.STATIC_URL)
+# Not the staff UI: admin has its own login, the API its own auth, accounts/ is the login itself, the
+# customer portal its own login (tests/portal/test_access_matrix.py walks it).
+SKIPPED_PREFIXES = ("admin/", "api/", "accounts/", "i18n/", "static/", "media/", "portal/", settings.STATIC_URL)
 
 
 def _walk(patterns, prefix=""):
