@@ -3,13 +3,16 @@ pending points, tier and benefits with the progress to the next, the next expiry
 the rewards catalogue with redemption.
 
 The customer is always request.portal_customer (portal.access.customer_required): no page takes a
-customer or account id, so there is nothing of another customer to ask for. A redemption form
-carries an idempotency key made when the page was rendered: a double click, a resubmission or the
-same page open in two tabs redeems once and shows the same voucher."""
+customer or account id, so there is nothing of another customer to ask for.
+
+A redemption form carries an idempotency key made of the reward and the account's state when the
+page was rendered (its latest ledger entry): a double click, a resubmitted form and the same page
+open in two tabs all post the same key, so they redeem once and show the same voucher; a page
+loaded after that redemption has a new key, so redeeming again on purpose works."""
 
 from __future__ import annotations
 
-import uuid
+import re
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -23,6 +26,14 @@ from loyalty.selectors import account_summary, ledger_entries
 from portal.access import customer_required
 
 HISTORY_LIMIT = 50
+REDEEM_KEY = re.compile(r"portal-(?P<reward>[0-9]{1,18})-[0-9]{1,18}\Z")
+
+
+def _account_state(summary) -> int:
+    """The account's latest entry id (0 before any): what the page showed when it was rendered."""
+    if summary is None:
+        return 0
+    return summary["account"].entries.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 @customer_required
@@ -43,9 +54,7 @@ def rewards(request: HttpRequest) -> HttpResponse:
     context = {
         "summary": summary,
         "rewards": catalogue,
-        # One key per page view, shared by its forms: whichever is clicked first wins, a second
-        # click or tab replays it.
-        "redeem_key": f"portal-{uuid.uuid4()}",
+        "state": _account_state(summary),
         "vouchers": list(summary["account"].vouchers.select_related("reward")[:20]) if summary else [],
     }
     return render(request, "loyalty/portal/rewards.html", context)
@@ -57,12 +66,15 @@ def reward_redeem_view(request: HttpRequest) -> HttpResponse:
     from loyalty.services.rewards import reward_redeem
 
     customer = request.portal_customer
-    reward_id, key = request.POST.get("reward", ""), request.POST.get("key", "")
-    if not reward_id.isdigit() or len(reward_id) > 18 or not key.startswith("portal-") or len(key) > 100:
+    key = request.POST.get("key", "")
+    match = REDEEM_KEY.match(key)
+    if match is None:
         messages.error(request, _("This redemption could not be read; reload the page and try again."))
         return redirect("portal:loyalty:rewards")
     try:
-        voucher, result = reward_redeem(customer_id=customer.pk, reward_id=int(reward_id), idempotency_key=key)
+        voucher, result = reward_redeem(
+            customer_id=customer.pk, reward_id=int(match["reward"]), idempotency_key=key
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

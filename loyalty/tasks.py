@@ -2,8 +2,8 @@
 created by loyalty/migrations/0002_beat_schedule.py, editable under Periodic tasks).
 
 Each is safe to run twice: the feed's cursor commits with the points, an expired lot is empty and
-is not picked again, a downgrade needs a due date in the past and moves it on, the balance check
-only reads."""
+is not picked again, a downgrade needs a due date in the past and moves it on, a warned lot is
+marked and its message key is per customer and day, the balance check only reads."""
 
 import logging
 
@@ -13,6 +13,7 @@ from django.db import OperationalError
 from loyalty.services.expiry import ledger_balance_check, lots_expire
 from loyalty.services.feed import loyalty_feed_consume
 from loyalty.services.tiers import tiers_downgrade
+from loyalty.services.warnings import expiry_warnings_queue
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,12 @@ def loyalty_feed() -> int:
 def loyalty_expire() -> dict:
     """Daily: expire what is left of lots past their expiry."""
     return lots_expire()
+
+
+@shared_task(name="loyalty.tasks.loyalty_expiry_warnings", **RETRY)
+def loyalty_expiry_warnings() -> dict:
+    """Daily: e-mail customers whose points expire within the warning period (through the outbox)."""
+    return expiry_warnings_queue()
 
 
 @shared_task(name="loyalty.tasks.loyalty_tier_downgrades", **RETRY)

@@ -1,5 +1,6 @@
-"""What the loyalty app adds to the shared pages (core.registry): the Loyalty link (the programme
-dashboard) and the customer page's loyalty panel."""
+"""What the loyalty app adds to the shared pages: the Loyalty link (the programme dashboard) and the
+customer page's loyalty panel (core.registry), its pages and home card in the customer portal
+(portal.registry), and its e-mail template in the outbox (messaging.defaults)."""
 
 from django.utils.translation import gettext_lazy as _
 
@@ -7,6 +8,7 @@ from core.registry import register_customer_panel, register_nav_item
 from core.roles import Role, role_at_least
 from loyalty.forms import AdjustForm, LedgerFilterForm
 from loyalty.selectors import account_summary, ledger_entries
+from portal.registry import register_portal_home_section, register_portal_page, register_portal_urls
 
 PANEL_ENTRIES = 10
 
@@ -32,3 +34,13 @@ def register() -> None:
     register_customer_panel(
         key="loyalty", template="loyalty/_customer_panel.html", load=customer_loyalty_panel, order=20
     )
+    from loyalty.portal_views import points_home_section
+    from loyalty.services.warnings import register_templates
+
+    register_portal_urls(prefix="points/", urlconf="loyalty.portal_urls")
+    register_portal_page(key="points", label=_("Points"), url_name="portal:loyalty:points", order=20)
+    register_portal_page(key="rewards", label=_("Rewards"), url_name="portal:loyalty:rewards", order=21)
+    register_portal_home_section(
+        key="points", template="loyalty/portal/_home_points.html", load=points_home_section, order=20
+    )
+    register_templates()

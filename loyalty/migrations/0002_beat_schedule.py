@@ -1,11 +1,12 @@
 """The loyalty programme's periodic tasks as django-celery-beat entries, so an admin can move or
-pause them: the order feed every minute, expiry and tier downgrades daily, the balance check nightly."""
+pause them: the order feed every minute, expiry, expiry warnings and tier downgrades daily, the balance check nightly."""
 
 from django.conf import settings
 from django.db import migrations
 
 DAILY = {
     "Loyalty: expire points": ("loyalty.tasks.loyalty_expire", "5", "1"),
+    "Loyalty: expiry warnings": ("loyalty.tasks.loyalty_expiry_warnings", "15", "9"),
     "Loyalty: tier downgrades": ("loyalty.tasks.loyalty_tier_downgrades", "20", "1"),
     "Loyalty: balance check": ("loyalty.tasks.loyalty_balance_check", "40", "3"),
 }

@@ -67,10 +67,16 @@ INSERT_LOTS = """INSERT INTO loyalty_pointlot (account_id, entry_id, points, rem
 ENTRY_TOTALS = "SELECT account_id, SUM(points) AS total FROM entry GROUP BY account_id"
 
 
-def _new_earn_rows(in_orders: str, order_params: list, now) -> tuple[str, list]:
+def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]) -> tuple[str, list]:
     """SELECT of the earn entries to append: one per paid order of the batch with a rule for its
     currency, not earned yet, at the order's rate times the member's tier multiplier; the balance
-    after each is the account's net balance plus the running sum of the batch's points."""
+    after each is the account's net balance plus the running sum of the batch's points.
+
+    "Not earned yet" looks up the batch's orders in the (order, kind) index, bounded by the batch
+    whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
+    the whole ledger per batch while the statistics still said it was empty). The unique key
+    stays the database's guard."""
+    in_earned, earned_params = _ids_clause("x.order_id", order_ids)
     return (
         f"""SELECT s.account_id, 'earn', s.points,
                    s.net + SUM(s.points) OVER (PARTITION BY s.account_id ORDER BY s.order_id),
@@ -86,10 +92,10 @@ def _new_earn_rows(in_orders: str, order_params: list, now) -> tuple[str, list]:
                 LEFT JOIN loyalty_tier t ON t.id = a.tier_id
                 WHERE {in_orders} AND o.status = 'paid'
             ) s
-            WHERE s.points > 0 AND NOT EXISTS (
-                SELECT 1 FROM loyalty_ledgerentry x WHERE x.account_id = s.account_id AND x.idempotency_key = s.entry_key
+            WHERE s.points > 0 AND s.order_id NOT IN (
+                SELECT x.order_id FROM loyalty_ledgerentry x WHERE {in_earned} AND x.kind = 'earn'
             )""",
-        [_dt(now), *order_params],
+        [_dt(now), *order_params, *earned_params],
     )
 
 
@@ -119,7 +125,7 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                     ORDER BY a.id FOR UPDATE OF a""",
                 order_params,
             )
-        select_new, select_params = _new_earn_rows(in_orders, order_params, now)
+        select_new, select_params = _new_earn_rows(in_orders, order_params, now, order_ids)
         if connection.vendor == "postgresql":
             # One statement: the entries, then the balances and the lots from what it RETURNed.
             cursor.execute(

@@ -20,6 +20,7 @@ def test_beat_entries_exist():
     names = set(PeriodicTask.objects.filter(task__startswith="loyalty.tasks.").values_list("task", flat=True))
     assert names == {
         "loyalty.tasks.loyalty_feed", "loyalty.tasks.loyalty_expire", "loyalty.tasks.loyalty_tier_downgrades",
+        "loyalty.tasks.loyalty_expiry_warnings",
         "loyalty.tasks.loyalty_balance_check",
     }
 
