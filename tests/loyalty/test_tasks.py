@@ -11,7 +11,7 @@ from customers.services.orders import order_bulk_upsert
 from loyalty import tasks
 from loyalty.models import BalanceCheck, LedgerEntry, LoyaltyAccount, PointLot, Tier
 from tests.factories import CustomerFactory
-from tests.loyalty.helpers import earn_spendable, usd_rule
+from tests.loyalty.helpers import earn_spendable, program_set, usd_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +66,21 @@ def test_balance_check_task_reports():
     LoyaltyAccount.objects.filter(customer=customer).update(balance=11)
     assert tasks.loyalty_balance_check.delay().get() == 1
     assert BalanceCheck.objects.count() == 2
+
+
+def test_expiry_warnings_queue_once_per_customer_and_day():
+    from loyalty.services.warnings import EXPIRY_TEMPLATE
+    from messaging.models import Message
+
+    program_set(expiry_warning_days=14)
+    soon = CustomerFactory(email="soon@example.com")
+    later = CustomerFactory(email="later@example.com")
+    earn_spendable(soon, 10, "a", expires_in_days=5)
+    earn_spendable(soon, 20, "b", expires_in_days=5)
+    earn_spendable(later, 10, "c", expires_in_days=60)
+    assert tasks.loyalty_expiry_warnings.delay().get() == {"queued": 1, "lots": 2}
+    assert tasks.loyalty_expiry_warnings.delay().get() == {"queued": 0, "lots": 0}  # a retry
+    message = Message.objects.get()
+    assert message.customer == soon and message.template.key == EXPIRY_TEMPLATE
+    assert message.context["expires_on"]
+    assert PointLot.objects.filter(warned_at__isnull=False).count() == 2
