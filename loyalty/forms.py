@@ -5,7 +5,7 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import LedgerEntry
+from loyalty.models import LedgerEntry, Tier
 from loyalty.serializers import MAX_POINTS
 
 
@@ -39,3 +39,11 @@ class LedgerFilterForm(forms.Form):
         if not self.is_valid():
             return {}
         return {key: value for key, value in self.cleaned_data.items() if value}
+
+
+class TierHoldForm(forms.Form):
+    """A manager's manual tier, held until a date (the nightly downgrade leaves it alone until then)."""
+
+    tier = forms.ModelChoiceField(label=_("Tier"), queryset=Tier.objects.order_by("threshold"), required=False,
+                                  empty_label=_("No tier"))
+    held_until = forms.DateField(label=_("Held until"), widget=forms.DateInput(attrs={"type": "date"}))

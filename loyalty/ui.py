@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.registry import register_customer_panel, register_nav_item
 from core.roles import Role, role_at_least
-from loyalty.forms import AdjustForm, LedgerFilterForm
+from loyalty.forms import AdjustForm, LedgerFilterForm, TierHoldForm
 from loyalty.selectors import account_summary, ledger_entries
 from portal.registry import register_portal_home_section, register_portal_page, register_portal_urls
 
@@ -18,12 +18,14 @@ def customer_loyalty_panel(*, customer, user) -> dict:
     of queries); managers also get the adjustment form."""
     summary = account_summary(customer_id=customer.pk, with_progress=True)
     entries = list(ledger_entries(customer_id=customer.pk)[: PANEL_ENTRIES + 1]) if summary else []
+    may_manage = role_at_least(user, Role.MANAGER)
     return {
         "summary": summary,
         "entries": entries[:PANEL_ENTRIES],
         "more": entries[-1].pk if len(entries) > PANEL_ENTRIES else None,
         "filter_form": LedgerFilterForm(),
-        "adjust_form": AdjustForm.fresh() if role_at_least(user, Role.MANAGER) else None,
+        "adjust_form": AdjustForm.fresh() if may_manage else None,
+        "tier_form": TierHoldForm(auto_id="tier_%s") if may_manage else None,
     }
 
 

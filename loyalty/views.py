@@ -16,8 +16,9 @@ from core.htmx import vary_on_htmx
 from core.roles import Role
 from customers.models import Customer
 from loyalty import selectors
-from loyalty.forms import AdjustForm, LedgerFilterForm
+from loyalty.forms import AdjustForm, LedgerFilterForm, TierHoldForm
 from loyalty.services.ledger import points_adjust
+from loyalty.services.tiers import tier_set_manual
 
 LEDGER_PAGE = 25
 
@@ -43,16 +44,37 @@ def customer_ledger(request, pk: int):
     return vary_on_htmx(render(request, "loyalty/_ledger_rows.html", context))
 
 
+def _form_errors_as_messages(request, form) -> None:
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        for error in errors:
+            messages.error(request, f"{label}: {error}" if label else error)
+
+
+@require_POST
+@role_required(Role.MANAGER)
+def customer_tier_hold(request, pk: int):
+    customer = get_object_or_404(Customer.objects.only("pk"), pk=pk)
+    form = TierHoldForm(request.POST)
+    if not form.is_valid():
+        _form_errors_as_messages(request, form)
+    else:
+        try:
+            tier_set_manual(customer_id=customer.pk, staff=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Tier set."))
+    return HttpResponseRedirect(reverse("customers:detail", args=[customer.pk]))
+
+
 @require_POST
 @role_required(Role.MANAGER)
 def customer_adjust(request, pk: int):
     customer = get_object_or_404(Customer.objects.only("pk"), pk=pk)
     form = AdjustForm(request.POST)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            label = form.fields[field].label if field in form.fields else ""
-            for error in errors:
-                messages.error(request, f"{label}: {error}" if label else error)
+        _form_errors_as_messages(request, form)
     else:
         try:
             result = points_adjust(customer_id=customer.pk, staff=request.user, **form.cleaned_data)

@@ -65,3 +65,25 @@ def test_dashboard(client, agent, django_assert_max_num_queries):
     assert response.status_code == 200
     figures = response.context["figures"]
     assert figures["members"] == 1 and figures["outstanding"] == 100 and figures["earned"] == 100
+
+
+def test_manager_sets_and_holds_a_tier(client, agent, manager):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from loyalty.models import TierChange
+
+    gold = Tier.objects.create(name="Gold", threshold=1000)
+    customer = CustomerFactory()
+    url = reverse("loyalty:customer_tier_hold", args=[customer.pk])
+    until = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    client.force_login(agent)
+    assert client.post(url, {"tier": gold.pk, "held_until": until}).status_code == 403
+    client.force_login(manager)
+    client.post(url, {"tier": gold.pk, "held_until": until})
+    account = LoyaltyAccount.objects.get(customer=customer)
+    assert account.tier == gold and account.tier_held_until.isoformat() == until
+    assert TierChange.objects.get().staff == manager
+    response = client.post(url, {"tier": gold.pk, "held_until": "2001-01-01"}, follow=True)
+    assert "The hold must end today or later." in response.content.decode()
