@@ -21,7 +21,7 @@ from loyalty.models import Tier
 from loyalty.services.program import lot_available_at, lot_expiry, program_get
 from loyalty.services.tiers import tiers_upgrade
 
-BATCH_SIZE = 10_000
+BATCH_SIZE = 25_000
 
 
 def _ids_clause(column: str, ids: Sequence[int]) -> tuple[str, list]:

@@ -16,7 +16,7 @@ from loyalty.services.earning import orders_earn
 from loyalty.services.refunds import order_refund_reverse
 
 CONSUMER = "loyalty"
-FEED_BATCH_SIZE = 10_000
+FEED_BATCH_SIZE = 25_000
 PAID = Order.Status.PAID
 
 
