@@ -124,6 +124,8 @@ def main() -> None:
     if not args.keep:
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {Order._meta.db_table}, {Customer._meta.db_table} CASCADE")
+            if "customers_orderchange" in connection.introspection.table_names(cursor):  # the order feed
+                cursor.execute("TRUNCATE customers_orderchange")
     options = {"writers": args.writers, "chunk_size": args.chunk_size}
     timed_import("fresh import (all new)", args.file, **options)
     timed_import("re-run, same file (all unchanged)", args.file, **options)

@@ -4,6 +4,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("lifecycle_crm")
+# The task class honours TASK_RUNNER: without a broker, tasks run in the web process's threads.
+app = Celery("lifecycle_crm", task_cls="core.background:BackgroundTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

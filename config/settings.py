@@ -1,7 +1,7 @@
 """Settings for Lifecycle CRM, read from the environment (see README, "Configuration").
 
-With nothing set, the app runs on an embedded default: SQLite, Celery tasks executed eagerly in
-the web process, e-mail printed to the console. Production sets DATABASE_URL, REDIS_URL,
+With nothing set, the app runs on an embedded default: SQLite, Celery tasks run in a background
+thread of the web process (TASK_RUNNER), e-mail printed to the console. Production sets DATABASE_URL, REDIS_URL,
 SECRET_KEY, ALLOWED_HOSTS and DEBUG=false; the hardening below switches on with DEBUG off.
 """
 
@@ -93,9 +93,12 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the eager "background" jobs write while pages read.
+    # WAL lets the background jobs (TASK_RUNNER "thread") write while pages read.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    # The background thread that runs jobs without a broker writes while requests do: wait for the
+    # lock rather than fail at once (a chunk of an import holds it for a few seconds at most).
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 30)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -164,8 +167,19 @@ DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="USD")
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
-# Without a broker there is no worker: run tasks in-process so the embedded default still works.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default="")))
+# Where enqueued tasks run (core/background.py): "celery" sends them to the broker's workers;
+# without a broker there is no worker, and "thread" runs them in a background thread of the web
+# process after the request's transaction commits (the request answers at once, the job page shows
+# progress); "eager" runs them at once in the caller (tests).
+TASK_RUNNER = env.str(
+    "TASK_RUNNER", default="celery" if (REDIS_URL or env("CELERY_BROKER_URL", default="")) else "thread"
+)
+if TASK_RUNNER not in ("celery", "thread", "eager"):
+    raise ImproperlyConfigured(f"TASK_RUNNER must be celery, thread or eager, not {TASK_RUNNER!r}")
+# Jobs running at once in the background threads; more wait as "queued".
+BACKGROUND_THREADS = env.int("BACKGROUND_THREADS", default=2)
+# In-process runners: Celery runs a task inline when asked (a thread runs it, or the caller).
+CELERY_TASK_ALWAYS_EAGER = TASK_RUNNER != "celery"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

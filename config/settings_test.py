@@ -7,6 +7,8 @@ os.environ.setdefault("DEBUG", "true")
 from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tasks run at once in the caller: deterministic (tests of the background thread set "thread").
+TASK_RUNNER = "eager"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,7 +1,19 @@
 from django.contrib import admin
 
-from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Tag, Task
+from customers.models import (
+    AcquisitionChannel,
+    ActivityEvent,
+    ChannelSpend,
+    Customer,
+    Note,
+    Order,
+    OrderChange,
+    OrderFeedCursor,
+    Tag,
+    Task,
+)
 from customers.selectors import customer_search_q, with_search_alias
+from customers.services.orders import order_save
 
 
 class ChannelSpendInline(admin.TabularInline):
@@ -69,6 +81,37 @@ class OrderAdmin(_CustomerChildAdmin):
     list_display = ("external_id", "customer", "ordered_at", "amount", "currency", "status")
     list_filter = ("status", "ordered_at")
     search_fields = ("=external_id", "=customer__email", "=customer__external_id")
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so an edit here reaches the order feed like every other write.
+        order_save(order=obj)
+
+
+@admin.register(OrderChange)
+class OrderChangeAdmin(admin.ModelAdmin):
+    """The order feed, to look at: it is append-only, written by the order writes themselves."""
+
+    list_display = ("id", "order", "customer", "old_status", "new_status", "old_amount", "new_amount", "currency",
+                    "changed_at")
+    list_select_related = ("order", "customer")
+    raw_id_fields = ("order", "customer")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrderFeedCursor)
+class OrderFeedCursorAdmin(admin.ModelAdmin):
+    """How far each consumer of the order feed has read; moving one back replays changes to it."""
+
+    list_display = ("consumer", "last_id", "updated_at")
 
 
 @admin.register(ActivityEvent)

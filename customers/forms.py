@@ -4,7 +4,8 @@ from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
 from core.times import as_utc
-from customers.models import AcquisitionChannel, Tag
+from customers.models import AcquisitionChannel, Order, Tag, validate_country
+from customers.rules import customer_new_error
 from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices
 
 
@@ -20,6 +21,18 @@ class UtcDateTimeField(forms.DateTimeField):
             return as_utc(moment)
         except ValueError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class CountryField(forms.CharField):
+    """An ISO 3166-1 alpha-2 code, any case in, capitals out (the model's validator: pycountry's list)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Country"))
+        kwargs.setdefault("help_text", _("ISO 3166-1 alpha-2 code, e.g. DE."))
+        super().__init__(max_length=2, required=False, validators=[validate_country], **kwargs)
+
+    def to_python(self, value):
+        return super().to_python(value).strip().upper()
 
 
 class CustomerFilterForm(forms.Form):
@@ -93,13 +106,7 @@ class CustomerForm(forms.Form):
     email = forms.EmailField(label=_("E-mail"), max_length=254, required=False)
     phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
     external_id = forms.CharField(label=_("External id"), max_length=64, required=False)
-    country = forms.CharField(
-        label=_("Country"),
-        max_length=2,
-        required=False,
-        validators=[RegexValidator(r"^[A-Za-z]{2}$", _("Use a two-letter country code."))],
-        help_text=_("ISO 3166-1 alpha-2 code."),
-    )
+    country = CountryField()
     signed_up_at = UtcDateTimeField(
         label=_("Signed up"),
         required=False,
@@ -133,6 +140,40 @@ class CustomerForm(forms.Form):
         if not data.get("language"):
             data.pop("language", None)  # not sent: keep the customer's (or the default for a new one)
         return data
+
+
+class CustomerCreateForm(CustomerForm):
+    """A new customer: the edit form's fields, and the API's rule for a new one (customers.rules)."""
+
+    def clean(self):
+        data = super().clean()
+        error = customer_new_error(data)
+        if error:
+            raise forms.ValidationError(error)
+        return data
+
+
+class OrderForm(forms.Form):
+    """A new order of a customer. Its rules are checked by the service the API uses
+    (customers.services.orders.order_bulk_upsert), whose field errors the view puts on these fields."""
+
+    external_id = forms.CharField(
+        label=_("Order id"), max_length=64, help_text=_("The order's id in the shop; it must be new.")
+    )
+    ordered_at = UtcDateTimeField(
+        label=_("Ordered at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+    amount = forms.DecimalField(label=_("Amount"), max_digits=12, decimal_places=2)
+    currency = forms.CharField(label=_("Currency"), max_length=100, initial=settings.DEFAULT_CURRENCY)  # the rule decides
+    status = forms.ChoiceField(label=_("Status"), choices=Order.Status.choices, initial=Order.Status.PAID)
+
+    def clean_external_id(self):
+        value = self.cleaned_data["external_id"].strip()
+        if "\x00" in value:
+            raise forms.ValidationError(_("Null characters are not allowed."))
+        return value
 
 
 class NoteForm(forms.Form):

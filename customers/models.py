@@ -194,26 +194,13 @@ class Order(TimeStampedModel):
         return f"{self.external_id}: {self.amount} {self.currency} ({self.status})"
 
 
-class CurrentTransactionId(models.Func):
-    """The writing transaction's top-level id (xid8) as a bigint on PostgreSQL; 0 elsewhere (SQLite
-    has one writer at a time, so commit order is id order). See customers/order_feed.py."""
-
-    output_field = models.BigIntegerField()
-    template = "0"
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return "(pg_current_xact_id()::text::bigint)", []
-
-
 class OrderChange(models.Model):
     """The order feed: one row per order created or changed, whichever path wrote it (API, import,
     UI, admin), written in the writer's transaction. Loyalty, referrals and the like read it with
     customers.order_feed.order_changes_consume. Append-only."""
 
+    # Consumers read in id order, up to an id below which every writer has committed (see order_feed).
     id = models.BigAutoField(primary_key=True)
-    # Set by the database from the writing transaction: the consumer reads in (xid, id) order, only
-    # below the oldest transaction still running, so a late commit of a lower id is never skipped.
-    xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
     # No database foreign keys: the import writes a feed row per order, and a per-row key check would
     # cost it more than the row itself; no index either, for the same reason. Orders are only deleted
     # with their customer (admin), and Django's cascade then deletes their feed rows (scanning the feed).
@@ -243,19 +230,17 @@ class OrderChange(models.Model):
     class Meta:
         verbose_name = _("order change")
         verbose_name_plural = _("order changes")
-        ordering = ["xid", "id"]
-        indexes = [models.Index(fields=["xid", "id"], name="orderchange_xid_id_idx")]
+        ordering = ["id"]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.old_status or '-'} -> {self.new_status}"
 
 
 class OrderFeedCursor(models.Model):
-    """How far one consumer of the order feed has read: the (xid, id) of the last change it was handed."""
+    """How far one consumer of the order feed has read: the id of the last change it was handed."""
 
     consumer = models.CharField(_("consumer"), max_length=64, primary_key=True)
-    last_xid = models.BigIntegerField(default=-1)
-    last_id = models.BigIntegerField(default=0)
+    last_id = models.BigIntegerField(_("last change"), default=0)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -15,13 +15,16 @@ Consumers (loyalty, referrals) call order_changes_consume with a name of their o
 Each consumer has a cursor row, locked while it reads, so one handler runs at a time per consumer and
 its writes commit with the cursor's advance, or neither does (a handler that raises consumes nothing).
 
-Why (xid, id) and not just id: ids are taken when a row is inserted but become visible when its
+Why not just "id > last": ids are taken when a row is inserted but become visible when its
 transaction commits, so a writer that started earlier can commit a lower id after a higher one was
-read; a cursor "id > last" would skip it for ever. Every row stores its writer's transaction id
-(xid, set by the database), and the consumer reads only rows of transactions older than the oldest
-one still running (pg_snapshot_xmin): no such row can appear later. It reads them in (xid, id)
-order, which is therefore final. A change waits for the oldest running writer to end, never longer.
-On SQLite (one writer at a time) xid is 0 and the order is the id's."""
+read, and a plain cursor would skip it for ever (the outbox gap). So every feed writer holds a shared
+advisory lock (FEED_LOCK, order_feed_writer_lock) for its whole transaction, taken before it writes
+anything, and the consumer takes the same lock exclusively for a moment: once it has it, every
+writer that had taken an id has ended, so every id up to the highest one now in the table is final
+(committed or rolled back), and ids taken later are higher. It reads up to that id only. A change
+waits at most for the feed writers already running (an import's chunk, an API request), never for
+other work on the server. Writers queue behind a waiting consumer only for that moment.
+On SQLite (one writing transaction at a time) ids commit in order and no lock is needed."""
 
 from __future__ import annotations
 
@@ -36,7 +39,10 @@ DEFAULT_BATCH_SIZE = 1000
 
 def order_changes_record(*, changes: Sequence[tuple[Order | None, Order]], changed_at) -> int:
     """Add a feed row for each (old, new) pair, old None for a new order, with one INSERT. Call it
-    in the transaction that wrote the orders (new ones with their pk set)."""
+    in the transaction that wrote the orders (new ones with their pk set), which must have called
+    order_feed_writer_lock first."""
+    if not changes:
+        return 0
     OrderChange.objects.bulk_create(
         [
             OrderChange(
@@ -55,39 +61,57 @@ def order_changes_record(*, changes: Sequence[tuple[Order | None, Order]], chang
     return len(changes)
 
 
-# The columns an INSERT INTO the feed fills (xid and id come from the database), for set-based writers.
+# The columns an INSERT INTO the feed fills (id comes from the database), for set-based writers.
 FEED_COLUMNS = "order_id, customer_id, old_status, new_status, old_amount, new_amount, currency, changed_at"
+# pg_advisory_lock key of the feed's writers (shared) and consumers (exclusive): "ORDRFEED".
+FEED_LOCK = 0x4F52445246454544
 
 
 def order_feed_table() -> str:
     return connection.ops.quote_name(OrderChange._meta.db_table)
 
 
-def _finished_below() -> str:
-    """SQL: rows of transactions that have all ended (PostgreSQL); SQLite has one writer at a time."""
+def order_feed_writer_lock(cursor) -> None:
+    """Call first in a transaction that will write feed rows, before it locks or writes anything
+    (so a consumer waiting for the lock never waits on a writer that waits for it)."""
     if connection.vendor == "postgresql":
-        return " AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-    return ""
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [FEED_LOCK])
+
+
+def _final_id() -> int:
+    """The highest id below which no feed writer is still running (see the module's docstring)."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {order_feed_table()}")
+            return cursor.fetchone()[0]
+        # Session-level, so it is released at once, not at the end of the consumer's transaction.
+        cursor.execute("SELECT pg_advisory_lock(%s)", [FEED_LOCK])
+        try:
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {order_feed_table()}")
+            return cursor.fetchone()[0]
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [FEED_LOCK])
 
 
 def order_changes_consume(
     *, consumer: str, handle: Callable[[list[OrderChange]], None], batch_size: int = DEFAULT_BATCH_SIZE
 ) -> int:
     """Hand the next changes `consumer` has not seen (at most batch_size, oldest first) to `handle`,
-    and advance its cursor in the same transaction. Returns how many were handed (0: none ready)."""
+    and advance its cursor in the same transaction. Returns how many were handed (0: none ready).
+
+    Call it outside other transactions: a change written by the caller's own open transaction is not
+    final yet and waits for the next call."""
     with transaction.atomic():
         OrderFeedCursor.objects.bulk_create([OrderFeedCursor(consumer=consumer)], ignore_conflicts=True)
         cursor = OrderFeedCursor.objects.select_for_update().get(consumer=consumer)
+        final_id = _final_id()
+        # A fresh statement (READ COMMITTED): its snapshot sees every change up to final_id committed.
         changes = list(
-            OrderChange.objects.raw(
-                f"SELECT * FROM {order_feed_table()} WHERE (xid, id) > (%s, %s){_finished_below()}"
-                f" ORDER BY xid, id LIMIT %s",
-                [cursor.last_xid, cursor.last_id, batch_size],
-            )
+            OrderChange.objects.filter(id__gt=cursor.last_id, id__lte=final_id).order_by("id")[:batch_size]
         )
         if not changes:
             return 0
         handle(changes)
-        cursor.last_xid, cursor.last_id = changes[-1].xid, changes[-1].id
-        cursor.save(update_fields=["last_xid", "last_id", "updated_at"])
+        cursor.last_id = changes[-1].id
+        cursor.save(update_fields=["last_id", "updated_at"])
     return len(changes)

@@ -117,6 +117,14 @@ def event_item_errors(item: dict) -> dict[str, list[str]]:
     return errors
 
 
+def customer_new_error(data: Mapping) -> str | None:
+    """Why these fields cannot make a new customer, or None: one needs an external id or an e-mail
+    (how imports and the API find it again)."""
+    if not ((data.get("external_id") or "").strip() or (data.get("email") or "").strip()):
+        return _("A customer needs an external id or an e-mail address.")
+    return None
+
+
 # --- who may write --------------------------------------------------------------------------------
 
 

@@ -11,24 +11,39 @@ from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from core.auth import role_required
-from core.exceptions import DomainError
-from core.htmx import render_fragment, vary_on_htmx, wants_fragment
+from core.exceptions import DomainError, ItemErrors
 from core.registry import customer_panels_load
 from core.roles import Role, role_at_least
 from customers import selectors
-from customers.forms import CustomerFilterForm, CustomerForm, NoteForm, TaskForm
+from customers.forms import CustomerCreateForm, CustomerFilterForm, CustomerForm, NoteForm, OrderForm, TaskForm
 from customers.models import Customer, Task
+from customers.rules import customer_write_permitted
 from customers.services.customers import (
     CUSTOMER_EDITABLE_FIELDS,
+    customer_create,
     customer_update,
     note_create,
     task_complete,
     task_create,
 )
+from customers.services.orders import order_bulk_upsert
+
+
+def _wants_fragment(request) -> bool:
+    # A history restore (back button after a cache miss) needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _render(request, template: str, fragment: str, context: dict):
+    response = render(request, f"{template}#{fragment}" if _wants_fragment(request) else template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @role_required(Role.AGENT)
@@ -38,8 +53,14 @@ def customer_list(request):
     filters = form.filters()
     qs = selectors.customer_filter(**filters)
     page = selectors.customer_page(qs=qs, sort=sort, cursor=request.GET.get("cursor", ""), search=filters["q"])
-    context = {"form": form, "page": page, "sort": sort, "sort_columns": _sort_columns(sort)}
-    return render_fragment(request, "customers/list.html", "customer-table", context)
+    context = {
+        "form": form,
+        "page": page,
+        "sort": sort,
+        "sort_columns": _sort_columns(sort),
+        "may_create": role_at_least(request.user, Role.MANAGER),
+    }
+    return _render(request, "customers/list.html", "customer-table", context)
 
 
 def _sort_columns(current: str) -> dict:
@@ -117,30 +138,27 @@ def _get_customer(pk: int) -> Customer:
         raise Http404(_("No such customer.")) from exc
 
 
-def _may_write_for(user, customer: Customer) -> bool:
-    """Mirrors the service's rule so the page only offers forms that will be accepted."""
-    return role_at_least(user, Role.MANAGER) or (role_at_least(user, Role.AGENT) and customer.owner_id == user.pk)
-
-
 @role_required(Role.AGENT)
 def customer_detail(request, pk: int):
     customer = _get_customer(pk)
     before = request.GET.get("before", "")
     timeline = selectors.customer_timeline(customer=customer, before=before)
-    if before and wants_fragment(request):
-        return render_fragment(request, "customers/detail.html", "timeline-page", {"customer": customer, "timeline": timeline})
+    if before and _wants_fragment(request):
+        return _render(request, "customers/detail.html", "timeline-page", {"customer": customer, "timeline": timeline})
     context = {
         "customer": customer,
         "figures": selectors.customer_key_figures(customer=customer),
         "timeline": timeline,
         "open_tasks": selectors.customer_open_tasks(customer=customer),
         "panels": customer_panels_load(customer=customer, user=request.user),
-        "may_write": _may_write_for(request.user, customer),
+        "may_write": customer_write_permitted(user=request.user, customer=customer),
         "may_edit": role_at_least(request.user, Role.MANAGER),
         "note_form": NoteForm(),
         "task_form": TaskForm(),
     }
-    return vary_on_htmx(render(request, "customers/detail.html", context))
+    response = render(request, "customers/detail.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @role_required(Role.MANAGER)
@@ -160,6 +178,53 @@ def customer_edit(request, pk: int):
     else:
         form = CustomerForm(initial=CustomerForm.initial_for(customer))
     return render(request, "customers/edit.html", {"customer": customer, "form": form})
+
+
+def _form_page(request, template: str, context: dict):
+    """A create page; an htmx post that fails validation gets only the form back (#create-form)."""
+    return _render(request, template, "create-form", context)
+
+
+@role_required(Role.MANAGER)
+def customer_create_page(request):
+    """A new customer, through the service the API uses (the same rules, see customers.rules)."""
+    form = CustomerCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            customer = customer_create(tags=data.pop("tags"), **data)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Customer created."))
+            return _redirect(request, _detail_url(customer))
+    return _form_page(request, "customers/create.html", {"form": form})
+
+
+@role_required(Role.MANAGER)
+def order_create_page(request, pk: int):
+    """A new order of this customer, written by the API's service: the same rules, the same order
+    feed (customers.order_feed) as every other path."""
+    customer = get_object_or_404(Customer, pk=pk)
+    form = OrderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order_bulk_upsert(items=[{**form.cleaned_data, "customer": customer.pk}], create_only=True)
+        except ItemErrors as exc:
+            for name, errors in exc.errors[0].items():
+                for error in errors:
+                    form.add_error(name if name in form.fields else None, error)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Order added."))
+            return _redirect(request, _detail_url(customer))
+    return _form_page(request, "customers/order_create.html", {"form": form, "customer": customer})
+
+
+def _redirect(request, url: str):
+    # htmx follows a plain redirect inside the target; send it to the whole new page instead.
+    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
 
 
 def _detail_url(customer: Customer) -> str:

@@ -4,15 +4,17 @@ Every staff member sees the page and the recent imports; starting an import need
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from core.auth import ROLE_DENIED_MESSAGE, role_required
+from core.background import tasks_run_in_process
 from core.exceptions import DomainError
-from core.htmx import render_fragment
+from core.models import Job
 from core.roles import Role, role_at_least
 from core.selectors import job_list_recent
 from core.views_jobs import job_kind_label
@@ -62,6 +64,19 @@ class ImportForm(forms.Form):
         return upload
 
 
+def _started_message(job) -> tuple[int, str]:
+    """What the upload did, told as the job stands now: run in this process (core.background), it may
+    be running or already finished; only with Celery workers does it wait in a queue."""
+    job.refresh_from_db(fields=["status"])
+    if job.status == Job.Status.QUEUED and not tasks_run_in_process():
+        return messages.SUCCESS, _("Import queued; a worker will start it.")
+    if job.status in (Job.Status.QUEUED, Job.Status.RUNNING):
+        return messages.SUCCESS, _("Import started; this page shows its progress.")
+    if job.status == Job.Status.SUCCEEDED:
+        return messages.SUCCESS, _("Import finished.")
+    return messages.ERROR, _("Import failed; see below why.")
+
+
 def _kinds_with_columns():
     return [
         {"kind": kind, "label": spec["label"], "required": spec["required"], "optional": spec["optional"]}
@@ -85,6 +100,8 @@ def import_page(request):
             except DomainError as exc:
                 form.add_error("file" if exc.field in (None, "file") else None, exc.message)
             else:
+                level, text = _started_message(job)
+                messages.add_message(request, level, text)
                 return redirect("job-detail", pk=job.pk)
     else:
         form = ImportForm(initial={"kind": request.GET.get("kind", "customers")})
@@ -97,8 +114,8 @@ def import_page(request):
         "kinds": _kinds_with_columns(),
         "recent_jobs": recent_jobs,
     }
-    # The recent imports refresh themselves (a GET) when one of their jobs finishes.
-    return render_fragment(
-        request, "customers/import.html", "recent-imports", context,
-        status=400 if form.errors else 200, fragment_when=request.method == "GET",
-    )
+    template = "customers/import.html"
+    if request.method == "GET" and request.htmx and not request.htmx.history_restore_request:
+        # The recent imports refresh themselves when one of their jobs finishes.
+        template += "#recent-imports"
+    return render(request, template, context, status=400 if form.errors else 200)

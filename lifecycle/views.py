@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from core.auth import role_required
+from core.background import tasks_run_in_process
 from core.exceptions import DomainError
 from core.htmx import render_fragment
 from core.roles import Role, role_at_least
@@ -140,6 +141,23 @@ def value_recompute(request):
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Recompute #%(id)s queued for %(day)s.") % {"id": run.pk, "day": run.as_of})
+        level, text = _recompute_message(run)
+        messages.add_message(request, level, text)
     return redirect("lifecycle:runs")
+
+
+def _recompute_message(run: ClvRun) -> tuple[int, str]:
+    """What the button did, told as the run stands now: run in this process (core.background), it
+    may be running or already finished; only with Celery workers does it wait in a queue."""
+    run.refresh_from_db(fields=["status"])
+    args = {"id": run.pk, "day": run.as_of}
+    if run.status == ClvRun.Status.QUEUED and not tasks_run_in_process():
+        return messages.SUCCESS, _("Recompute #%(id)s for %(day)s is queued; a worker will start it.") % args
+    if run.status in (ClvRun.Status.QUEUED, ClvRun.Status.RUNNING):
+        return messages.SUCCESS, _("Recompute #%(id)s for %(day)s started; this page shows its progress.") % args
+    if run.status == ClvRun.Status.SUCCEEDED:
+        return messages.SUCCESS, _("Recompute #%(id)s for %(day)s finished.") % args
+    if run.status == ClvRun.Status.NOT_CONVERGED:
+        return messages.WARNING, _("Recompute #%(id)s for %(day)s finished, but the model was not fitted; see below.") % args
+    return messages.ERROR, _("Recompute #%(id)s for %(day)s failed; see below.") % args
 

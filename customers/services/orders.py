@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError, ItemErrors
 from customers.models import ActivityEvent, Customer, Order
-from customers.order_feed import order_changes_record
+from customers.order_feed import order_changes_record, order_feed_writer_lock
 from customers.rules import event_item_errors, order_item_errors
 from customers.services.customers import customers_create_missing
 
@@ -143,6 +143,8 @@ def order_bulk_upsert(*, items: Sequence[dict], create_only: bool = False) -> Up
         raise ItemErrors(errors)
 
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            order_feed_writer_lock(cursor)  # first: this transaction writes the order feed
         _create_missing_customers(refs)
         now = timezone.now()
         wanted = {
@@ -282,3 +284,18 @@ def event_bulk_upsert(*, items: Sequence[dict]) -> UpsertResult:
         updated=len(keys) - len(created_ids),
         objects=[saved[k] for k in keys],
     )
+
+
+def order_save(*, order: Order) -> Order:
+    """Save one order edited as a whole (the admin site), adding its change to the order feed when
+    anything changed. The old row is locked first, so the feed's old values are the ones replaced."""
+    fields = ["customer_id", "ordered_at", "amount", "currency", "status"]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            order_feed_writer_lock(cursor)
+        old = Order.objects.select_for_update().filter(pk=order.pk).first() if order.pk else None
+        changed = old is None or any(getattr(old, name) != getattr(order, name) for name in fields)
+        order.save()
+        if changed:
+            order_changes_record(changes=[(old, order)], changed_at=order.updated_at)
+    return order

@@ -22,7 +22,7 @@ def inserts(monkeypatch):
     original = staging_module.Staging.insert_new_rows
 
     def insert_new_rows(self, cursor, sql, params, *, on_conflict):
-        into_orders = Order._meta.db_table in sql.split("(", 1)[0]  # not the customers it creates
+        into_orders = Order._meta.db_table in sql.split("SELECT", 1)[0]  # not the customers it creates
         record = calls.append if into_orders else lambda call: None
         try:
             count = original(self, cursor, sql, params, on_conflict=on_conflict)

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DatabaseError
 
 from core.exceptions import DomainError
 from core.models import Job, JobRejectedRow
@@ -136,8 +137,8 @@ def test_unexpected_error_fails_the_job_with_its_text(manager, monkeypatch, djan
     assert job.status == Job.Status.FAILED
     assert "disk on fire" in job.error
     assert job.finished_at is not None
-    # Kept for a retry or a look.
-    assert default_storage.exists(job.params["path"])
+    # The job has ended: its upload goes (README, "Imports"); a retry uploads the file again.
+    assert not default_storage.exists(job.params["path"])
 
 
 def test_job_progress_is_written_while_importing(manager, monkeypatch, django_capture_on_commit_callbacks):
@@ -163,3 +164,64 @@ def test_job_progress_is_written_while_importing(manager, monkeypatch, django_ca
     job.refresh_from_db()
     assert job.started_at <= job.finished_at
     assert job.finished_at - job.started_at < dt.timedelta(minutes=1)
+
+
+# --- Every job ends (issue 9, defect 1) -----------------------------------------------------------
+
+
+def test_a_row_with_a_nul_byte_is_rejected_stored_and_the_job_ends(manager, django_capture_on_commit_callbacks):
+    """A NUL in a row once made the save of the rejected rows fail on PostgreSQL, after the good rows
+    were committed: the job stayed "Running 100%" for ever. Now the row is stored as text PostgreSQL
+    can hold and the job ends with its summary."""
+    content = ORDERS.replace("C2,O4,", "C2,O4\x00,")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_start(kind="orders", uploaded_file=upload(content), user=manager)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["rejected"] == 2
+    nul_row = JobRejectedRow.objects.get(job=job, line=5)
+    assert nul_row.reason == "The row contains a NUL character."
+    assert "\x00" not in nul_row.raw and nul_row.raw.startswith("C2,O4\u2400,")
+    assert not default_storage.exists(job.params["path"])  # the job ended: its upload is gone
+
+
+def test_a_failure_while_storing_the_rejected_rows_fails_the_job(manager, monkeypatch, django_capture_on_commit_callbacks):
+    def refuse(*args, **kwargs):
+        raise DatabaseError("invalid byte sequence")
+
+    monkeypatch.setattr(JobRejectedRow.objects, "bulk_create", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.finished_at is not None
+    assert job.error == "The import stopped with an unexpected error: invalid byte sequence"
+    assert Order.objects.count() == 2  # the good rows were committed before; they stay
+    assert not default_storage.exists(job.params["path"])
+
+
+def test_a_job_failing_late_keeps_the_rejected_rows_of_its_committed_chunks(manager, monkeypatch, django_capture_on_commit_callbacks):
+    real_import = imports.jobs.import_csv
+
+    def failing_after_the_first_chunk(**kwargs):
+        calls = []
+
+        def progress(done, total):
+            calls.append(done)
+            if len(calls) == 2:  # after the second chunk: line 3 (rejected) and line 4
+                raise RuntimeError("connection lost")
+
+        return real_import(**{**kwargs, "progress": progress, "chunk_size": 1})
+
+    monkeypatch.setattr(imports.jobs, "import_csv", failing_after_the_first_chunk)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_start(kind="orders", uploaded_file=upload(), user=manager)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error == "The import stopped with an unexpected error: connection lost"
+    # The chunks before the failure were committed; their rejected row is kept.
+    assert list(JobRejectedRow.objects.filter(job=job).values_list("line", "reason")) == [(3, "amount: -3 is negative.")]
+    assert Order.objects.count() == 2

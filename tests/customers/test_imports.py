@@ -446,11 +446,28 @@ def test_events_need_occurred_at_column(csv_file):
         import_csv(kind="events", file=csv_file("customer_id,event\nC1,login\n"))
 
 
-def test_non_utf8_file_is_refused_with_line(csv_file):
-    content = (CUSTOMERS_HEADER + "C1,jose@example.com,José,,,,,\n").encode("latin-1")
+NOT_UTF8 = "The row contains bytes that are not valid UTF-8; save the file as UTF-8."
+
+
+@pytest.mark.parametrize("position", ["early", "late"])
+def test_non_utf8_bytes_reject_their_row_wherever_they_are(csv_file, position):
+    """One rule, as the README says: a row with bytes that are not UTF-8 is rejected and the rest kept,
+    whether it is in the first 64 KiB of the file (once: the whole file was refused) or later."""
+    good = [f"C{n},c{n}@example.com,Ana,,,,,\n".encode() for n in range(HEAD_BYTES // 25 if position == "late" else 3)]
+    bad = "C-bad,jose@example.com,José,,,,,\n".encode("latin-1")
+    content = CUSTOMERS_HEADER.encode() + b"".join(good) + bad + b"C-last,last@example.com,,,,,,\n"
+    result = import_csv(kind="customers", file=csv_file(content))
+    assert reasons(result) == {len(good) + 2: NOT_UTF8}
+    assert "Jos\ufffd" in result.rejected[0].raw
+    assert result.created == len(good) + 1
+    assert Customer.objects.filter(external_id="C-last").exists()
+
+
+def test_a_header_that_is_not_utf8_refuses_the_file(csv_file):
+    content = "customer_id,email,prénom\nC1,a@example.com,José\n".encode("latin-1")
     with pytest.raises(ImportFileError) as error:
         import_csv(kind="customers", file=csv_file(content))
-    assert "not UTF-8 encoded: byte 0xe9 on line 2" in error.value.message
+    assert "byte 0xe9 in the header row is not valid UTF-8" in error.value.message
     assert not Customer.objects.exists()
 
 

@@ -210,6 +210,7 @@ class _Batch:
         self.slow = parsed.slow
         if not text_is_clean:
             self.slow.update(rows.rows_with_problems())
+        self.slow.update(rows.broken)  # lines with a stray quote, rejected by the row parser
         self.copies = [_copy_column(column, kind) for column, kind in zip(parsed.values, kinds)]
 
     def take(self, chunk: Chunk, copy_text: list[str]) -> None:

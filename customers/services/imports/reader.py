@@ -13,6 +13,7 @@ import itertools
 import operator
 import os
 import re
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -33,6 +34,9 @@ csv.field_size_limit(1024 * 1024)
 # ahead in search of the lines it was asked for.
 READ_CHARS = 256 * 1024
 READ_AHEAD_LIMIT = 8 * 1024 * 1024
+# A quoted field may hold line breaks (a pretty-printed JSON object), but not more than this many:
+# past it, the opening quote is taken for a stray one (see _Records).
+MAX_RECORD_LINES = 100
 
 
 class ImportFileError(DomainError):
@@ -106,9 +110,11 @@ class CsvFile:
     `line` is the physical line of the row in the file (the header is line 1), so a person can find
     it in an editor even when quoted fields span several lines."""
 
-    def __init__(self, source: IO[bytes], *, required: tuple[str, ...], known: tuple[str, ...]):
+    def __init__(
+        self, source: IO[bytes], *, required: tuple[str, ...], known: tuple[str, ...], multiline: tuple[str, ...] = ()
+    ):
         head = source.read(HEAD_BYTES)
-        _check_head(head, complete=len(head) < HEAD_BYTES)
+        _check_head(head)
         self._counter = _CountingReader(head, source)
         text = io.TextIOWrapper(
             io.BufferedReader(self._counter, buffer_size=256 * 1024),
@@ -127,6 +133,9 @@ class CsvFile:
         # For batch(): lines read, and decoded text read ahead (from the start of a line) and its lines.
         self._width = len(self.header)
         self._lines_read = self._reader.line_num
+        # Columns whose quoted cells may span lines (and the ignored ones, whatever they hold); in any
+        # other a line break means a stray quote.
+        self._multiline = frozenset(i for i, name in enumerate(self.header) if name in multiline or name not in known)
         self._ahead, self._lines_ahead, self._at_end = "", 0, False
 
     @property
@@ -146,19 +155,11 @@ class CsvFile:
             return None
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        reader = self._reader
-        previous_end = reader.line_num
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise _unreadable(previous_end + 1, exc) from exc
-            line = previous_end + 1
-            previous_end = reader.line_num
-            if row and any(row):
-                yield line, row
+        """(line, cells) of each data row; a line with a stray quote comes as a BrokenLine (see _Records)."""
+        return iter(self._records(self._text, first_line=self._lines_read + 1))
+
+    def _records(self, lines, *, first_line: int) -> _Records:
+        return _Records(lines, first_line=first_line, width=self._width, multiline=self._multiline)
 
     def batch(self, size: int) -> tuple[RowBatch, bool]:
         """The rows on the next `size` lines at most, as rows() gives them, and whether the file ended.
@@ -222,22 +223,15 @@ class CsvFile:
         # what follows goes with the rest of its line from the file.
         cut = max(self._ahead.rfind("\n"), self._ahead.rfind("\r")) + 1
         ahead, rest = io.StringIO(self._ahead[:cut], newline=""), _Rest(self._ahead[cut:], self._text)
-        reader = csv.reader(itertools.chain(ahead, rest), strict=False)
-        # zip() asks the reader for its line count right after each row, which is where the row ended.
-        # Rows become tuples at once: the garbage collector soon stops tracking those, unlike lists.
-        records: list[tuple[tuple[str, ...], int]] = []
-        ends = zip(map(tuple, reader), map(getattr, itertools.repeat(reader), itertools.repeat("line_num")))
-        try:
-            records.extend(itertools.islice(ends, size))  # keeps what it read before an error
-        except csv.Error as exc:
-            raise _unreadable(self._lines_read + (records[-1][1] if records else 0) + 1, exc) from exc
-        if len(records) < size:
+        records = self._records(itertools.chain(ahead, rest), first_line=self._lines_read + 1)
+        taken = list(itertools.islice(records, size))
+        if len(taken) < size:
             self._at_end = True
-        rows = list(map(_FIRST, records))
-        starts = itertools.chain((0,), map(_SECOND, records))
-        lines = list(map((self._lines_read + 1).__add__, itertools.islice(starts, len(records))))
-        self._lines_read += reader.line_num
-        self._ahead = ahead.read() + rest.partial
+        lines = [line for line, _row in taken]
+        rows = [row for _line, row in taken]
+        self._lines_read = records.next_line - 1
+        # Lines to be read again after a stray quote are still ahead.
+        self._ahead = records.unread() + ahead.read() + rest.partial
         self._lines_ahead = self._ahead.count("\n")
         return RowBatch.of_rows(lines, rows, self._width)
 
@@ -263,7 +257,6 @@ class CsvFile:
 
 
 _SPLIT_COMMAS = operator.methodcaller("split", ",")
-_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 # What str.strip() takes for white space in ASCII text (line breaks aside).
 _ASCII_SPACE = re.compile("[ \t\x0b\x0c\x1c-\x1f]")
 
@@ -298,6 +291,7 @@ class RowBatch:
         columns: list,
         *,
         rows: list[tuple[str, ...]] | None = None,
+        broken: dict[int, BrokenLine] | None = None,
         text: str = "",
         cells: list[str] | None = None,
         stride: int = 0,
@@ -307,6 +301,7 @@ class RowBatch:
         self.columns = columns
         self.bare = bare  # no cell has white space to strip (str.strip)
         self._rows = rows
+        self.broken = broken or {}  # index -> the BrokenLine read there
         # Or the rows' text, and all their cells with a separator after each row's (`stride` apart).
         self._text, self._cells, self._stride = text, cells, stride
 
@@ -315,12 +310,13 @@ class RowBatch:
         if not all(map(any, rows)):
             kept = [i for i, row in enumerate(rows) if any(row)]
             lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
+        broken = {i: row for i, row in enumerate(rows) if isinstance(row, BrokenLine)}
         # Kept as tuples, which the garbage collector stops tracking, unlike lists.
         rows = list(map(tuple, rows))
         table = rows
         if min(map(len, rows), default=width) < width:
             table = [row + ("",) * (width - len(row)) if len(row) < width else row for row in rows]
-        return cls(lines, list(zip(*table))[:width], rows=rows)
+        return cls(lines, list(zip(*table))[:width], rows=rows, broken=broken)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -328,7 +324,7 @@ class RowBatch:
     def row(self, i: int) -> list[str]:
         """The cells of the i-th row, as the csv module reads them."""
         if self._rows is not None:
-            return list(self._rows[i])
+            return self.broken[i] if i in self.broken else list(self._rows[i])
         start = i * self._stride
         return self._cells[start : start + self._stride - 1]
 
@@ -336,36 +332,138 @@ class RowBatch:
         """The indices of the rows that row_problem() refuses, checking the batch's text at once first."""
         text = self._text if self._rows is None else "".join(itertools.chain.from_iterable(self._rows))
         if "\x00" not in text and (text.isascii() or not _UNDECODABLE.search(text)):
-            return []
+            return sorted(self.broken)
         return [i for i in range(len(self.lines)) if row_problem(self.row(i))]
 
 
-def _unreadable(line: int, exc: csv.Error) -> ImportFileError:
-    # A broken quote swallows the rest of the file: nothing after it can be trusted.
-    return ImportFileError(_("Line %(line)d cannot be read as CSV: %(error)s") % {"line": line, "error": exc})
-
-
-def _check_head(head: bytes, *, complete: bool) -> None:
+def _check_head(head: bytes) -> None:
+    """Refuse a file with nothing in it, or whose header line is not UTF-8 (its column names could not
+    be read). A byte that is not UTF-8 further on only rejects its row (row_problem), wherever it is."""
     body = head.removeprefix(BOM)
     if not body.strip():
         raise ImportFileError(_("The file is empty."))
+    first_line = body.split(b"\n", 1)[0] if b"\n" in body else body
     try:
-        body.decode("utf-8")
+        first_line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # The sample may end inside a multi-byte character; only the file's real end counts.
-        if complete or exc.start < len(body) - 3:
-            raise ImportFileError(
-                _(
-                    "The file is not UTF-8 encoded: byte 0x%(byte)02x on line %(line)d is not valid UTF-8. "
-                    "Save it as 'CSV UTF-8' and try again."
-                )
-                % {"byte": body[exc.start], "line": body[: exc.start].count(b"\n") + 1}
-            ) from exc
+        if b"\n" not in body and exc.start >= len(first_line) - 3 and len(head) == HEAD_BYTES:
+            return  # the sample ends inside a character of a very long header line
+        raise ImportFileError(
+            _(
+                "The file is not UTF-8 encoded: byte 0x%(byte)02x in the header row is not valid UTF-8. "
+                "Save it as 'CSV UTF-8' and try again."
+            )
+            % {"byte": first_line[exc.start]}
+        ) from exc
+
+
+class BrokenLine(list):
+    """A line that cannot be read as a row of its own: a quote opened on it is never closed, or joins
+    it with the lines after it into an impossible row. It stands in for the row's cells (its only
+    cell is the line's text) so it is rejected, with `reason`, where any bad row is (row_problem)."""
+
+    def __init__(self, text: str, reason: str):
+        super().__init__([text])
+        self.text, self.reason = text, reason
+
+
+class _TooManyLines(Exception):
+    """A quoted field went on for more than MAX_RECORD_LINES lines."""
+
+
+class _Records:
+    """(line, cells) of each non-blank record read from `lines` (physical lines with their ends).
+
+    The csv module, meeting a stray opening quote (`"R6BQ-10`), reads on to the next quote or to the
+    end of the file and makes one field of everything in between: the rows after it would vanish.
+    So a record that spans lines is kept only when it has exactly the header's cells and its line
+    breaks are in columns that may hold them (`multiline`), within MAX_RECORD_LINES lines. Otherwise,
+    and for a quote still open at the end of the file, its first line becomes a BrokenLine and the
+    lines after it are read again as rows of their own: every line is in a row read or rejected."""
+
+    def __init__(self, lines, *, first_line: int, width: int, multiline: frozenset[int]):
+        self._lines = iter(lines)
+        self._back: deque[str] = deque()  # lines to read again
+        self._taken: list[str] = []  # the lines of the record being read
+        self._hit_end = False
+        self._width, self._multiline = width, multiline
+        self.next_line = first_line  # the line the next record starts on
+        self._reader = csv.reader(self._feed(), strict=False)
+
+    def _feed(self) -> Iterator[str]:
+        back = self._back
+        while True:
+            if back:
+                line = back.popleft()
+            else:
+                line = next(self._lines, None)
+                if line is None:
+                    self._hit_end = True
+                    return
+            self._taken.append(line)
+            if len(self._taken) > MAX_RECORD_LINES:
+                raise _TooManyLines
+            yield line
+
+    def unread(self) -> str:
+        """The text of the lines to be read again, not read yet."""
+        return "".join(self._back)
+
+    def __iter__(self) -> _Records:
+        return self
+
+    def __next__(self) -> tuple[int, list[str]]:
+        while True:
+            self._taken.clear()
+            self._hit_end = False
+            first, error = self.next_line, None
+            try:
+                fields = next(self._reader)
+            except _TooManyLines:
+                fields = None
+                error = _("A quote opened on this line is not closed within %(count)d lines.") % {"count": MAX_RECORD_LINES}
+            except csv.Error as exc:
+                fields, error = None, _("The line cannot be read as CSV: %(error)s") % {"error": exc}
+            taken = self._taken  # cleared for the next record: copied below where it is kept
+            if fields is not None and not self._hit_end and (len(taken) == 1 or self._may_span(fields, taken)):
+                self.next_line += len(taken)
+                if any(fields):  # a blank line is no row
+                    return first, fields
+                continue
+            if error is None:
+                if self._hit_end:
+                    error = _("A quote opened on this line is never closed.")
+                else:
+                    error = _(
+                        "A quote opened on this line is closed only on line %(last)d, which joins the lines into "
+                        "one impossible row; remove the stray quote or close it on this line."
+                    ) % {"last": first + len(taken) - 1}
+            # The csv reader may be inside a record: a new one reads the lines after the first again.
+            first_text = taken[0]
+            self._back.extendleft(reversed(taken[1:]))
+            self._reader = csv.reader(self._feed(), strict=False)
+            self.next_line = first + 1
+            return first, BrokenLine(first_text.rstrip("\r\n"), error)
+
+    def _may_span(self, fields: list[str], taken: list[str]) -> bool:
+        """Whether a record over several lines is a real one: as many cells as the header, line breaks
+        only where they may be, and every quote closed right before a comma or the line's end (read
+        strictly: a stray quote that happens to meet another one in a JSON cell is caught here)."""
+        if len(fields) != self._width:
+            return False
+        if not all(i in self._multiline for i, cell in enumerate(fields) if "\n" in cell or "\r" in cell):
+            return False
+        try:
+            return list(csv.reader(taken, strict=True)) == [fields]
+        except csv.Error:
+            return False
 
 
 def row_problem(fields: list[str]) -> str | None:
     """Why a row's text cannot be stored: bytes that were not UTF-8 (past the checked start of the
     file) or a NUL character (PostgreSQL text cannot hold one); None when it is fine."""
+    if isinstance(fields, BrokenLine):
+        return fields.reason
     text = "".join(fields)
     if not text.isascii() and _UNDECODABLE.search(text):
         return _("The row contains bytes that are not valid UTF-8; save the file as UTF-8.")
@@ -375,12 +473,22 @@ def row_problem(fields: list[str]) -> str | None:
 
 
 def raw_text(fields: list[str], limit: int = 2000) -> str:
-    """The row as CSV text again, for showing a rejected row; undecodable bytes become U+FFFD."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(fields)
-    text = buffer.getvalue().rstrip("\r\n")
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return text[:limit]
+    """The row as CSV text again, for showing a rejected row (a BrokenLine as it is in the file), in
+    text PostgreSQL can store: undecodable bytes become U+FFFD, a NUL the symbol for it (U+2400)."""
+    if isinstance(fields, BrokenLine):
+        text = fields.text
+    else:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(fields)
+        text = buffer.getvalue().rstrip("\r\n")
+    return storable_text(text[:limit])
+
+
+def storable_text(text: str) -> str:
+    """`text` as PostgreSQL text can hold it: no NUL (shown as U+2400), no lone surrogates (U+FFFD)."""
+    if text.isascii():
+        return text.replace("\x00", "\u2400") if "\x00" in text else text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "\u2400")
 
 
 def open_source(file) -> tuple[IO[bytes], bool]:

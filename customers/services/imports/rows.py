@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import operator
 import re
+import zoneinfo
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -26,7 +27,6 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from core.times import shop_zone
 from customers.rules import RuleError, amount_clean, country_clean, currency_clean, order_status_clean
 
 from .reader import CsvFile, RowBatch
@@ -36,6 +36,8 @@ IMPORT_KINDS: dict[str, dict] = {
         "label": gettext_lazy("Customers"),
         "required": ("customer_id", "email"),
         "optional": ("first_name", "last_name", "phone", "country", "signed_up_at", "channel"),
+        # Free text: a quoted name may span lines; a line break in any other cell means a stray quote.
+        "multiline": ("first_name", "last_name"),
     },
     "orders": {
         "label": gettext_lazy("Orders"),
@@ -48,6 +50,8 @@ IMPORT_KINDS: dict[str, dict] = {
         # re-run could not recognise the event, so it is required too.
         "required": ("customer_id", "event", "occurred_at"),
         "optional": ("properties",),
+        # A JSON object may be pretty-printed: its quoted cell may span lines (reader._Records).
+        "multiline": ("properties",),
     },
 }
 
@@ -132,7 +136,7 @@ class RowParser(ABC):
     kind: str
 
     def __init__(self, csvfile: CsvFile):
-        self.tz = shop_zone()
+        self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
         self._header_width = len(csvfile.header)
         positions = [csvfile.column(name) for name in self.known()]
         # Columns the file lacks are read from position 0 and then set to None.

@@ -84,7 +84,7 @@ def import_header_check(*, kind: str, file) -> None:
     source, close = open_source(file)
     try:
         position = source.tell()
-        CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"])
+        CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"], multiline=spec.get("multiline", ()))
         source.seek(position)
     finally:
         if close:
@@ -96,6 +96,7 @@ def import_csv(
     kind: str,
     file,
     progress: ProgressCallback | None = None,
+    on_rejected: Callable[[list[RejectedRow]], None] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     writers: int = DEFAULT_WRITERS,
 ) -> ImportResult:
@@ -104,15 +105,22 @@ def import_csv(
     Upserts by external id (events by customer, name and time), so a re-run creates nothing twice.
     Bad rows are returned in `result.rejected` with their line and reason; good rows are kept.
     `progress(done, total)` is called after each chunk with bytes read and the file size, and last
-    with done == total. Raises ImportFileError (a DomainError) when the file itself is unusable.
+    with done == total. `on_rejected(rows)` gets each chunk's rejected rows once the chunk is
+    committed, so they can be kept even when a later chunk fails. Raises ImportFileError (a DomainError) when the file itself is unusable.
     `writers`: connections writing at once where that is possible (see _writer_count)."""
     spec = import_kind_check(kind)
     source, close = open_source(file)
     try:
         total = file_size(source)
-        csvfile = CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"])
+        csvfile = CsvFile(source, required=spec["required"], known=spec["required"] + spec["optional"], multiline=spec.get("multiline", ()))
         result = _import_rows(
-            kind, csvfile, progress=progress, total=total, chunk_size=chunk_size, writers=_writer_count(kind, writers)
+            kind,
+            csvfile,
+            progress=progress,
+            on_rejected=on_rejected,
+            total=total,
+            chunk_size=chunk_size,
+            writers=_writer_count(kind, writers),
         )
     finally:
         if close:
@@ -177,7 +185,7 @@ def _read_ahead(make_items: Callable[[], Iterator], depth: int = 1) -> Iterator:
 
 
 def _import_rows(
-    kind: str, csvfile: CsvFile, *, progress, total: int, chunk_size: int, writers: int
+    kind: str, csvfile: CsvFile, *, progress, on_rejected=None, total: int, chunk_size: int, writers: int
 ) -> ImportResult:
     staging = STAGINGS[kind]()
     result = ImportResult(kind=kind)
@@ -190,15 +198,18 @@ def _import_rows(
     def finish(chunk: Chunk, outcomes: Iterable[ChunkOutcome]) -> None:
         # In this thread and in file order, once every part of the chunk is written.
         result.rows += chunk.row_count
-        result.rejected.extend(chunk.rejected)
+        rejected = list(chunk.rejected)
         for outcome in outcomes:
             result.created += outcome.created
             result.updated += outcome.updated
             result.customers_created += outcome.customers_created
             result.channels_created += outcome.channels_created
-            result.rejected.extend(
+            rejected.extend(
                 RejectedRow(line=line, reason=reason, raw=raw_text(chunk.raws[line])) for line, reason in outcome.rejected
             )
+        result.rejected.extend(rejected)
+        if on_rejected is not None and rejected:
+            on_rejected(rejected)
         if progress is not None:
             progress(min(chunk.bytes_read, total), total)
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Order
-from customers.order_feed import FEED_COLUMNS, order_feed_table
+from customers.order_feed import FEED_COLUMNS, order_feed_table, order_feed_writer_lock
 from customers.services.customers import customers_missing_insert_sql
 
 STAGE = "import_stage"
@@ -290,6 +290,7 @@ class OrderStaging(Staging):
     def merge(self, cursor, *, incomplete):
         outcome = ChunkOutcome()
         order = _table(Order)
+        order_feed_writer_lock(cursor)  # before any row is locked: this chunk writes the order feed
         self.plan_by_index(cursor)
         self.stage_by_customer(cursor)
         self.reject_incomplete_new_rows(
@@ -334,6 +335,9 @@ class OrderStaging(Staging):
             # The rows just inserted are equal, so only changed existing orders count as updated.
             # `prev` is the order as it was (the statement's snapshot): its old status and amount go
             # into the feed row of the change, written with it (rowcount: one per order changed).
+            # Known limit: when two imports change the same order at the same moment, the later one's
+            # old values can be those from before the earlier one's change (its snapshot); the API
+            # path locks the orders first and is exact.
             changed = (
                 "(o.customer_id <> s.customer_id"
                 " OR (s.ordered_at IS NOT NULL AND o.ordered_at <> s.ordered_at)"
@@ -341,22 +345,27 @@ class OrderStaging(Staging):
                 " OR (s.currency IS NOT NULL AND o.currency <> s.currency)"
                 " OR (s.status IS NOT NULL AND o.status <> s.status))"
             )
-            update = (
-                f"UPDATE {order} AS o SET customer_id = s.customer_id,"
-                f" ordered_at = COALESCE(s.ordered_at, o.ordered_at), amount = COALESCE(s.amount, o.amount),"
-                f" currency = COALESCE(s.currency, o.currency), status = COALESCE(s.status, o.status),"
-                f" updated_at = %s"
-                f" FROM {STAGE} s"
-                f" WHERE o.external_id = s.external_id AND {changed}"
-            )
+            def update(prev: str = "", same: str = "") -> str:
+                return (
+                    f"UPDATE {order} AS o SET customer_id = s.customer_id,"
+                    f" ordered_at = COALESCE(s.ordered_at, o.ordered_at), amount = COALESCE(s.amount, o.amount),"
+                    f" currency = COALESCE(s.currency, o.currency), status = COALESCE(s.status, o.status),"
+                    f" updated_at = %s"
+                    f" FROM {STAGE} s{prev}"
+                    f" WHERE o.external_id = s.external_id{same} AND {changed}"
+                )
+
             if self.vendor == "postgresql":
+                # `prev`: the same order as the statement's snapshot has it, a second scan of the row
+                # joined in the UPDATE itself (not a CTE: joining two CTE results of a chunk's size,
+                # with hash and merge joins off (plan_by_index), is a nested loop of size squared).
+                prev = f" JOIN {order} prev ON prev.external_id = s.external_id"
                 cursor.execute(
-                    f"WITH prev AS (SELECT o.id, o.status, o.amount FROM {order} o JOIN {STAGE} s"
-                    f" ON o.external_id = s.external_id WHERE {changed}),"
-                    f" changed AS ({update} RETURNING o.id, o.customer_id, o.status, o.amount, o.currency)"
+                    f"WITH changed AS ({update(prev, ' AND prev.id = o.id')}"
+                    f" RETURNING o.id, o.customer_id, prev.status AS old_status, o.status, prev.amount AS old_amount,"
+                    f" o.amount, o.currency)"
                     f" INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
-                    f" SELECT c.id, c.customer_id, p.status, c.status, p.amount, c.amount, c.currency, %s"
-                    f" FROM changed c JOIN prev p ON p.id = c.id",
+                    f" SELECT id, customer_id, old_status, status, old_amount, amount, currency, %s FROM changed",
                     [self.now, self.now],
                 )
                 outcome.updated = cursor.rowcount
@@ -365,7 +374,7 @@ class OrderStaging(Staging):
                     f"CREATE TEMP TABLE import_prev AS SELECT o.id, o.status, o.amount FROM {order} o"
                     f" JOIN {STAGE} s ON o.external_id = s.external_id WHERE {changed}"
                 )
-                cursor.execute(update, [self.now])
+                cursor.execute(update(), [self.now])
                 outcome.updated = cursor.rowcount
                 cursor.execute(
                     f"INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
