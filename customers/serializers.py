@@ -62,6 +62,7 @@ class CustomerInputSerializer(serializers.Serializer):
     channel = CodeRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all(), required=False, allow_null=True)
     owner = IdRelatedField(queryset=staff_users(), required=False, allow_null=True)
     email_opt_in = serializers.BooleanField(required=False)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False, help_text=_("Language of e-mail."))
     tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, max_length=100, help_text=_("Tag names.")
     )
