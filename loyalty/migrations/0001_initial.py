@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('customers', '0006_merge_order_feed_language'),
+        ('customers', '0005_order_feed'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
