@@ -33,8 +33,8 @@ def test_feed_task_twice_earns_once():
     customer = CustomerFactory()
     order_bulk_upsert(items=[{"external_id": "X1", "customer": customer.pk, "ordered_at": timezone.now(),
                               "amount": Decimal("12.00"), "currency": "USD", "status": "paid"}])
-    assert consume(1, run=lambda: tasks.loyalty_feed.delay().get()) == 1
-    assert tasks.loyalty_feed.delay().get() == 0
+    assert consume(1, run=lambda: tasks.loyalty_feed.apply().get()) == 1
+    assert tasks.loyalty_feed.apply().get() == 0
     assert LedgerEntry.objects.count() == 1
 
 
@@ -42,8 +42,8 @@ def test_expire_task_twice_expires_once():
     customer = CustomerFactory()
     entry = earn_spendable(customer, 30, expires_in_days=1)
     PointLot.objects.filter(entry=entry).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
-    assert tasks.loyalty_expire.delay().get()["points"] == 30
-    assert tasks.loyalty_expire.delay().get()["points"] == 0
+    assert tasks.loyalty_expire.apply().get()["points"] == 30
+    assert tasks.loyalty_expire.apply().get()["points"] == 0
     assert LedgerEntry.objects.filter(kind="expire").count() == 1
     assert LoyaltyAccount.objects.get(customer=customer).balance == 0
 
@@ -53,18 +53,18 @@ def test_downgrade_task_twice_schedules_once():
     customer = CustomerFactory()
     earn_spendable(customer, 10)
     LoyaltyAccount.objects.filter(customer=customer).update(tier=gold)
-    assert tasks.loyalty_tier_downgrades.delay().get()["scheduled"] == 1
+    assert tasks.loyalty_tier_downgrades.apply().get()["scheduled"] == 1
     due = LoyaltyAccount.objects.get(customer=customer).downgrade_due_at
-    assert tasks.loyalty_tier_downgrades.delay().get() == {"scheduled": 0, "downgraded": 0, "cleared": 0}
+    assert tasks.loyalty_tier_downgrades.apply().get() == {"scheduled": 0, "downgraded": 0, "cleared": 0}
     assert LoyaltyAccount.objects.get(customer=customer).downgrade_due_at == due
 
 
 def test_balance_check_task_reports():
     customer = CustomerFactory()
     earn_spendable(customer, 10)
-    assert tasks.loyalty_balance_check.delay().get() == 0
+    assert tasks.loyalty_balance_check.apply().get() == 0
     LoyaltyAccount.objects.filter(customer=customer).update(balance=11)
-    assert tasks.loyalty_balance_check.delay().get() == 1
+    assert tasks.loyalty_balance_check.apply().get() == 1
     assert BalanceCheck.objects.count() == 2
 
 
@@ -78,8 +78,8 @@ def test_expiry_warnings_queue_once_per_customer_and_day():
     earn_spendable(soon, 10, "a", expires_in_days=5)
     earn_spendable(soon, 20, "b", expires_in_days=5)
     earn_spendable(later, 10, "c", expires_in_days=60)
-    assert tasks.loyalty_expiry_warnings.delay().get() == {"queued": 1, "lots": 2}
-    assert tasks.loyalty_expiry_warnings.delay().get() == {"queued": 0, "lots": 0}  # a retry
+    assert tasks.loyalty_expiry_warnings.apply().get() == {"queued": 1, "lots": 2}
+    assert tasks.loyalty_expiry_warnings.apply().get() == {"queued": 0, "lots": 0}  # a retry
     message = Message.objects.get()
     assert message.customer == soon and message.template.key == EXPIRY_TEMPLATE
     assert message.context["expires_on"]
