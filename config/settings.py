@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "lifecycle",
     "portal",
     "messaging",
+    "feedback",
     "loyalty",
 ]
 
@@ -133,6 +134,8 @@ AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our number formats per language (config/formats/): Chinese groups thousands too.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -196,6 +199,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # --- Customer value (CLV) job --------------------------------------------------------------------
 # Customers per scoring task, and database connections that read the orders side by side (about
 # one per core of the database server).
+# Feedback: nobody is invited to a survey twice within this many days (across every survey); a
+# detractor's follow-up task is due this many hours after the answer.
+FEEDBACK_CONTACT_LIMIT_DAYS = env.int("FEEDBACK_CONTACT_LIMIT_DAYS", default=30)
+FEEDBACK_DETRACTOR_SLA_HOURS = env.int("FEEDBACK_DETRACTOR_SLA_HOURS", default=48)
 CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
 CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
 # The models of a new run (each run keeps its own copy): the BG/NBD time unit ("week" or "day"),
@@ -256,7 +263,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": env("API_AUTH_THROTTLE", default="20/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env("API_AUTH_THROTTLE", default="20/min"),
+        "survey_answer": env("API_SURVEY_ANSWER_THROTTLE", default="60/min"),
+    },
     # Throttles key on the client IP: trust X-Forwarded-For only as far as our own proxies (as axes does),
     # or a client could dodge the login throttle by sending a new X-Forwarded-For each time.
     "NUM_PROXIES": AXES_IPWARE_PROXY_COUNT,
@@ -310,7 +320,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {"level": "ERROR", "filters": ["require_debug_false"], "class": "django.utils.log.AdminEmailHandler"},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
+        # Django's own "django" logger has a console handler in debug; letting it propagate to the
+        # root's console too printed every 403's and 404's record (with its traceback) twice.
+        "django": {"handlers": ["console", "mail_admins"], "level": "INFO", "propagate": False},
+    },
 }

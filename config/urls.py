@@ -18,12 +18,15 @@ urlpatterns = [
     path("api/v1/", include("customers.api_urls")),
     path("api/v1/", include("lifecycle.api_urls")),
     path("api/v1/", include("loyalty.api_urls")),
+    path("api/v1/", include("feedback.api_urls")),
     path("api/v1/", include("messaging.api_urls")),
     path("", include("core.urls")),
     path("customers/", include("customers.urls")),
     path("value/", include("lifecycle.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("portal/", include("portal.urls")),
+    path("surveys/", include("feedback.urls")),
+    path("s/", include("feedback.public_urls")),
     path("", include("messaging.urls")),
 ]
 

@@ -3,10 +3,11 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
+from core.people import PersonChoiceField
 from core.times import as_utc
 from customers.models import AcquisitionChannel, Order, Tag, validate_country
 from customers.rules import customer_new_error
-from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices
+from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices, rfm_segment_choices
 
 
 class UtcDateTimeField(forms.DateTimeField):
@@ -58,7 +59,7 @@ class CustomerFilterForm(forms.Form):
         validators=[RegexValidator(r"^[A-Za-z]{2}$", _("Use a two-letter country code."))],
         widget=forms.TextInput(attrs={"placeholder": _("e.g. DE"), "size": 3, "autocomplete": "off"}),
     )
-    owner = forms.ModelChoiceField(
+    owner = PersonChoiceField(
         label=_("Owner"),
         required=False,
         queryset=None,
@@ -72,11 +73,15 @@ class CustomerFilterForm(forms.Form):
         empty_label=_("Any tag"),
         widget=forms.Select(attrs={"class": "js-filter"}),
     )
+    segment = forms.ChoiceField(
+        label=_("RFM segment"), required=False, choices=(), widget=forms.Select(attrs={"class": "js-filter"})
+    )
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=[(s, s) for s in SORT_CHOICES])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owner_choices()
+        self.fields["segment"].choices = [("", _("Any segment")), *rfm_segment_choices()]
 
     def filters(self) -> dict:
         """Keyword arguments for customers.selectors.customer_filter (valid fields only)."""
@@ -88,6 +93,7 @@ class CustomerFilterForm(forms.Form):
             "country": data.get("country") or "",
             "owner": data.get("owner"),
             "tag": data.get("tag"),
+            "segment": data.get("segment") or "",
         }
 
     @property
@@ -116,7 +122,7 @@ class CustomerForm(forms.Form):
     channel = forms.ModelChoiceField(
         label=_("Acquisition channel"), required=False, queryset=AcquisitionChannel.objects.all()
     )
-    owner = forms.ModelChoiceField(label=_("Account manager"), required=False, queryset=None)
+    owner = PersonChoiceField(label=_("Account manager"), required=False, queryset=None)
     tags = forms.ModelMultipleChoiceField(label=_("Tags"), required=False, queryset=Tag.objects.all())
     email_opt_in = forms.BooleanField(label=_("E-mail opt-in"), required=False)
     language = forms.ChoiceField(

@@ -6,10 +6,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
 from core.money import ORDER_DIGITS, TOTAL_DIGITS, money_field_args
+from customers.event_labels import event_label
 
 # ISO 3166-1 alpha-2, from pycountry's copy of the ISO data (kept up to date upstream), not typed here.
 COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
@@ -277,6 +279,11 @@ class ActivityEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def label(self) -> str:
+        """The name as a person reads it (customers.event_labels)."""
+        return event_label(self.name)
+
 
 class Note(TimeStampedModel):
     customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="notes")
@@ -322,3 +329,7 @@ class Task(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.done_at is None and self.due_at is not None and self.due_at < timezone.now()

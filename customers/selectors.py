@@ -7,15 +7,18 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, F, Func, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import Lower
+from django.db.models import Count, DecimalField, F, Field, FloatField, Func, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
 from core.ids import MAX_BIGINT
@@ -47,21 +50,56 @@ class FullNameLower(Func):
 
 @dataclass(frozen=True)
 class SortKey:
-    """A whitelisted sort: model fields (the last is always `id`, the tie-breaker) and whether
-    each may be NULL. NULL sorts as the largest value, as in a PostgreSQL b-tree index, so both
-    directions can walk the index."""
+    """A whitelisted sort: fields (the last is always `id`, the tie-breaker) and whether each may be
+    NULL. NULL sorts as the largest value, as in a PostgreSQL b-tree index, so both directions can
+    walk the index.
+
+    `annotate`: fields that are not the customer's own, by the names used in `fields`. They come
+    from the customer's value row (lifecycle.CustomerValue, reverse relation "value"), joined by
+    name so that customers does not import lifecycle: a value sort lists the customers that have a
+    value row (all of them after a recompute; those added since appear after the next one), walking
+    the value table's expression index and joining each customer by primary key. A missing
+    prediction or order is COALESCEd below every real one (the indexes use the same expressions),
+    so "highest first" ends with the customers who have none, on SQLite too (no NULLS FIRST there)."""
 
     fields: tuple[tuple[str, bool], ...]
+    annotate: tuple[tuple[str, object], ...] = ()
 
+
+# Below any real value: predicted CLV is never negative; recency - T (minus the time since the last
+# order) is never below minus a customer's age in days.
+NO_PREDICTION = Decimal("-1")
+NO_ORDER = -1e9
+HISTORIC_VALUE = F("value__historic_value")
+VALUE_ID = F("value__customer_id")
+PREDICTED_CLV_SORT = Coalesce(F("value__predicted_clv"), Value(NO_PREDICTION), output_field=DecimalField(max_digits=14, decimal_places=2))
+LAST_ORDER_SORT = Coalesce(F("value__recency") - F("value__T"), Value(NO_ORDER), output_field=FloatField())
 
 SORT_KEYS = {
     "name": SortKey((("last_name", False), ("first_name", False), ("id", False))),
     "signed_up": SortKey((("signed_up_at", True), ("id", False))),
     "created": SortKey((("created_at", False), ("id", False))),
+    # Value sorts (indexes in lifecycle/migrations/0005: custvalue_*_sort_idx).
+    # The tie-breaker is the value row's customer_id (the customer's id): the one the index holds.
+    "historic_value": SortKey(
+        (("sort_historic_value", False), ("sort_id", False)), annotate=(("sort_historic_value", HISTORIC_VALUE), ("sort_id", VALUE_ID))
+    ),
+    "predicted_clv": SortKey(
+        (("sort_predicted_clv", False), ("sort_id", False)), annotate=(("sort_predicted_clv", PREDICTED_CLV_SORT), ("sort_id", VALUE_ID))
+    ),
+    # The last paid order as of the last recompute: recency - T is minus the time since it (larger
+    # is more recent), in the run's time unit.
+    "last_order": SortKey(
+        (("sort_last_order", False), ("sort_id", False)), annotate=(("sort_last_order", LAST_ORDER_SORT), ("sort_id", VALUE_ID))
+    ),
 }
 SORT_CHOICES = [s for name in SORT_KEYS for s in (name, f"-{name}")]
+# Sorts whose header link starts with the highest value first.
+DESCENDING_FIRST = {"historic_value", "predicted_clv", "last_order"}
 DEFAULT_SORT = "-created"
 _DATETIME_FIELDS = {"signed_up_at", "created_at"}
+_DECIMAL_FIELDS = {"sort_historic_value", "sort_predicted_clv"}
+_FLOAT_FIELDS = {"sort_last_order"}
 
 
 def customer_search_q(term: str) -> Q:
@@ -82,9 +120,11 @@ def customer_filter(
     country: str = "",
     owner=None,
     tag: Tag | None = None,
+    segment: str = "",
     qs: QuerySet | None = None,
 ) -> QuerySet:
-    """The customers matching a search term and filters, unordered."""
+    """The customers matching a search term and filters, unordered. `segment`: an RFM segment
+    (lifecycle.RfmSegment value) of the customer's value row."""
     qs = Customer.objects.all() if qs is None else qs
     if q and q.strip():
         qs = with_search_alias(qs).filter(customer_search_q(q))
@@ -97,6 +137,8 @@ def customer_filter(
     if tag is not None:
         # One row per customer: (customer, tag) is unique in the through table.
         qs = qs.filter(tags=tag)
+    if segment:
+        qs = qs.filter(value__rfm_segment=segment)
     return qs
 
 
@@ -153,6 +195,14 @@ def customer_ordering(sort: str, *, reverse: bool = False) -> list:
     ]
 
 
+def customer_sorted(qs: QuerySet, sort: str) -> QuerySet:
+    """`qs` with what `sort` orders by: a value sort's columns, and only customers with a value row."""
+    _sort, key, _descending = _sort_parts(sort)
+    if key.annotate:
+        qs = qs.filter(value__isnull=False).annotate(**dict(key.annotate))
+    return qs
+
+
 def _beyond(name: str, value, descending: bool) -> Q:
     """Rows strictly after `value` on one key, walking in the given direction (NULL is largest)."""
     if descending:
@@ -166,8 +216,25 @@ def _equal(name: str, value) -> Q:
     return Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
 
 
+class _Row(Func):
+    """A row value, (a, b): compared as a whole it is the keyset seek that a multi-column index
+    answers directly, however many rows tie on the first column."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = ", "
+    output_field = Field()  # a row has no single type; only compared, never selected
+
+
 def _seek(key: SortKey, values: list, descending: bool) -> Q:
-    """Lexicographic "after (v1, v2, ..., id)": (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..."""
+    """Lexicographic "after (v1, v2, ..., id)": (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...
+
+    A value sort (no NULL in its keys) says it as one row comparison (k1, id) > (v1, v2): the OR
+    form made PostgreSQL walk every tied row (a third of all customers have no orders, hence
+    value 0 and no prediction) to reach the cursor, 0.5 s a page at a million customers."""
+    if key.annotate:
+        compare = LessThan if descending else GreaterThan
+        row = _Row(*[F(name) for name, _nullable in key.fields])
+        return Q(compare(row, _Row(*[Value(v) for v in values])))
     condition = Q(pk__in=[])
     prefix = Q()
     for (name, _nullable), value in zip(key.fields, values, strict=True):
@@ -186,7 +253,11 @@ def _encode_cursor(sort: str, direction: str, customer: Customer, key: SortKey) 
     values = []
     for name, _nullable in key.fields:
         value = getattr(customer, name)
-        values.append(value.isoformat() if isinstance(value, dt.datetime) else value)
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)  # exact: a float would not find the row again
+        values.append(value)
     raw = json.dumps({"s": sort, "d": direction, "v": values}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -208,14 +279,21 @@ def _decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[str, list] | N
                 if timezone.is_naive(value):
                     return None
                 value = as_utc(value)  # as the cursors we make are (core.times)
-            elif name == "id":
-                if not isinstance(value, int):
+            elif name in ("id", "sort_id"):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    return None
+            elif name in _DECIMAL_FIELDS:
+                value = Decimal(value) if isinstance(value, str) else None
+                if value is None or not value.is_finite():
+                    return None
+            elif name in _FLOAT_FIELDS:
+                if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
                     return None
             elif not isinstance(value, str):
                 return None
             values.append(value)
         return data["d"], values
-    except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError, AttributeError):
+    except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError, AttributeError, ArithmeticError):
         return None
 
 
@@ -241,12 +319,15 @@ def customer_page(
     sort, key, descending = _sort_parts(sort)
     decoded = _decode_cursor(cursor, sort, key) if cursor else None
     selective = bool(search) and customer_search_is_selective(qs, search)
+    qs = customer_sorted(qs, sort)
     with _by_search_indexes(selective):
         return _customer_page(qs, sort, key, descending, decoded, size)
 
 
 def _customer_page(qs: QuerySet, sort: str, key: SortKey, descending: bool, decoded, size: int) -> CustomerPage:
-    qs = qs.select_related("channel", "owner").prefetch_related("tags")
+    # The value row (and its run, for the last order's day) comes in the same query: a LEFT JOIN by
+    # primary key, or the join the value sort already made.
+    qs = qs.select_related("channel", "owner", "value__run").prefetch_related("tags")
 
     if decoded is not None and decoded[0] == "p":
         rows = list(
@@ -277,11 +358,22 @@ def _customer_page(qs: QuerySet, sort: str, key: SortKey, descending: bool, deco
 def customer_export_rows(*, qs: QuerySet, sort: str = DEFAULT_SORT, chunk_size: int = 2000):
     """Every customer of `qs` in `sort` order, streamed from the database in chunks."""
     return (
-        qs.select_related("channel", "owner")
+        customer_sorted(qs, sort)
+        .select_related("channel", "owner")
         .prefetch_related("tags")
         .order_by(*customer_ordering(sort))
         .iterator(chunk_size=chunk_size)
     )
+
+
+def rfm_segment_choices() -> list[tuple[str, str]]:
+    """The RFM segments a customer's value row can have, read from the model through the app
+    registry (customers does not import lifecycle); none when lifecycle is not installed."""
+    try:
+        field = apps.get_model("lifecycle", "CustomerValue")._meta.get_field("rfm_segment")
+    except LookupError:
+        return []
+    return list(field.choices)
 
 
 def owner_choices() -> QuerySet:

@@ -3,8 +3,8 @@ timeline, edit, notes and tasks. Views stay thin: a form validates, a selector r
 writes."""
 
 import csv
-import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from core.auth import role_required
+from core.csv import csv_cell
 from core.exceptions import DomainError, ItemErrors
 from core.registry import customer_panels_load
 from core.roles import Role, role_at_least
@@ -59,6 +60,7 @@ def customer_list(request):
         "sort": sort,
         "sort_columns": _sort_columns(sort),
         "may_create": role_at_least(request.user, Role.MANAGER),
+        "currency": settings.DEFAULT_CURRENCY,  # the value columns' (lifecycle.CustomerValue)
     }
     return _render(request, "customers/list.html", "customer-table", context)
 
@@ -72,7 +74,7 @@ def _sort_columns(current: str) -> dict:
         elif current == f"-{name}":
             columns[name] = {"next": name, "state": "descending"}
         else:
-            columns[name] = {"next": name, "state": "none"}
+            columns[name] = {"next": f"-{name}" if name in selectors.DESCENDING_FIRST else name, "state": "none"}
     return columns
 
 
@@ -83,21 +85,6 @@ class _Echo:
 
 # The editable fields in the service's order, so an export reads back through the import.
 EXPORT_COLUMNS = ("id", *CUSTOMER_EDITABLE_FIELDS, "tags", "created_at")
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    # A spreadsheet would run "=..." as a formula; quote it so it stays text.
-    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
-
-
 def _export_value(customer: Customer, column: str):
     if column == "channel":
         return customer.channel.code if customer.channel else None
@@ -109,7 +96,7 @@ def _export_value(customer: Customer, column: str):
 
 
 def _export_row(customer: Customer) -> list[str]:
-    return [_cell(_export_value(customer, column)) for column in EXPORT_COLUMNS]
+    return [csv_cell(_export_value(customer, column)) for column in EXPORT_COLUMNS]
 
 
 @role_required(Role.AGENT)

@@ -22,6 +22,9 @@ from decimal import Decimal
 
 from django.db.models import Avg, Case, Count, F, FloatField, IntegerField, Min, Q, Sum, Value, When
 from django.db.models.functions import Cast, Floor, Least, TruncMonth
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core.money import CENT, money_round
 from core.times import shop_day, shop_zone
@@ -63,6 +66,76 @@ def clv_run_active() -> ClvRun | None:
 
 def clv_run_list(*, limit: int = 20) -> list[ClvRun]:
     return list(ClvRun.objects.select_related("job", "created_by").order_by("-id")[:limit])
+
+
+def clv_run_outcome(run: ClvRun, *, repeat_buyers: int | None = None) -> dict:
+    """What a run computed and what it did not, and why, in plain words for the runs page.
+
+    {"tone": succeeded | partial | failed | active, "label": short state, "summary": one sentence}.
+    Built at display time from the run's fields, so it is in the reader's language and says the
+    same for runs stored before it existed. The optimiser's own wording ("parameter(s) b ran off
+    towards 0 or infinity") stays in run.message for the admin site; it tells a reader nothing.
+    `repeat_buyers`: how many customers bought on more than one day, when known."""
+    n = _grouped(run.n_customers)
+    if run.status == ClvRun.Status.QUEUED:
+        return {"tone": "active", "label": _("Waiting to start"), "summary": _("Waiting for a worker to start the recompute.")}
+    if run.status == ClvRun.Status.RUNNING:
+        return {"tone": "active", "label": _("Running"), "summary": _("Computing every customer's value now.")}
+    if run.status == ClvRun.Status.FAILED:
+        return {
+            "tone": "failed",
+            "label": _("Failed"),
+            "summary": _("Nothing was computed: the recompute stopped with an error. The values of the last finished run are still shown."),
+        }
+    if run.status == ClvRun.Status.SUCCEEDED:
+        return {
+            "tone": "succeeded",
+            "label": _("Succeeded"),
+            "summary": ngettext(
+                "Computed historic value, formula CLV, RFM segment and predicted CLV for %(n)s customer.",
+                "Computed historic value, formula CLV, RFM segment and predicted CLV for all %(n)s customers.",
+                run.n_customers,
+            )
+            % {"n": n},
+        }
+    return {"tone": "partial", "label": _("Partly computed"), "summary": _partial_summary(run, n, repeat_buyers)}
+
+
+def _grouped(number: int) -> str:
+    return number_format(number, use_l10n=True, force_grouping=True)
+
+
+def _partial_summary(run: ClvRun, n: str, repeat_buyers: int | None) -> str:
+    done = ngettext(
+        "Computed historic value, formula CLV and RFM segment for %(n)s customer.",
+        "Computed historic value, formula CLV and RFM segment for all %(n)s customers.",
+        run.n_customers,
+    ) % {"n": n}
+    if run.n_purchasers == 0:
+        why = _("no customer has a paid order yet, and predictions learn from past purchases.")
+    elif run.bgnbd_converged and run.gg_converged is None:
+        why = _("no customer has bought more than once yet, and predictions learn from repeat purchases.")
+    elif run.bgnbd_converged is None:
+        why = _("the order history could not be used to fit the prediction model.")
+    elif repeat_buyers is not None:
+        why = _(
+            "too few customers have come back to buy again (%(repeat)s of %(buyers)s buyers) to see a pattern to predict from."
+        ) % {"repeat": _grouped(repeat_buyers), "buyers": _grouped(run.n_purchasers)}
+    else:
+        why = _("too few customers have come back to buy again to see a pattern to predict from.")
+    not_done = _(
+        "Predicted CLV and the chance that a customer is still active were not computed, because %(why)s"
+        " They will be once more customers buy again."
+    ) % {"why": why}
+    return f"{done} {not_done}"
+
+
+def clv_run_repeat_buyers(run: ClvRun) -> int | None:
+    """Customers of `run` who bought on more than one day; None when its values are not the ones
+    kept (only the latest finished run's are). One COUNT over customer values."""
+    if run.status != ClvRun.Status.NOT_CONVERGED or not CustomerValue.objects.filter(run_id=run.pk).exists():
+        return None
+    return CustomerValue.objects.filter(run_id=run.pk, frequency__gt=0).count()
 
 
 def clv_run_get(*, run_id: int) -> ClvRun | None:

@@ -125,9 +125,13 @@ def value_dashboard(request):
 @role_required(Role.AGENT)
 def value_runs(request):
     runs = selectors.clv_run_list(limit=20)
+    latest = runs[0] if runs else None
+    repeat_buyers = selectors.clv_run_repeat_buyers(latest) if latest else None
+    for run in runs:
+        run.outcome = selectors.clv_run_outcome(run, repeat_buyers=repeat_buyers if run is latest else None)
     context = {
         "runs": runs,
-        "latest": runs[0] if runs else None,
+        "latest": latest,
         "may_recompute": role_at_least(request.user, Role.MANAGER),
     }
     return render_fragment(request, "lifecycle/runs.html", "runs-body", context)

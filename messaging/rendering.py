@@ -8,6 +8,8 @@ A placeholder that names nothing we provide is an error when the template is sav
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, Variable
@@ -27,6 +29,12 @@ SAMPLE_CUSTOMER = {
     "full_name": "Ada Lovelace",
     "email": "ada@example.com",
 }
+
+
+@lru_cache(maxsize=256)
+def compiled(source: str):
+    """A template compiled once per process and source text (an edited template is a new source)."""
+    return ENGINE.from_string(source)
 
 
 def customer_context(customer) -> dict[str, str]:
@@ -56,9 +64,9 @@ def render_parts(template, *, language: str, customer: dict, context: dict, unsu
         "site_url": settings.SITE_URL,
         "unsubscribe_url": unsubscribe_url,
     }
-    rendered_subject = ENGINE.from_string(subject).render(Context(values, autoescape=False))
-    rendered_text = ENGINE.from_string(text).render(Context(values, autoescape=False))
-    rendered_html = ENGINE.from_string(html).render(Context(values, autoescape=True)) if html else ""
+    rendered_subject = compiled(subject).render(Context(values, autoescape=False))
+    rendered_text = compiled(text).render(Context(values, autoescape=False))
+    rendered_html = compiled(html).render(Context(values, autoescape=True)) if html else ""
     # A subject is one line whatever the placeholders held (a header cannot carry a newline).
     return " ".join(rendered_subject.split()), rendered_text, rendered_html
 

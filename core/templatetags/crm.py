@@ -8,6 +8,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.money import money_round
+from core.people import display_name
+from core.stored_text import translate_stored
 
 register = template.Library()
 
@@ -42,8 +44,20 @@ def money(amount, currency: str = ""):
 
 
 @register.filter
+def stored(text) -> str:
+    """`{{ row.reason|stored }}`: text a worker stored in English, in the reader's language."""
+    return translate_stored(text)
+
+
+@register.filter
+def person(user) -> str:
+    """`{{ task.assignee|person }}`: a user's name by the one rule (core.people.display_name)."""
+    return display_name(user) or "—"
+
+
+@register.filter
 def initials(user) -> str:
-    name = (user.get_full_name() if hasattr(user, "get_full_name") else "") or user.get_username()
+    name = display_name(user)
     parts = [p for p in name.replace(".", " ").split() if p]
     return "".join(p[0] for p in parts[:2]).upper() or "?"
 

@@ -79,7 +79,7 @@ def chunk_size() -> int:
 # --- Start ----------------------------------------------------------------------------------------
 
 
-def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
+def clv_run_create(*, as_of: dt.date | None = None, created_by=None, trigger: str | None = None) -> ClvRun:
     """A queued run with its job; refuses while another run is queued or running.
 
     The database allows one active run (constraint clvrun_one_active), so two requests at the same
@@ -102,15 +102,16 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
                     churn_days=settings.CLV_CHURN_DAYS,
                     job=job,
                     created_by=created_by,
+                    trigger=trigger or (ClvRun.Trigger.USER if created_by else ClvRun.Trigger.SCHEDULE),
                 )
         except IntegrityError:
             raise DomainError(_("A value recompute is already queued or running.")) from None
 
 
-def clv_run_start(*, as_of: dt.date | None = None, created_by=None) -> ClvRun:
+def clv_run_start(*, as_of: dt.date | None = None, created_by=None, trigger: str | None = None) -> ClvRun:
     """Create a run and have a worker compute it once the transaction commits."""
     with transaction.atomic():
-        run = clv_run_create(as_of=as_of, created_by=created_by)
+        run = clv_run_create(as_of=as_of, created_by=created_by, trigger=trigger)
         enqueue_on_commit("lifecycle.tasks.clv_recompute", run.pk)
     return run
 

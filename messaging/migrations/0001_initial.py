@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("customers", "0005_customer_language"),
+        ("customers", "0006_customer_language"),
     ]
 
     operations = [

@@ -15,8 +15,8 @@ def test_money_rounds_and_groups_per_locale():
         assert format_money(None, "USD") == ""
         assert format_money("not money", "USD") == ""
     with translation.override("zh-hans"):
-        # Django's zh_Hans formats: no thousands separator.
-        assert format_money(Decimal("1234.5"), "CNY").endswith("1234.50")
+        # Grouped by three with a comma (config/formats/zh_Hans; Django's own has no separator).
+        assert format_money(Decimal("1234.5"), "CNY").endswith("1,234.50")
 
 
 def test_money_filter_in_a_template():

@@ -16,10 +16,12 @@ from customers.selectors import (
     customer_ordering,
     customer_page,
     customer_search_is_selective,
+    customer_sorted,
     customer_timeline,
     dashboard_figures,
     user_next_tasks,
 )
+from lifecycle.models import CustomerValue, RfmSegment
 from tests.factories import (
     ChannelFactory,
     CustomerFactory,
@@ -50,11 +52,25 @@ def tied_customers():
         )
     # Ties on created_at too: auto_now_add differs per row, so force a few equal values.
     Customer.objects.filter(pk__in=[c.pk for c in customers[:6]]).update(created_at=T0)
+    # Value rows with ties and NULLs in every value sort (lifecycle.CustomerValue).
+    CustomerValue.objects.bulk_create(
+        CustomerValue(
+            customer=c,
+            computed_at=T0,
+            historic_value=Decimal(["0.00", "10.50", "10.50", "99.99"][i % 4]),
+            predicted_clv=None if i % 3 == 0 else Decimal(["5.00", "5.00", "7.25"][i % 3]),
+            recency=None if i % 4 == 0 else float(i % 3),
+            T=None if i % 4 == 0 else 5.0,
+            rfm_segment=[RfmSegment.CHAMPIONS, RfmSegment.LOST][i % 2],
+        )
+        for i, c in enumerate(customers)
+    )
     return customers
 
 
-def _expected(sort):
-    return list(Customer.objects.order_by(*customer_ordering(sort)).values_list("pk", flat=True))
+def _expected(sort, qs=None):
+    qs = Customer.objects.all() if qs is None else qs
+    return list(customer_sorted(qs, sort).order_by(*customer_ordering(sort)).values_list("pk", flat=True))
 
 
 @pytest.mark.parametrize("sort", SORT_CHOICES)
@@ -79,6 +95,39 @@ def test_keyset_pages_forward_and_back_cover_every_row_once(tied_customers, sort
         back.append([c.pk for c in page.customers])
         cursor = page.previous_cursor
     assert back[::-1] == pages
+
+
+def test_value_sorts_put_the_highest_first_and_customers_without_one_last(tied_customers):
+    """Historic value, predicted CLV and last order from the customer's value row: descending is
+    the useful order, so those with no prediction or no order come last, not first."""
+    by_pk = {v.customer_id: v for v in CustomerValue.objects.all()}
+    clv = [by_pk[pk].predicted_clv for pk in _expected("-predicted_clv")]
+    assert clv[0] == Decimal("7.25") and clv[-1] is None
+    assert clv == sorted(clv, key=lambda v: (v is not None, v or 0), reverse=True)
+    historic = [by_pk[pk].historic_value for pk in _expected("-historic_value")]
+    assert historic == sorted(historic, reverse=True)
+    gaps = [None if by_pk[pk].T is None else by_pk[pk].T - by_pk[pk].recency for pk in _expected("-last_order")]
+    assert gaps[0] == 3.0 and gaps[-1] is None  # the most recent order first (3 units ago), never buyers last
+    # A customer added since the last recompute has no value row: the value sorts leave them out.
+    newcomer = CustomerFactory()
+    assert newcomer.pk not in _expected("-predicted_clv") and newcomer.pk in _expected("-created")
+
+
+def test_rfm_segment_filter(tied_customers):
+    lost = customer_filter(segment=RfmSegment.LOST)
+    assert lost.count() == 11
+    page = customer_page(qs=lost, sort="-predicted_clv", size=50)
+    assert {c.value.rfm_segment for c in page.customers} == {RfmSegment.LOST}
+
+
+def test_a_value_cursor_round_trips_decimals_exactly_and_refuses_garbage(tied_customers):
+    first = customer_page(qs=Customer.objects.all(), sort="historic_value", size=8)
+    raw = json.loads(base64.urlsafe_b64decode(first.next_cursor + "=" * (-len(first.next_cursor) % 4)))
+    assert raw["v"][0] == "10.50"
+    for bad in ("NaN", "abc", 1.5, None):
+        forged = base64.urlsafe_b64encode(json.dumps({"s": "historic_value", "d": "n", "v": [bad, 1]}).encode()).decode()
+        page = customer_page(qs=Customer.objects.all(), sort="historic_value", cursor=forged, size=4)
+        assert [c.pk for c in page.customers] == _expected("historic_value")[:4]
 
 
 def test_first_page_has_no_previous_and_last_page_no_next(tied_customers):
@@ -295,7 +344,7 @@ def _all_pages(qs, sort, search):
 def test_a_search_pages_the_same_whichever_way_it_is_planned(tied_customers, monkeypatch, sort, limit):
     monkeypatch.setattr(selectors, "SEARCH_SELECTIVE_LIMIT", limit)
     qs = customer_filter(q="lee")  # 12 of the 23
-    expected = list(qs.order_by(*customer_ordering(sort)).values_list("pk", flat=True))
+    expected = _expected(sort, qs)
     assert len(expected) == 12
     assert _all_pages(qs, sort, search="lee") == _all_pages(qs, sort, search="")
     assert [pk for page in _all_pages(qs, sort, search="lee") for pk in page] == expected

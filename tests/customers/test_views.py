@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Customer, Note, Order, Task
+from lifecycle.models import ClvRun, CustomerValue, RfmSegment
 from tests.factories import (
     ChannelFactory,
     CustomerFactory,
@@ -134,6 +135,48 @@ def test_list_queries_do_not_grow_with_data(client, agent):
     make(27)
     assert _queries(lambda: client.get(LIST, {"q": "example"})) == few
     assert _queries(lambda: client.get(LIST, **HTMX)) <= few
+
+
+def _valued(customer, run, **fields):
+    defaults = {"computed_at": run.created_at, "run": run, "historic_value": Decimal("10.00")}
+    return CustomerValue.objects.create(customer=customer, **{**defaults, **fields})
+
+
+def test_list_shows_value_columns_sorts_by_them_and_filters_by_segment(client, agent):
+    run = ClvRun.objects.create(as_of=dt.date(2026, 6, 30), status=ClvRun.Status.SUCCEEDED, time_unit="day")
+    rich = CustomerFactory(first_name="Rich", last_name="Buyer")
+    _valued(rich, run, historic_value=Decimal("1234.50"), predicted_clv=Decimal("300.00"), recency=10.0, T=40.0,
+            rfm_segment=RfmSegment.CHAMPIONS)
+    poor = CustomerFactory(first_name="Poor", last_name="Buyer")
+    _valued(poor, run, historic_value=Decimal("5.00"), predicted_clv=None, recency=0.0, T=200.0, rfm_segment=RfmSegment.LOST)
+    CustomerFactory(first_name="Newer", last_name="Customer")  # no value row yet
+    client.force_login(agent)
+    html = client.get(LIST).content.decode()
+    assert "USD\xa01,234.50" in html and "USD\xa0300.00" in html
+    assert '<time datetime="2026-05-31">' in html  # the last order: T - recency = 30 days before the as-of day
+    assert "Champions" in html and "Lost" in html
+    # Value headers sort highest first on the first click.
+    assert "sort=-predicted_clv" in html and "sort=-historic_value" in html and "sort=-last_order" in html
+    by_clv = client.get(LIST, {"sort": "-predicted_clv"}, **HTMX)
+    assert _ids(by_clv) == [rich.pk, poor.pk]
+    by_last_order = client.get(LIST, {"sort": "-last_order"}, **HTMX)
+    assert _ids(by_last_order) == [rich.pk, poor.pk]  # 30 days ago before 200
+    lost = client.get(LIST, {"segment": RfmSegment.LOST}, **HTMX)
+    assert _ids(lost) == [poor.pk]
+    assert "Customers matching the filters" in lost.content.decode()
+    assert _ids(client.get(LIST, {"segment": "not-a-segment"}, **HTMX))  # an unknown segment is dropped, not a 500
+
+
+def test_list_value_columns_cost_no_query_per_row(client, agent):
+    run = ClvRun.objects.create(as_of=dt.date(2026, 6, 30), status=ClvRun.Status.SUCCEEDED)
+    client.force_login(agent)
+    for _ in range(3):
+        _valued(CustomerFactory(), run, predicted_clv=Decimal("1.00"), recency=1.0, T=3.0)
+    few = _queries(lambda: client.get(LIST, {"sort": "-predicted_clv"}))
+    for _ in range(20):
+        _valued(CustomerFactory(), run, predicted_clv=Decimal("2.00"), recency=1.0, T=3.0)
+    assert _queries(lambda: client.get(LIST, {"sort": "-predicted_clv"})) == few
+    assert _queries(lambda: client.get(LIST)) == few
 
 
 # --- Export -----------------------------------------------------------------------------------------

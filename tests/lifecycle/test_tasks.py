@@ -1,6 +1,7 @@
 """The Celery path (eager in tests), the nightly schedule and the recompute_clv command."""
 
 import logging
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -103,6 +104,15 @@ def test_command_sync(population, capsys):
     out = capsys.readouterr()
     assert f"CLV run #{run.pk}" in out.out and f"{N} customers" in out.out
     assert CustomerValue.objects.count() == N
+    # `make run` runs this: the runs page must not say "Started by: schedule".
+    assert run.trigger == ClvRun.Trigger.COMMAND
+    # One progress bar that knows its total, not a stray "0 customers [00:00, ?]" first.
+    assert not re.search(r"(^|\r)0 customers \[", out.err) and f"{N}/{N}" in out.err
+
+
+def test_command_sync_on_no_customers_prints_no_empty_bar(capsys):
+    call_command("recompute_clv", "--as-of", "2026-06-30", "--sync")
+    assert "customers [" not in capsys.readouterr().err
 
 
 def test_command_enqueues(population, django_capture_on_commit_callbacks, capsys):
@@ -111,6 +121,7 @@ def test_command_enqueues(population, django_capture_on_commit_callbacks, capsys
     assert len(callbacks) == 1
     assert "Queued" in capsys.readouterr().out
     assert ClvRun.objects.get().status == ClvRun.Status.SUCCEEDED
+    assert ClvRun.objects.get().trigger == ClvRun.Trigger.COMMAND
 
 
 def test_command_rejects_a_bad_date_and_a_busy_job():

@@ -185,7 +185,8 @@ def test_dashboard_warns_when_the_model_was_not_fitted(client, agent):
     _run(status=ClvRun.Status.NOT_CONVERGED, bgnbd_converged=False, message="BG/NBD: the data do not identify the model")
     body = _login(client, agent).get(DASHBOARD).content.decode()
     assert "predictive model was not fitted" in body
-    assert "do not identify the model" in body
+    assert "do not identify the model" not in body  # the optimiser's words: the runs page says why in plain ones
+    assert RUNS in body
 
 
 def _count_dashboard_queries(client, django_assert_max_num_queries, limit):
@@ -221,8 +222,8 @@ def test_runs_page_shows_progress_and_history(client, manager):
     # the latest run and the history reload when that job finishes
     assert f'<div id="runs-body" hx-get="{RUNS}" hx-trigger="job-finished-{job.pk} from:body"' in body
     assert body.index(f"<td>{latest.pk}</td>") < body.index(f"<td>{older.pk}</td>")
-    assert "not converged" in body
-    assert manager.get_username() in body
+    assert "Partly computed" in body and "not converged" not in body
+    assert manager.get_username() in body  # the factory's users have no full name
     assert RECOMPUTE in body and 'name="csrfmiddlewaretoken"' in body
 
 
@@ -233,7 +234,8 @@ def test_runs_fragment_for_htmx_stops_reloading_once_finished(client, agent):
     body = response.content.decode()
     assert response.status_code == 200
     assert body.lstrip().startswith('<div id="runs-body">')  # finished: no trigger left
-    assert f'id="job-{job.pk}-progress"' in body and 'hx-trigger="every 1s"' not in body
+    assert f'id="job-{job.pk}-progress"' not in body and 'hx-trigger="every 1s"' not in body
+    assert "Computed historic value, formula CLV, RFM segment and predicted CLV" in body
     assert f"<td>{run.pk}</td>" in body and "<html" not in body
 
 
@@ -248,6 +250,61 @@ def test_runs_page_query_count(client, agent, django_assert_max_num_queries):
         _run(as_of=dt.date(2026, 5, 1 + day), created_by=UserFactory(), job=Job.objects.create(kind="clv_recompute"))
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(RUNS)
+
+
+def test_runs_page_says_once_in_plain_words_what_a_partial_run_computed(client, agent):
+    """A run whose model was not fitted read "Model not fitted" next to the job's "Succeeded",
+    gave the optimiser's message twice ("parameter(s) b ran off towards 0 or infinity") and had
+    eleven columns (cut off at 1280 px)."""
+    job = Job.objects.create(
+        kind="clv_recompute", status=Job.Status.SUCCEEDED, total=2000, done=2000,
+        message="Done; the model was not fitted: BG/NBD: parameter(s) b ran off towards 0 or infinity",
+    )
+    run = _run(
+        status=ClvRun.Status.NOT_CONVERGED, job=job, n_customers=2000, n_purchasers=3, bgnbd_converged=False, gg_converged=True,
+        message="BG/NBD: parameter(s) b ran off towards 0 or infinity: the data do not identify the model",
+    )
+    customers = CustomerFactory.create_batch(3)
+    for customer, frequency in zip(customers, (0, 0, 1), strict=True):
+        _value(customer, run, frequency=frequency, recency=0.0)
+    body = _login(client, agent).get(RUNS).content.decode()
+    assert "ran off" not in body and "identify" not in body
+    assert "Succeeded" not in body
+    assert body.count("Partly computed") == 2  # the latest run's badge and its row in the history
+    assert body.count("Predicted CLV and the chance that a customer is still active were not computed") == 1
+    assert "for all 2,000 customers" in body
+    assert "(1 of 3 buyers)" in body
+    assert body.count('<th scope="col"') <= 8
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"n_purchasers": 0, "bgnbd_converged": None, "gg_converged": None}, "no customer has a paid order yet"),
+        ({"n_purchasers": 5, "bgnbd_converged": True, "gg_converged": None}, "no customer has bought more than once yet"),
+        ({"n_purchasers": 5, "bgnbd_converged": False, "gg_converged": False}, "too few customers have come back"),
+    ],
+)
+def test_runs_page_names_why_the_model_was_not_fitted(client, agent, fields, reason):
+    _run(status=ClvRun.Status.NOT_CONVERGED, n_customers=10, **fields)
+    assert reason in _login(client, agent).get(RUNS).content.decode()
+
+
+def test_runs_page_says_who_or_what_started_each_run(client, agent):
+    named = UserFactory(username="maya", first_name="Maya", last_name="Manager")
+    _run(as_of=dt.date(2026, 6, 1), trigger=ClvRun.Trigger.COMMAND)
+    _run(as_of=dt.date(2026, 6, 2), trigger=ClvRun.Trigger.SCHEDULE)
+    _run(as_of=dt.date(2026, 6, 3), trigger=ClvRun.Trigger.USER, created_by=named)
+    body = _login(client, agent).get(RUNS).content.decode()
+    assert "Command line" in body and "Schedule" in body
+    assert "Maya Manager" in body and ">maya<" not in body
+
+
+def test_failed_run_says_nothing_was_computed_and_keeps_the_error_out_of_the_way(client, agent):
+    _run(status=ClvRun.Status.FAILED, error="ValueError: boom")
+    body = _login(client, agent).get(RUNS).content.decode()
+    assert "Nothing was computed" in body
+    assert body.count("ValueError: boom") == 1 and "<details" in body
 
 
 def test_manager_recompute_queues_a_run_after_commit(client, manager, django_capture_on_commit_callbacks, monkeypatch):

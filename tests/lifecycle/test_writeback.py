@@ -248,7 +248,7 @@ def test_publish_keeps_every_index_and_constraint_with_its_name():
         cursor.execute(f"COMMENT ON TABLE {LIVE} IS 'written by the CLV run'")
     before = schema_of_live_table()
     assert before["table"][1] and before["table"][3] == ["fillfactor=90"]
-    assert len(before["indexes"]) == 5 and sum(c[1] == "f" for c in before["constraints"]) == 2
+    assert len(before["indexes"]) == 6 and sum(c[1] == "f" for c in before["constraints"]) == 2
     publish_generation(run, [columns_for(ids)])
     after = schema_of_live_table()
     assert after == before

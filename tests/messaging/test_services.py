@@ -113,3 +113,23 @@ def test_the_portal_login_template_ships():
     template = MessageTemplate.objects.get(key="portal_login")
     assert template.purpose == "transactional" and template.subject_zh_hans
     template.full_clean()
+
+
+def test_beat_runs_the_deliverer_every_minute():
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+
+    task = PeriodicTask.objects.get(name="Outbox delivery")
+    assert task.enabled and (task.interval.every, task.interval.period) == (1, "minutes")
+    assert task.task in app.tasks
+
+
+def test_a_rolled_back_transaction_leaves_no_message_and_no_kick(template, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    customer = opted_in_customer()
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        message_send(customer=customer, template="news", key="gone", purpose="marketing")
+        raise RuntimeError
+    assert callbacks == [] and not Message.objects.filter(key="gone").exists()

@@ -158,3 +158,23 @@ def test_the_home_page_warns_while_paused(client, agent):
     OutboxState.objects.update_or_create(pk=1, defaults={"paused": True, "paused_reason": "12 of 100 failed"})
     content = client.get(reverse("home")).content
     assert b"Marketing e-mail is paused" in content and b"12 of 100 failed" in content
+
+
+def test_the_outbox_page_runs_a_fixed_number_of_queries(client, agent, message, django_assert_num_queries):
+    for i in range(5):
+        Message.objects.create(
+            key=f"f{i}",
+            purpose="marketing",
+            template=message.template,
+            customer=CustomerFactory(),
+            to_email="x@example.com",
+            language="en",
+            state="failed",
+            last_error="550 nope",
+            created_at=timezone.now(),
+            failed_at=timezone.now(),
+        )
+    client.force_login(agent)
+    # session, user, groups; daily counts, failures (with template and customer), pause state
+    with django_assert_num_queries(6):
+        assert client.get(reverse("messaging:outbox")).status_code == 200

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from core.exceptions import DomainError
+from lifecycle.models import ClvRun
 from lifecycle.services.clv_runs import clv_run_create, clv_run_execute, clv_run_start
 
 
@@ -27,19 +28,30 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_of=None, sync=False, **options):
         try:
-            run = clv_run_create(as_of=as_of) if sync else clv_run_start(as_of=as_of)
+            start = clv_run_create if sync else clv_run_start
+            run = start(as_of=as_of, trigger=ClvRun.Trigger.COMMAND)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         if not sync:
             self.stdout.write(_("Queued CLV run #%(id)s as of %(day)s.") % {"id": run.pk, "day": run.as_of})
             return
-        with tqdm(total=0, unit=" customers", file=sys.stderr, disable=options.get("verbosity", 1) == 0) as bar:
+        # The bar opens at the first report that knows the total: opened before, tqdm printed a
+        # stray "0 customers [00:00, ?]" line.
+        bars: list[tqdm] = []
 
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
+        def progress(done: int, total: int) -> None:
+            if not total or options.get("verbosity", 1) == 0:
+                return
+            if not bars:
+                bars.append(tqdm(total=total, unit=" customers", file=sys.stderr))
+            bars[0].total = total
+            bars[0].update(done - bars[0].n)
 
+        try:
             run = clv_run_execute(run_id=run.pk, progress=progress)
+        finally:
+            for bar in bars:
+                bar.close()
         self.stdout.write(
             _("CLV run #%(id)s as of %(day)s: %(status)s, %(n)s customers.")
             % {"id": run.pk, "day": run.as_of, "status": run.get_status_display(), "n": run.n_customers}

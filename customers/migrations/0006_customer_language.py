@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0004_drop_redundant_indexes'),
+        ('customers', '0005_order_feed'),
     ]
 
     operations = [
