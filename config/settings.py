@@ -283,6 +283,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "customers.models.Order.Status",
         "ChannelStatusEnum": "customers.models.AcquisitionChannel.Status",
+        "LedgerEntryKindEnum": "loyalty.models.LedgerEntry.Kind",
+        "SurveyKindEnum": "feedback.models.Survey.Kind",
     },
 }
 
