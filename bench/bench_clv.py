@@ -120,7 +120,7 @@ def measure(n_customers: int, n_orders: int, *, reseed: bool) -> dict:
         postgresql_queries,
         postgresql_settings,
     )
-    from lifecycle.services.clv import clv_run_create, clv_run_execute
+    from lifecycle.services.clv_runs import clv_run_create, clv_run_execute
 
     result: dict = {"customers": n_customers, "orders": n_orders, "cpus": os.cpu_count()}
     if reseed:

@@ -6,7 +6,7 @@ Histories are drawn from the BG/NBD and Gamma-Gamma processes at the CDNOW estim
 first purchases spread over three years, times kept at day resolution and a fifth of the
 customers never buying, and laid out as the job's aggregate returns them (OrderStats: purchase
 days, first and last day, paid cents, first day's cents, channel). Then, as the recompute runs
-them (lifecycle.services.clv), with CPU and wall seconds per phase:
+them (lifecycle.services.clv_runs), with CPU and wall seconds per phase:
 
 - fit phase: btyd_inputs, fit_models (compress to distinct triples, BG/NBD and Gamma-Gamma
   fits), lifespans per channel, RFM cut points;

@@ -80,16 +80,17 @@ def main() -> None:
     from django.utils import timezone
 
     from lifecycle.models import ClvRun, CustomerValue
-    from lifecycle.services import writeback
+    from lifecycle.services import values_generation, values_publish, values_upsert
     from tests.lifecycle.test_writeback import columns_for
 
     if args.index_builders:
-        writeback.INDEX_BUILDERS = args.index_builders
+        values_publish.INDEX_BUILDERS = args.index_builders
     publish_log: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: publish_log.append(record.getMessage())
-    logging.getLogger(writeback.__name__).addHandler(handler)
-    logging.getLogger(writeback.__name__).setLevel(logging.INFO)
+    for module in (values_generation, values_publish):
+        logging.getLogger(module.__name__).addHandler(handler)
+        logging.getLogger(module.__name__).setLevel(logging.INFO)
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(max(id), 0) FROM customers_customer")
@@ -101,15 +102,15 @@ def main() -> None:
 
     def generation(run_id: int) -> dict:
         timings, started = {}, time.perf_counter()
-        writeback.values_generation_prepare(run_id=run_id)
+        values_generation.values_generation_prepare(run_id=run_id)
         timings["prepare_s"] = round(time.perf_counter() - started, 2)
         mark, cpu, server = time.perf_counter(), time.process_time(), backend_cpu()
         for columns in chunks:
-            writeback.values_generation_write(run_id=run_id, columns=columns, computed_at=timezone.now())
+            values_generation.values_generation_write(run_id=run_id, columns=columns, computed_at=timezone.now())
         timings["write_s"] = round(time.perf_counter() - mark, 2)
         timings["write_cpu_s"] = {"python": round(time.process_time() - cpu, 2), "server": round(backend_cpu() - server, 2)}
         mark, server = time.perf_counter(), backend_cpu()
-        writeback.values_generation_publish(run_id=run_id)
+        values_publish.values_generation_publish(run_id=run_id)
         timings["publish_s"] = round(time.perf_counter() - mark, 2)
         timings["publish_server_cpu_s"] = round(backend_cpu() - server, 2)  # without parallel index-build workers
         timings["total_s"] = round(time.perf_counter() - started, 2)
@@ -133,7 +134,7 @@ def main() -> None:
         run = ClvRun.objects.create(as_of=dt.date(2026, 6, 30), status=ClvRun.Status.SUCCEEDED)
         load, started, server = loadavg(), time.perf_counter(), backend_cpu()
         for columns in chunks:
-            writeback.customer_values_upsert(columns=columns, run_id=run.pk, computed_at=timezone.now())
+            values_upsert.customer_values_upsert(columns=columns, run_id=run.pk, computed_at=timezone.now())
         result["upsert"] = {
             "load_before": load,
             "total_s": round(time.perf_counter() - started, 2),

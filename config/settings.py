@@ -5,6 +5,7 @@ thread of the web process (TASK_RUNNER), e-mail printed to the console. Producti
 SECRET_KEY, ALLOWED_HOSTS and DEBUG=false; the hardening below switches on with DEBUG off.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "portal",
     "messaging",
     "feedback",
+    "loyalty",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +207,15 @@ FEEDBACK_DETRACTOR_SLA_HOURS = env.int("FEEDBACK_DETRACTOR_SLA_HOURS", default=4
 FEEDBACK_HEALTH_DAYS = env.int("FEEDBACK_HEALTH_DAYS", default=365)
 CLV_CHUNK_SIZE = env.int("CLV_CHUNK_SIZE", default=100_000)
 CLV_AGGREGATE_CONNECTIONS = env.int("CLV_AGGREGATE_CONNECTIONS", default=2)
+# The models of a new run (each run keeps its own copy): the BG/NBD time unit ("week" or "day"),
+# the predicted CLV's horizon, the annual discount rate of that horizon, and the days without a
+# paid order after which a buyer counts as churned (the formula CLV's lifespan).
+CLV_TIME_UNIT = env("CLV_TIME_UNIT", default="week")
+if CLV_TIME_UNIT not in ("week", "day"):
+    raise ImproperlyConfigured(f"CLV_TIME_UNIT must be 'week' or 'day', not {CLV_TIME_UNIT!r}")
+CLV_HORIZON_MONTHS = env.int("CLV_HORIZON_MONTHS", default=12)
+CLV_ANNUAL_DISCOUNT_RATE = Decimal(env("CLV_ANNUAL_DISCOUNT_RATE", default="0.10"))
+CLV_CHURN_DAYS = env.int("CLV_CHURN_DAYS", default=365)
 
 # --- Customer portal (/portal/) -------------------------------------------------------------------
 # A login link works once, for this many minutes. Requests for links are limited per address and per
@@ -275,6 +286,8 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "customers.models.Order.Status",
         "ChannelStatusEnum": "customers.models.AcquisitionChannel.Status",
         "LifecycleStageEnum": "lifecycle.models_stages.Stage",
+        "LedgerEntryKindEnum": "loyalty.models.LedgerEntry.Kind",
+        "SurveyKindEnum": "feedback.models.Survey.Kind",
     },
 }
 

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from .auth import role_required
+from .htmx import render_fragment
 from .models import Job
 from .registry import job_kind
 from .roles import Role
@@ -45,10 +46,7 @@ def job_detail(request, pk: int):
     context = {"job": job, "kind_label": job_kind_label(job), "result_items": job_result_items(job)}
     if job.is_finished:
         context["rejected_page"] = job_rejected_rows_page(job=job, page_number=request.GET.get("page"))
-    template = "core/job_detail.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#job-result"
-    return render(request, template, context)
+    return render_fragment(request, "core/job_detail.html", "job-result", context)
 
 
 @require_GET

@@ -10,9 +10,8 @@ charts in the cache for a few minutes (README, Performance).
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,6 +19,8 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from core.money import ZERO, money_round
+from core.times import shop_day, shop_day_start, shop_zone
 from customers.models import Customer, Order
 
 CHART_MONTHS = 12
@@ -27,31 +28,19 @@ CHART_CHANNELS = 6  # the biggest channels drawn on their own; the rest go to "O
 CHART_CACHE_SECONDS = 300
 # The months before the current one change only when old orders are imported or corrected.
 PAST_MONTHS_CACHE_SECONDS = 3600
-ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
 
 
 def chart_months(*, now: dt.datetime, months: int = CHART_MONTHS) -> list[dt.date]:
     """The first days of the last `months` calendar months in the shop's time zone, oldest first;
     the last one is the current (partial) month."""
-    local = timezone.localtime(now, timezone.get_default_timezone())
+    local = shop_day(now)
     index = local.year * 12 + local.month - 1
     return [dt.date(i // 12, i % 12 + 1, 1) for i in range(index - months + 1, index + 1)]
 
 
-def _month_start(day: dt.date) -> dt.datetime:
-    """Local midnight of a day as an aware datetime (zoneinfo picks the right offset across DST)."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=timezone.get_default_timezone())
-
-
-def _zone_name() -> str:
-    zone = timezone.get_default_timezone()
-    return zone.key if isinstance(zone, zoneinfo.ZoneInfo) else str(zone)
-
-
 def _local_month(value: dt.datetime) -> dt.date:
     # TruncMonth(tzinfo=...) gives local midnight, aware in that zone; its date is the month key.
-    return timezone.localtime(value, timezone.get_default_timezone()).date().replace(day=1)
+    return shop_day(value).replace(day=1)
 
 
 @dataclass
@@ -87,7 +76,7 @@ def _revenue_rows(*, start: dt.datetime, end: dt.datetime, end_inclusive: bool) 
     return list(
         Order.objects.filter(ordered_at__gte=start, **until)
         .exclude(status=Order.Status.CANCELLED)
-        .annotate(month=TruncMonth("ordered_at", tzinfo=timezone.get_default_timezone()))
+        .annotate(month=TruncMonth("ordered_at", tzinfo=shop_zone()))
         .values("month", "currency", "status")
         .annotate(total=Sum("amount"), n=Count("*"))
         .order_by()
@@ -107,10 +96,10 @@ def revenue_by_month(
     now = now or timezone.now()
     currency = settings.DEFAULT_CURRENCY
     days = chart_months(now=now, months=months)
-    start, current = _month_start(days[0]), _month_start(days[-1])
+    start, current = shop_day_start(days[0]), shop_day_start(days[-1])
     if cache_past_months:
         past = cache.get_or_set(
-            f"dashboard-revenue-past:v1:{_zone_name()}:{days[0]:%Y-%m}:{days[-1]:%Y-%m}",
+            f"dashboard-revenue-past:v1:{shop_zone().key}:{days[0]:%Y-%m}:{days[-1]:%Y-%m}",
             lambda: _revenue_rows(start=start, end=current, end_inclusive=False),
             PAST_MONTHS_CACHE_SECONDS,
         )
@@ -124,7 +113,7 @@ def revenue_by_month(
             other += row["n"]
             continue
         entry = by_month[_local_month(row["month"])]
-        total = row["total"].quantize(CENT, rounding=ROUND_HALF_UP)  # SQLite's SUM has more places
+        total = money_round(row["total"])  # SQLite's SUM has more places
         if row["status"] == Order.Status.PAID:
             entry.paid, entry.paid_orders = total, row["n"]
         else:
@@ -175,8 +164,8 @@ def signups_by_channel(
     now = now or timezone.now()
     days = chart_months(now=now, months=months)
     rows = (
-        Customer.objects.filter(signed_up_at__gte=_month_start(days[0]), signed_up_at__lte=now)
-        .annotate(month=TruncMonth("signed_up_at", tzinfo=timezone.get_default_timezone()))
+        Customer.objects.filter(signed_up_at__gte=shop_day_start(days[0]), signed_up_at__lte=now)
+        .annotate(month=TruncMonth("signed_up_at", tzinfo=shop_zone()))
         .values("month", "channel_id", channel_name=F("channel__name"))
         .annotate(n=Count("*"))  # COUNT(*): customer_channel_signup_idx covers the query
         .order_by()
@@ -208,8 +197,8 @@ class DashboardCharts:
 
 def dashboard_charts_cache_key(*, now: dt.datetime) -> str:
     """Per current month and time zone (the months change with either) and currency."""
-    month = timezone.localtime(now, timezone.get_default_timezone()).strftime("%Y-%m")
-    return f"dashboard-charts:v2:{_zone_name()}:{month}:{settings.DEFAULT_CURRENCY}"
+    month = shop_day(now).strftime("%Y-%m")
+    return f"dashboard-charts:v2:{shop_zone().key}:{month}:{settings.DEFAULT_CURRENCY}"
 
 
 def dashboard_charts(*, now: dt.datetime | None = None) -> DashboardCharts:

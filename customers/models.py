@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
+from core.money import ORDER_DIGITS, TOTAL_DIGITS, money_field_args
 from customers.event_labels import event_label
 
 # ISO 3166-1 alpha-2, from pycountry's copy of the ISO data (kept up to date upstream), not typed here.
@@ -56,7 +57,7 @@ class ChannelSpend(TimeStampedModel):
 
     channel = models.ForeignKey(AcquisitionChannel, on_delete=models.CASCADE, related_name="spend")
     month = models.DateField(_("month"))
-    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    amount = models.DecimalField(_("amount"), **money_field_args(TOTAL_DIGITS))
     currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
 
     class Meta:
@@ -173,7 +174,7 @@ class Order(TimeStampedModel):
         Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="orders", db_index=False
     )
     ordered_at = models.DateTimeField(_("ordered at"))
-    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    amount = models.DecimalField(_("amount"), **money_field_args(ORDER_DIGITS))
     currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PAID)
 

@@ -2,7 +2,7 @@
 
 Money is Decimal (14 digits, 2 places); model outputs that are not money (probabilities, rates,
 counts in time units) are floats. The definitions behind every column are in
-lifecycle/services/clv.py (module docstring) and in the README section "Customer value".
+lifecycle/services/clv_runs.py (module docstring) and in the README section "Customer value".
 """
 
 import datetime as dt
@@ -14,7 +14,9 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+from core.money import money_field_args
+
+MONEY = money_field_args()
 
 
 class ClvRun(models.Model):

@@ -18,28 +18,23 @@ Definitions used here:
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Avg, Case, Count, F, FloatField, IntegerField, Min, Q, Sum, Value, When
 from django.db.models.functions import Cast, Floor, Least, TruncMonth
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.money import CENT, money_round
+from core.times import shop_day, shop_zone
 from customers.models import AcquisitionChannel, ChannelSpend, Customer
 from lifecycle.models import ClvRun, CustomerValue, RfmSegment
 
-CENT = Decimal("0.01")
 LTV_CAC_TARGET = Decimal("3")
 BUDGET_SHARES = {"proven": Decimal("0.60"), "testing": Decimal("0.30"), "reserve": Decimal("0.10")}
 HISTOGRAM_FIELDS = ("predicted_clv", "formula_clv", "historic_value")
 FREQUENCY_EDGES = (0, 1, 2, 3, 5, 8, 13, 21)  # bucket i holds edges[i] <= frequency < edges[i + 1]
-
-
-def _shop_tz() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 def _float(value) -> float | None:
@@ -47,7 +42,7 @@ def _float(value) -> float | None:
 
 
 def _money(value) -> Decimal | None:
-    return None if value is None else Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    return None if value is None else money_round(value)
 
 
 # --- Runs and single customers ----------------------------------------------------------------------
@@ -173,7 +168,7 @@ def clv_model_summary() -> dict | None:
 
 def _month(value) -> dt.date:
     if isinstance(value, dt.datetime):
-        value = value.astimezone(_shop_tz()).date() if value.tzinfo else value.date()
+        value = shop_day(value) if value.tzinfo else value.date()
     return value.replace(day=1)
 
 
@@ -187,7 +182,7 @@ def channel_value_summary() -> list[dict]:
     acquired: dict[int, dict[dt.date, int]] = {}
     signups = (
         Customer.objects.filter(channel__isnull=False, signed_up_at__isnull=False)
-        .annotate(month=TruncMonth("signed_up_at", tzinfo=_shop_tz()))
+        .annotate(month=TruncMonth("signed_up_at", tzinfo=shop_zone()))
         .values("channel_id", "month")
         .annotate(n=Count("id"))
         .order_by()
@@ -346,7 +341,7 @@ def clv_by_channel() -> list[dict]:
 def clv_by_cohort() -> list[dict]:
     """By signup month (shop time zone); customers without a signup date are left out."""
     queryset = CustomerValue.objects.filter(customer__signed_up_at__isnull=False).annotate(
-        cohort=TruncMonth("customer__signed_up_at", tzinfo=_shop_tz())
+        cohort=TruncMonth("customer__signed_up_at", tzinfo=shop_zone())
     )
     rows = _group_rows(queryset, "cohort")
     return [_group_dict(r, _month(r["cohort"]).isoformat(), f"{_month(r['cohort']):%Y-%m}") for r in rows]

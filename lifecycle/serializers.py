@@ -2,7 +2,9 @@
 
 from rest_framework import serializers
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+from core.money import money_field_args
+
+MONEY = money_field_args()
 
 
 class RfmSerializer(serializers.Serializer):

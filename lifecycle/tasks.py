@@ -1,4 +1,4 @@
-"""Celery tasks of the CLV job: thin wrappers over lifecycle.services.clv."""
+"""Celery tasks of the CLV job: thin wrappers over lifecycle.services.clv_runs."""
 
 import logging
 
@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from core.exceptions import DomainError
-from lifecycle.services import clv
+from lifecycle.services import clv_runs
 
 logger = logging.getLogger(__name__)
 
@@ -14,18 +14,18 @@ logger = logging.getLogger(__name__)
 @shared_task(name="lifecycle.tasks.clv_recompute", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def clv_recompute(run_id: int) -> None:
     """Fit the run's models once, then hand every customer-id range to `clv_score_range`."""
-    clv.clv_run_dispatch(run_id=run_id, enqueue=lambda rid, lo, hi: clv_score_range.delay(rid, lo, hi))
+    clv_runs.clv_run_dispatch(run_id=run_id)
 
 
 @shared_task(name="lifecycle.tasks.clv_score_range", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def clv_score_range(run_id: int, lo: int, hi: int) -> None:
     """Score and write back customers lo <= id < hi; the last range finishes the run."""
     try:
-        clv.clv_chunk_score(run_id=run_id, lo=lo, hi=hi)
+        clv_runs.clv_chunk_score(run_id=run_id, lo=lo, hi=hi)
     except OperationalError:
         raise
     except Exception as exc:
-        clv.clv_run_fail(run_id=run_id, error=exc)
+        clv_runs.clv_run_fail(run_id=run_id, error=exc)
         raise
 
 
@@ -33,7 +33,7 @@ def clv_score_range(run_id: int, lo: int, hi: int) -> None:
 def clv_nightly() -> None:
     """Beat's nightly entry ("Nightly CLV recompute", editable in the admin)."""
     try:
-        clv.clv_run_start()
+        clv_runs.clv_run_start()
     except DomainError as exc:
         logger.warning("nightly CLV recompute skipped: %s", exc.message)
 

@@ -16,12 +16,13 @@ from django.views.decorators.http import require_GET, require_POST
 from core.auth import role_required
 from core.background import tasks_run_in_process
 from core.exceptions import DomainError
+from core.htmx import render_fragment
 from core.roles import Role, role_at_least
 from customers.models import AcquisitionChannel
 from lifecycle import selectors
 from lifecycle.models import ClvRun
 from lifecycle.selectors import LTV_CAC_TARGET
-from lifecycle.services.clv import clv_run_start
+from lifecycle.services.clv_runs import clv_run_start
 
 HEAT_STEPS = 10  # P(alive) is shown in 10 colour steps (CSS classes heat--0 .. heat--10)
 
@@ -133,10 +134,7 @@ def value_runs(request):
         "latest": latest,
         "may_recompute": role_at_least(request.user, Role.MANAGER),
     }
-    template = "lifecycle/runs.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#runs-body"
-    return render(request, template, context)
+    return render_fragment(request, "lifecycle/runs.html", "runs-body", context)
 
 
 @require_POST

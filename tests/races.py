@@ -3,7 +3,7 @@ tests that prove something is safe under concurrency race real threads (on Postg
 
 import threading
 
-from django.db import connection
+from core.connections import close_thread_connections
 
 
 def race(*works, timeout: float = 60) -> tuple[list, list[BaseException]]:
@@ -20,7 +20,7 @@ def race(*works, timeout: float = 60) -> tuple[list, list[BaseException]]:
         except BaseException as exc:  # handed to the test
             errors.append(exc)
         finally:
-            connection.close()
+            close_thread_connections()
 
     threads = [threading.Thread(target=run, args=(position, work)) for position, work in enumerate(works)]
     for thread in threads:

@@ -1,12 +1,13 @@
 """Template helpers shared by every app: `{% load crm %}`."""
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.money import money_round
 from core.people import display_name
 from core.stored_text import translate_stored
 
@@ -27,7 +28,7 @@ def format_money(amount, currency: str = "") -> str:
         return ""
     currency = (currency or "").upper()
     places = _MINOR_UNITS.get(currency, 2)
-    value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    value = money_round(value, places)
     number = number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
     if not currency:
         return number

@@ -28,10 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
+from core.connections import on_own_connection
+from core.times import shop_day_start, shop_zone
 from customers.models import Customer, Order
 
 EPOCH = dt.date(1970, 1, 1)
@@ -79,8 +80,7 @@ def day_number(day: dt.date) -> int:
 
 def end_of_day(day: dt.date) -> dt.datetime:
     """The first instant after `day` in the shop's time zone (aware)."""
-    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return shop_day_start(day + dt.timedelta(days=1))
 
 
 # --- Local days ----------------------------------------------------------------------------------
@@ -112,11 +112,11 @@ def utc_offsets(tz: zoneinfo.ZoneInfo, first: int, last: int) -> tuple[np.ndarra
     return np.array(starts, dtype=np.int64), np.array(values, dtype=np.int64)
 
 
-def local_days(utc_seconds: np.ndarray, tz_name: str) -> np.ndarray:
+def local_days(utc_seconds: np.ndarray, tz: zoneinfo.ZoneInfo | str) -> np.ndarray:
     """Local calendar day numbers (days since 1970-01-01) of UTC instants in seconds."""
     if not len(utc_seconds):
         return np.empty(0, dtype=np.int64)
-    tz = zoneinfo.ZoneInfo(tz_name)
+    tz = zoneinfo.ZoneInfo(tz) if isinstance(tz, str) else tz
     starts, offsets = utc_offsets(tz, int(utc_seconds.min()), int(utc_seconds.max()))
     if len(offsets) == 1:
         local = utc_seconds + offsets[0]
@@ -304,7 +304,7 @@ def order_stats(*, as_of: dt.date, lo: int | None = None, hi: int | None = None)
     with transaction.atomic(), connection.cursor() as cursor:
         for ids, channels, order_customer, seconds, cents in buckets(cursor, cutoff=end_of_day(as_of), lo=lo, hi=hi):
             order = np.argsort(ids)
-            days = local_days(seconds, settings.TIME_ZONE)
+            days = local_days(seconds, shop_zone())
             parts.append(_customer_stats(ids[order], channels[order], order_customer, days, cents))
     parts.sort(key=lambda part: int(part.customer_id[0]) if len(part) else -1)
     return OrderStats.concatenate(parts)
@@ -325,11 +325,9 @@ def order_stats_parallel(*, as_of: dt.date, connections: int) -> OrderStats:
     edges = np.linspace(first, last + 1, connections + 1).astype(np.int64)
     ranges = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(edges) if hi > lo]
 
+    @on_own_connection
     def one_range(bounds: tuple[int, int]) -> OrderStats:
-        try:
-            return order_stats(as_of=as_of, lo=bounds[0], hi=bounds[1])
-        finally:
-            connection.close()  # this thread's own connection
+        return order_stats(as_of=as_of, lo=bounds[0], hi=bounds[1])
 
     with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="clv-aggregate") as pool:
         return OrderStats.concatenate(list(pool.map(one_range, ranges)))

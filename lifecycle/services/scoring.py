@@ -1,8 +1,8 @@
 """Per-customer model inputs, the model fits and the scores of one CLV run, all vectorised numpy.
 
 `fit_models` runs once per run on every customer's (frequency, recency, T); `score_customers` turns
-the arrays of a range of customers into the CustomerValue columns (see writeback for the encoding).
-The definitions are in lifecycle.services.clv's docstring and the README."""
+the arrays of a range of customers into the CustomerValue columns (see value_columns for the encoding).
+The definitions are in lifecycle.services.clv_runs's docstring and the README."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from lifecycle.models import ClvRun, RfmSegment
 from .aggregate import OrderStats, day_number
 from .formula import formula_values
 from .rfm import SEGMENT_GRID, rfm_scores
-from .writeback import SEGMENTS
+from .value_columns import SEGMENTS
 
 SEGMENT_CODES = {name: i for i, name in enumerate(SEGMENTS)}
 # The segment code of each RFM grid cell, [r - 1, f - 1] (rfm.SEGMENT_GRID as codes).
@@ -90,7 +90,7 @@ def _null_unless(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def score_customers(run: ClvRun, stats: OrderStats, *, memo: PairMemo | None = None) -> dict[str, np.ndarray]:
-    """The CustomerValue columns of the customers in `stats` (see writeback for the encoding).
+    """The CustomerValue columns of the customers in `stats` (see value_columns for the encoding).
 
     `memo` (one PairMemo per run, passed to every chunk scored in the same process) saves
     evaluating the model's hypergeometric terms again for (frequency, T) pairs of earlier

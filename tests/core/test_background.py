@@ -71,7 +71,7 @@ def test_the_upload_returns_before_the_import_ends_and_the_job_page_shows_it_don
 @pytest.mark.django_db(transaction=True)
 def test_the_recompute_message_says_started_while_the_run_runs(client, manager, thread_runner, monkeypatch):
     release = threading.Event()
-    monkeypatch.setattr("lifecycle.services.clv.clv_run_dispatch", lambda **kwargs: release.wait(timeout=20))
+    monkeypatch.setattr("lifecycle.services.clv_runs.clv_run_dispatch", lambda **kwargs: release.wait(timeout=20))
     client.force_login(manager)
     page = client.post(reverse("lifecycle:recompute"), follow=True).text
     run = ClvRun.objects.get()

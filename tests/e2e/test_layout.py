@@ -77,7 +77,7 @@ BROKEN_TEXTS = """(selector) => {
 def demo(manager):
     """The demo data of the screenshots the defects were seen in, and one recompute over it.
     (demo_seed leaves the existing `manager` account, and its password, alone.)"""
-    from lifecycle.services.clv import clv_run_create, clv_run_execute
+    from lifecycle.services.clv_runs import clv_run_create, clv_run_execute
 
     demo_seed(customers=2000, seed=42)
     run = clv_run_execute(run_id=clv_run_create().pk)

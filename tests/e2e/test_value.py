@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def computed():
     """Customers with order histories and one finished recompute over them."""
-    from lifecycle.services.clv import clv_run_create, clv_run_execute
+    from lifecycle.services.clv_runs import clv_run_create, clv_run_execute
 
     seed_histories(300, prefix="E")
     return clv_run_execute(run_id=clv_run_create(as_of=AS_OF).pk)

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from lifecycle.services.clv import clv_run_create, clv_run_execute
+from lifecycle.services.clv_runs import clv_run_create, clv_run_execute
 from tests.factories import ChannelSpendFactory, CustomerFactory
 from tests.lifecycle.clv_orders import AS_OF, seed_histories
 

@@ -16,9 +16,9 @@ from customers.models import Order
 from lifecycle.clv.base import FitResult
 from lifecycle.clv.bgnbd import BgNbdParams
 from lifecycle.models import ClvRun, ClvRunChunk, CustomerValue, RfmSegment
-from lifecycle.services import clv as clv_service
+from lifecycle.services import clv_runs as clv_service
 from lifecycle.services import scoring as scoring_service
-from lifecycle.services.clv import clv_run_create, clv_run_execute
+from lifecycle.services.clv_runs import clv_run_create, clv_run_execute
 from lifecycle.services.formula import MAX_LIFESPAN_YEARS, lifespans_by_channel
 from tests.factories import CustomerFactory, OrderFactory
 from tests.lifecycle.clv_orders import AS_OF, local_noon, seed_histories

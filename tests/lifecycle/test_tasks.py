@@ -12,8 +12,8 @@ from config.celery import app
 from core.models import Job
 from lifecycle import tasks
 from lifecycle.models import ClvRun, ClvRunChunk, CustomerValue
-from lifecycle.services import clv as clv_service
-from lifecycle.services.clv import clv_run_create, clv_run_execute, clv_run_start
+from lifecycle.services import clv_runs as clv_service
+from lifecycle.services.clv_runs import clv_run_create, clv_run_execute, clv_run_start
 from tests.lifecycle.clv_orders import AS_OF, seed_histories
 
 pytestmark = pytest.mark.django_db

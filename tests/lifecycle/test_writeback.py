@@ -1,4 +1,4 @@
-"""CustomerValue write-back: the upsert and the generation swap (lifecycle.services.writeback)."""
+"""CustomerValue write-back: the upsert and the generation swap (lifecycle.services.values_upsert, values_generation, values_publish)."""
 
 import datetime as dt
 import itertools
@@ -11,19 +11,19 @@ import pytest
 from django.db import DataError, IntegrityError, connection, connections, transaction
 from django.db.models import Index
 
+from core.money import money_cents
 from customers.models import Customer
 from lifecycle.models import ClvRun, CustomerValue
-from lifecycle.services import writeback
-from lifecycle.services.writeback import (
+from lifecycle.services import values_publish
+from lifecycle.services.values_generation import (
     GenerationError,
     GenerationMissing,
-    customer_values_upsert,
-    money_cents,
     values_generation_discard,
     values_generation_prepare,
-    values_generation_publish,
     values_generation_write,
 )
+from lifecycle.services.values_publish import values_generation_publish
+from lifecycle.services.values_upsert import customer_values_upsert
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -495,7 +495,7 @@ def test_two_publishes_of_one_run_at_once_publish_it_once(no_generation_tables_l
 def test_a_customer_deleted_while_publishing_is_dropped_too(no_generation_tables_left, monkeypatch):
     ids = make_customers(5)
     run = written_run(ids)
-    build_indexes, removed = writeback._build_indexes, []
+    build_indexes, removed = values_publish._build_indexes, []
 
     def build_then_lose_a_customer(table, indexes):
         build_indexes(table, indexes)
@@ -507,9 +507,9 @@ def test_a_customer_deleted_while_publishing_is_dropped_too(no_generation_tables
         removed.append(delete_orphans(cursor, table))
         return removed[-1]
 
-    delete_orphans = writeback._delete_orphans
-    monkeypatch.setattr(writeback, "_build_indexes", build_then_lose_a_customer)
-    monkeypatch.setattr(writeback, "_delete_orphans", count_orphans)
+    delete_orphans = values_publish._delete_orphans
+    monkeypatch.setattr(values_publish, "_build_indexes", build_then_lose_a_customer)
+    monkeypatch.setattr(values_publish, "_delete_orphans", count_orphans)
     values_generation_publish(run_id=run.pk)
     assert removed == [1]
     assert [row["customer_id"] for row in live_rows()] == [ids[0], ids[1], ids[3], ids[4]]

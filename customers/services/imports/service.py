@@ -22,6 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from core.connections import close_thread_connections
 from core.exceptions import DomainError
 from core.services import ProgressCallback
 
@@ -302,14 +303,9 @@ def _merge_in_parallel(staging: Staging, chunks: Iterator[tuple[Chunk, list]], f
     finally:
         for pool in pools:
             # Runs after the parts already handed over; the staging table goes with the connection.
-            pool.submit(_close_connection)
+            pool.submit(close_thread_connections)
             pool.shutdown(wait=True)
 
 
 class _Skipped(Exception):
     """A part not merged because another part failed first."""
-
-
-def _close_connection() -> None:
-    """Close this thread's database connection (each thread has its own)."""
-    connection.close()

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from core.exceptions import DomainError
 from lifecycle.models import ClvRun
-from lifecycle.services.clv import clv_run_create, clv_run_execute, clv_run_start
+from lifecycle.services.clv_runs import clv_run_create, clv_run_execute, clv_run_start
 
 
 def _date(value: str) -> dt.date:

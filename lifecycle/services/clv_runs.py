@@ -6,7 +6,7 @@ Flow of one run (a ClvRun row with a core Job for its progress):
    columns shipped as arrays and grouped by numpy, on CLV_AGGREGATE_CONNECTIONS connections), fits BG/NBD on the distinct (frequency, recency, T) triples with weights and Gamma-Gamma on the
    repeat buyers, estimates the channel lifespans and the RFM cut points, stores all of it on the run
    and splits the customers into id ranges (ClvRunChunk rows, CLV_CHUNK_SIZE customers each); on
-   PostgreSQL it creates the run's generation table for the CustomerValue rows (services.writeback).
+   PostgreSQL it creates the run's generation table for the CustomerValue rows (services.values_generation).
 3. `clv_chunk_score` scores one range and writes its CustomerValue rows in bulk (one binary COPY
    into the generation table on PostgreSQL, an upsert on SQLite). The Celery path
    gives each range to its own `clv_score_range` task (any number of workers, each re-running the
@@ -50,8 +50,11 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.connections import on_own_connection
+from core.enqueue import enqueue, enqueue_on_commit
 from core.exceptions import DomainError
 from core.services import job_create, job_fail, job_progress, job_start, job_succeed
+from core.times import shop_day
 from lifecycle.clv.predict import PairMemo
 from lifecycle.models import ClvRun, ClvRunChunk
 
@@ -59,12 +62,8 @@ from .aggregate import OrderStats, day_number, order_stats, order_stats_parallel
 from .formula import lifespans_by_channel
 from .rfm import rfm_cutpoints
 from .scoring import btyd_inputs, fit_models, score_customers
-from .writeback import (
-    values_generation_discard,
-    values_generation_prepare,
-    values_generation_publish,
-    values_generation_write,
-)
+from .values_generation import values_generation_discard, values_generation_prepare, values_generation_write
+from .values_publish import values_generation_publish
 
 JOB_KIND = "clv_recompute"
 # A queued or running run younger than this blocks a new one; an older one is taken as crashed.
@@ -73,12 +72,8 @@ ACTIVE_RUN_WINDOW = dt.timedelta(hours=6)
 Progress = Callable[[int, int], None]
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def chunk_size() -> int:
-    return int(_setting("CLV_CHUNK_SIZE", 100_000))
+    return int(settings.CLV_CHUNK_SIZE)
 
 
 # --- Start ----------------------------------------------------------------------------------------
@@ -90,7 +85,7 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None, trigger: st
     The database allows one active run (constraint clvrun_one_active), so two requests at the same
     moment cannot both start one. A run active for longer than ACTIVE_RUN_WINDOW is taken as
     crashed and closed as failed first."""
-    as_of = as_of or timezone.localdate()
+    as_of = as_of or shop_day()
     active = [ClvRun.Status.QUEUED, ClvRun.Status.RUNNING]
     with transaction.atomic():
         ClvRun.objects.filter(status__in=active, created_at__lt=timezone.now() - ACTIVE_RUN_WINDOW).update(
@@ -101,10 +96,10 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None, trigger: st
                 job = job_create(kind=JOB_KIND, params={"as_of": as_of.isoformat()}, created_by=created_by)
                 return ClvRun.objects.create(
                     as_of=as_of,
-                    time_unit=_setting("CLV_TIME_UNIT", ClvRun.TimeUnit.WEEK),
-                    horizon_months=int(_setting("CLV_HORIZON_MONTHS", 12)),
-                    annual_discount_rate=Decimal(str(_setting("CLV_ANNUAL_DISCOUNT_RATE", "0.10"))),
-                    churn_days=int(_setting("CLV_CHURN_DAYS", 365)),
+                    time_unit=settings.CLV_TIME_UNIT,
+                    horizon_months=settings.CLV_HORIZON_MONTHS,
+                    annual_discount_rate=Decimal(str(settings.CLV_ANNUAL_DISCOUNT_RATE)),
+                    churn_days=settings.CLV_CHURN_DAYS,
                     job=job,
                     created_by=created_by,
                     trigger=trigger or (ClvRun.Trigger.USER if created_by else ClvRun.Trigger.SCHEDULE),
@@ -115,11 +110,9 @@ def clv_run_create(*, as_of: dt.date | None = None, created_by=None, trigger: st
 
 def clv_run_start(*, as_of: dt.date | None = None, created_by=None, trigger: str | None = None) -> ClvRun:
     """Create a run and have a worker compute it once the transaction commits."""
-    from lifecycle.tasks import clv_recompute
-
     with transaction.atomic():
         run = clv_run_create(as_of=as_of, created_by=created_by, trigger=trigger)
-        clv_recompute.delay_on_commit(run.pk)
+        enqueue_on_commit("lifecycle.tasks.clv_recompute", run.pk)
     return run
 
 
@@ -249,7 +242,7 @@ def clv_run_execute(*, run_id: int, progress: Progress | None = None) -> ClvRun:
         workers = settings.CLV_AGGREGATE_CONNECTIONS
         if workers > 1 and len(chunks) > 1 and not connection.in_atomic_block and connection.vendor == "postgresql":
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clv-score")
-            scored = pool.map(_on_own_connection(score), chunks)
+            scored = pool.map(on_own_connection(score), chunks)
         else:
             pool, scored = None, map(score, chunks)
         try:
@@ -269,20 +262,8 @@ def clv_run_execute(*, run_id: int, progress: Progress | None = None) -> ClvRun:
     return ClvRun.objects.get(pk=run_id)
 
 
-def _on_own_connection(function: Callable) -> Callable:
-    """`function` for a worker thread: the thread's own database connection is closed after it."""
-
-    def wrapped(*args):
-        try:
-            return function(*args)
-        finally:
-            connection.close()
-
-    return wrapped
-
-
-def clv_run_dispatch(*, run_id: int, enqueue: Callable[[int, int, int], None]) -> ClvRun:
-    """Fit, then hand each chunk to `enqueue(run_id, lo, hi)` (Celery tasks)."""
+def clv_run_dispatch(*, run_id: int) -> ClvRun:
+    """Fit, then hand each chunk to a `lifecycle.tasks.clv_score_range` task."""
     try:
         run, stats = clv_run_fit(run_id=run_id)
         if stats is None:
@@ -292,7 +273,7 @@ def clv_run_dispatch(*, run_id: int, enqueue: Callable[[int, int, int], None]) -
         if not chunks:
             _finish_run(run_id)
         for lo, hi in chunks:
-            enqueue(run_id, lo, hi)
+            enqueue("lifecycle.tasks.clv_score_range", run_id, lo, hi)  # the chunks are committed
     except Exception as exc:
         clv_run_fail(run_id=run_id, error=exc)
         raise

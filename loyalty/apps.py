@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltyConfig(AppConfig):
+    name = "loyalty"
+    verbose_name = _("Loyalty")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from loyalty import ui
+
+        ui.register()

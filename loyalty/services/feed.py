@@ -1,0 +1,46 @@
+"""Loyalty's reader of the order feed (customers.order_feed): whichever path wrote an order (API,
+import, staff form, admin), its change reaches here once, inside the transaction that advances
+loyalty's cursor, so points and cursor commit together or not at all.
+
+A batch is handled set-based: every newly paid order of it earns through one orders_earn call (a
+handful of statements for thousands of orders). Refunds are rarer and go one by one through
+order_refund_reverse, keyed by the change, so a change handled twice reverses once:
+- paid -> refunded or cancelled: a full refund;
+- paid -> paid with a lower amount: a partial refund of the difference."""
+
+from __future__ import annotations
+
+from customers.models import Order, OrderChange
+from customers.order_feed import order_changes_consume
+from loyalty.services.earning import orders_earn
+from loyalty.services.refunds import order_refund_reverse
+
+CONSUMER = "loyalty"
+FEED_BATCH_SIZE = 25_000
+PAID = Order.Status.PAID
+
+
+def order_changes_handle(changes: list[OrderChange]) -> None:
+    paid = [c.order_id for c in changes if c.new_status == PAID and c.old_status != PAID]
+    if paid:
+        orders_earn(order_ids=paid)
+    for change in changes:
+        if change.old_status != PAID:
+            continue
+        if change.new_status != PAID:
+            order_refund_reverse(order_id=change.order_id, refund_key=f"change:{change.pk}")
+        elif change.old_amount is not None and change.new_amount < change.old_amount:
+            order_refund_reverse(
+                order_id=change.order_id, refund_key=f"change:{change.pk}",
+                refunded_amount=change.old_amount - change.new_amount,
+            )
+
+
+def loyalty_feed_consume(*, batch_size: int = FEED_BATCH_SIZE, progress=None) -> int:
+    """Handle every order change ready in the feed; how many were handled."""
+    handled = 0
+    while count := order_changes_consume(consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size):
+        handled += count
+        if progress is not None:
+            progress(handled)
+    return handled
