@@ -6,9 +6,25 @@ from feedback.models import Answer, Invitation, Question, Response, ResponseRepl
 
 
 class QuestionInline(admin.TabularInline):
+    """Once a survey has answers only the wording and "required" may change: a new type, other
+    choices, another order or branching would change what the old answers mean."""
+
     model = Question
     extra = 0
     fields = ["position", "type", "text", "required", "choices", "show_if_question", "show_if_min", "show_if_max"]
+    FROZEN = ["position", "type", "choices", "show_if_question", "show_if_min", "show_if_max"]
+
+    def _answered(self, survey) -> bool:
+        return survey is not None and survey.pk is not None and Answer.objects.filter(question__survey=survey).exists()
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.FROZEN if self._answered(obj) else []
+
+    def has_add_permission(self, request, obj=None):
+        return not self._answered(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._answered(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Survey)

@@ -33,3 +33,16 @@ def extra_contexts(messages: Iterable, template_keys: dict[int, str]) -> dict[in
     for key, batch in by_template.items():
         extra.update(_providers[key](batch))
     return extra
+
+
+# Templates whose context holds a secret (a sign-in link): the context is kept only until the
+# message is sent, fails for good or is suppressed, then erased, so the row never keeps it.
+_secret_templates: set[str] = set()
+
+
+def register_secret_context(*, template: str) -> None:
+    _secret_templates.add(template)
+
+
+def secret_context_templates() -> set[str]:
+    return set(_secret_templates)

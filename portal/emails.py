@@ -3,12 +3,15 @@ that staff may edit in the admin site; the outbox creates it when missing, never
 
 Transactional: it goes to customers who declined marketing e-mail, not to hard-bounced addresses."""
 
+from messaging.context import register_secret_context
 from messaging.defaults import register_default_template
 
 LOGIN_TEMPLATE = "portal_login"
 
 
 def register() -> None:
+    # The link signs the customer in: the outbox erases it from the message once sent.
+    register_secret_context(template=LOGIN_TEMPLATE)
     register_default_template(
         key=LOGIN_TEMPLATE,
         name="Portal login link",

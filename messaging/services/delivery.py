@@ -31,7 +31,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from messaging.context import extra_contexts
+from messaging.context import extra_contexts, secret_context_templates
 from messaging.models import Message, MessageTemplate, OutboxState, Purpose, Suppression
 from messaging.rendering import customer_context, render_parts
 from messaging.services.sending import NO_CONSENT
@@ -259,7 +259,20 @@ def messages_deliver_batch(*, message_ids: list[int], lease: datetime) -> dict[s
             _send_all(messages, templates, customers, connection, lease, stop_at, counts)
     finally:
         _close(connection)
+        _erase_secrets([m.pk for m in messages])
     return counts
+
+
+def _erase_secrets(message_ids: list[int]) -> None:
+    """Erase the context of the batch's messages that are done with it (one UPDATE), for templates
+    that carry a secret (messaging.context.register_secret_context)."""
+    secret = secret_context_templates()
+    if secret and message_ids:
+        Message.objects.filter(
+            pk__in=message_ids,
+            template__key__in=secret,
+            state__in=[Message.State.SENT, Message.State.FAILED, Message.State.SUPPRESSED],
+        ).update(context={})
 
 
 @contextmanager

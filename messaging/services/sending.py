@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
+from messaging.context import secret_context_templates
 from messaging.models import Message, MessageTemplate, Purpose, Suppression, normalise_address
 
 # Why a message was not sent, besides the suppression list's own reasons.
@@ -84,7 +85,8 @@ def message_send(*, customer, template: str, context: dict | None = None, key: s
         customer=customer,
         to_email=normalise_address(customer.email),
         language=customer.language,
-        context=context,
+        # A suppressed message is never sent: it keeps no secret it carried.
+        context={} if reason and template in secret_context_templates() else context,
         state=Message.State.SUPPRESSED if reason else Message.State.QUEUED,
         suppressed_reason=reason,
         created_at=now,

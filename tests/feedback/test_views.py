@@ -195,3 +195,14 @@ def test_the_customer_page_shows_their_answers(client, agent):
     client.force_login(agent)
     html = client.get(reverse("customers:detail", args=[invitation.customer_id])).content.decode()
     assert 'id="feedback-heading"' in html and "NPS 10" in html
+
+
+def test_the_admin_freezes_what_would_change_old_answers(client, admin_user):
+    survey = open_survey()
+    client.force_login(admin_user)
+    url = reverse("admin:feedback_survey_change", args=[survey.pk])
+    assert 'name="questions-0-type"' in client.get(url).content.decode()
+    nps = survey.questions.get(position=0)
+    response_save(token=invited(survey).token, answers={nps.pk: 9}, submit=True)
+    html = client.get(url).content.decode()
+    assert 'name="questions-0-type"' not in html and 'name="questions-0-text"' in html

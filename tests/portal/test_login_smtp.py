@@ -38,6 +38,7 @@ def test_the_link_arrives_by_smtp_and_logs_in(client, smtp, django_capture_on_co
     assert path in mail.html()
     message = Message.objects.get()
     assert (message.state, message.purpose, message.customer_id) == ("sent", "transactional", customer.pk)
+    assert message.context == {}  # the sign-in link is erased from the outbox once sent
     # No List-Unsubscribe on a transactional message.
     assert mail.header("List-Unsubscribe") is None
 
@@ -59,7 +60,8 @@ def test_the_link_ignores_marketing_consent_but_not_a_hard_bounce(client, smtp, 
     _ask(client, "no-news@example.com", django_capture_on_commit_callbacks)
     _ask(client, "bounced@example.com", django_capture_on_commit_callbacks)
     assert [m.rcpt_tos for m in smtp.wait_for(1)] == [["no-news@example.com"]]
-    assert Message.objects.get(customer=bounced).state == Message.State.SUPPRESSED
+    suppressed = Message.objects.get(customer=bounced)
+    assert suppressed.state == Message.State.SUPPRESSED and suppressed.context == {}  # no link kept
 
 
 def test_an_unknown_address_sends_nothing(client, smtp, django_capture_on_commit_callbacks):
