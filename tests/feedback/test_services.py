@@ -279,3 +279,24 @@ def test_daily_triggers_invite_on_stage_entry_and_segments_once():
     with pytest.raises(ValidationError) as bad:
         in_france.full_clean()
     assert "Unknown filter: colour." in str(bad.value) and "country" in str(bad.value)
+
+
+def test_promoters_count_toward_the_loyal_stage():
+    from lifecycle.models_stages import CustomerStage, StageRules
+    from lifecycle.services.stages import lifecycle_evaluate, stage_rules_get
+    from tests.factories import OrderFactory
+
+    survey = open_survey()
+    nps = survey.questions.get(position=0)
+    promoter, passive = invited(survey), invited(survey)
+    for invitation, score in ((promoter, 9), (passive, 8)):
+        OrderFactory(customer=invitation.customer, ordered_at=timezone.now() - dt.timedelta(days=3))
+        response_save(token=invitation.token, answers={nps.pk: score}, submit=True)
+    rules = stage_rules_get()
+    StageRules.objects.filter(pk=rules.pk).update(loyal_feedback=0)
+    lifecycle_evaluate()
+    assert CustomerStage.objects.get(customer=promoter.customer).stage == "new"  # the rule is off
+    StageRules.objects.filter(pk=rules.pk).update(loyal_feedback=90)
+    lifecycle_evaluate()
+    stages = dict(CustomerStage.objects.values_list("customer_id", "stage"))
+    assert stages[promoter.customer_id] == "loyal" and stages[passive.customer_id] == "new"

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0006_customer_language'),
-        ('lifecycle', '0009_merge_20261204_1246'),
+        ('lifecycle', '0010_stage_rules_loyal_feedback'),
     ]
 
     operations = [
