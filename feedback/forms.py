@@ -5,6 +5,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from feedback.models import Question, Survey
+from lifecycle.models_stages import Stage
 
 
 class SurveyForm(forms.Form):
@@ -20,6 +21,10 @@ class SurveyForm(forms.Form):
     invite_days_after_order = forms.IntegerField(
         label=_("Invite N days after a paid order"), min_value=0, max_value=365, required=False,
         help_text=_("Empty: no automatic invitations after orders."),
+    )
+    invite_on_stage = forms.ChoiceField(
+        label=_("Invite on entering the stage"), required=False, choices=[("", "—"), *Stage.choices],
+        help_text=_("Customers who entered this lifecycle stage since the last daily run are invited."),
     )
 
 

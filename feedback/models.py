@@ -9,11 +9,13 @@ as the submit), so a survey's NPS over a million responses is a sum over at most
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
+from lifecycle.models_stages import Stage
 
 
 def new_token() -> str:
@@ -41,8 +43,17 @@ class Survey(TimeStampedModel):
     reminder_after_days = models.PositiveSmallIntegerField(
         _("reminder after (days)"), null=True, blank=True, default=3, help_text=_("Empty: no reminder.")
     )
-    # Triggers: invite N days after a paid order (None: off).
+    # Triggers, run by a daily task (None / empty: off): N days after a paid order, on entering a
+    # lifecycle stage, and every day to the customers of a segment (customer-list filters) not yet invited.
     invite_days_after_order = models.PositiveSmallIntegerField(_("invite N days after a paid order"), null=True, blank=True)
+    invite_on_stage = models.CharField(
+        _("invite on entering the stage"), max_length=16, blank=True, choices=Stage.choices,
+        help_text=_("Customers who entered this lifecycle stage since the last daily run are invited."),
+    )
+    segment_filter = models.JSONField(
+        _("segment invited daily"), default=dict, blank=True,
+        help_text=_('Customer-list filters, e.g. {"country": "DE", "segment": "champions"}; empty: none.'),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -61,6 +72,13 @@ class Survey(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        from feedback.services.triggers import segment_filter_errors
+
+        errors = segment_filter_errors(self.segment_filter)
+        if errors:
+            raise ValidationError({"segment_filter": errors})
 
 
 class Question(models.Model):

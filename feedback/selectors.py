@@ -97,9 +97,19 @@ def survey_trend_by_month(*, survey: Survey) -> list[tuple[dt.date, Results]]:
     return [(row.pop("month"), Results(**row)) for row in rows]
 
 
+# The groups results can be split by: the customer's acquisition channel, their current lifecycle
+# stage and their current loyalty tier (reached by relation name: feedback imports neither app).
+NPS_DIMENSIONS = {
+    "channel": "customer__channel__name",
+    "stage": "customer__stage__stage",
+    "tier": "customer__loyalty_account__tier__name",
+}
+
+
 def survey_nps_by(*, survey: Survey, dimension: str) -> list[dict]:
-    """NPS per acquisition channel ("channel") of the submitted responses: one GROUP BY."""
-    column = {"channel": "customer__channel__name"}[dimension]
+    """NPS of the submitted responses per channel, current stage or current tier: one GROUP BY.
+    Customers without one are the group None."""
+    column = NPS_DIMENSIONS[dimension]
     rows = (
         Response.objects.filter(survey=survey, submitted_at__isnull=False, nps_score__isnull=False)
         .values(group=F(column))
@@ -108,15 +118,22 @@ def survey_nps_by(*, survey: Survey, dimension: str) -> list[dict]:
             passives=Count("pk", filter=Q(nps_score__gte=7, nps_score__lte=8)),
             detractors=Count("pk", filter=Q(nps_score__lte=6)),
         )
-        .order_by("group")
+        .order_by(F(column).asc(nulls_last=True))
     )
+    labels = _stage_labels() if dimension == "stage" else {}
     return [
         {
-            "group": row["group"],
+            "group": labels.get(row["group"], row["group"]),
             "results": Results(0, 0, row["promoters"], row["passives"], row["detractors"], 0, 0),
         }
         for row in rows
     ]
+
+
+def _stage_labels() -> dict:
+    from lifecycle.models_stages import Stage
+
+    return {stage.value: stage.label for stage in Stage}
 
 
 @dataclass(frozen=True)

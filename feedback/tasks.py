@@ -5,7 +5,7 @@ every e-mail has its own outbox key)."""
 from celery import shared_task
 
 from feedback.services.invitations import survey_remind_due
-from feedback.services.triggers import surveys_invite_after_orders
+from feedback.services.triggers import surveys_invite_automatic
 
 
 @shared_task(name="feedback.tasks.survey_reminders")
@@ -13,6 +13,6 @@ def survey_reminders() -> int:
     return survey_remind_due()
 
 
-@shared_task(name="feedback.tasks.survey_order_triggers")
-def survey_order_triggers() -> int:
-    return surveys_invite_after_orders()
+@shared_task(name="feedback.tasks.survey_automatic_invitations")
+def survey_automatic_invitations() -> int:
+    return surveys_invite_automatic()

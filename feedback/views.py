@@ -96,7 +96,11 @@ def survey_detail(request, pk: int):
     context.update(
         results=results,
         question_stats=selectors.survey_question_stats(survey=survey),
-        by_channel=selectors.survey_nps_by(survey=survey, dimension="channel"),
+        nps_groups=[
+            (_("NPS by acquisition channel"), _("Channel"), _("No channel"), selectors.survey_nps_by(survey=survey, dimension="channel")),
+            (_("NPS by lifecycle stage"), _("Stage (now)"), _("Not evaluated yet"), selectors.survey_nps_by(survey=survey, dimension="stage")),
+            (_("NPS by loyalty tier"), _("Tier (now)"), _("No tier"), selectors.survey_nps_by(survey=survey, dimension="tier")),
+        ],
         charts=survey_charts(survey=survey),
         may_manage=role_at_least(request.user, Role.MANAGER),
         recent=selectors.survey_recent_responses(survey=survey),

@@ -9,6 +9,7 @@ refuses parameters under which a rule could never fire or two rules would contra
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q, Value
 from django.utils.translation import gettext_lazy as _
@@ -76,6 +77,15 @@ class StageRules(models.Model):
         blank=True,
         help_text=_("RFM segments (from the value recompute), separated by commas, whose customers are loyal."),
     )
+    loyal_feedback = models.PositiveSmallIntegerField(
+        _("feedback positivity for loyal"),
+        default=90,
+        validators=[MaxValueValidator(100)],
+        help_text=_(
+            "A customer whose survey answers average at least this positivity (0-100; 90 = promoters, NPS 9-10) "
+            "is loyal. 0 turns it off."
+        ),
+    )
     at_risk_days = models.PositiveSmallIntegerField(
         _("at risk after (idle days)"), default=60, help_text=_("No paid order and no activity for this many days: at risk.")
     )
@@ -95,6 +105,7 @@ class StageRules(models.Model):
             models.CheckConstraint(condition=Q(repeat_days__gte=1), name="stagerules_repeat_days_positive"),
             models.CheckConstraint(condition=Q(at_risk_days__gte=1), name="stagerules_at_risk_days_positive"),
             models.CheckConstraint(condition=Q(churn_days__gt=F("at_risk_days")), name="stagerules_churn_after_at_risk"),
+            models.CheckConstraint(condition=Q(loyal_feedback__lte=100), name="stagerules_loyal_feedback_0_100"),
         ]
 
     def __str__(self) -> str:

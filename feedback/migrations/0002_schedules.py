@@ -1,12 +1,12 @@
 """The feedback app's daily jobs as django-celery-beat entries, so an admin can move or pause them:
-survey reminders, and invitations N days after a paid order."""
+survey reminders, and the automatic invitations (after orders, on entering a stage, segments)."""
 
 from django.conf import settings
 from django.db import migrations
 
 SCHEDULES = {
     "Survey reminders": ("feedback.tasks.survey_reminders", "0", "10"),
-    "Survey invitations after orders": ("feedback.tasks.survey_order_triggers", "30", "10"),
+    "Survey automatic invitations": ("feedback.tasks.survey_automatic_invitations", "30", "10"),
 }
 
 

@@ -97,7 +97,9 @@ def survey_create(*, name: str, kind: str, questions: list[dict[str, Any]], crea
         raise DomainError(_("An NPS survey starts with an NPS question (0-10)."), field="questions")
     if kind == Survey.Kind.CSAT and cleaned[0]["type"] != Question.Type.RATING:
         raise DomainError(_("A CSAT survey starts with a rating question (1-5)."), field="questions")
-    allowed = {"intro", "thank_you", "invitation_valid_days", "reminder_after_days", "invite_days_after_order"}
+    allowed = {
+        "intro", "thank_you", "invitation_valid_days", "reminder_after_days", "invite_days_after_order", "invite_on_stage",
+    }
     survey = Survey.objects.create(
         name=name, kind=kind, created_by=created_by, **{k: v for k, v in options.items() if k in allowed}
     )

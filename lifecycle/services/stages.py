@@ -185,7 +185,8 @@ def _target_stage(loyal_segment: str) -> str:
         WHEN f.paid_orders = 0 AND f.early_core < %(activation_count)s THEN 'lead'
         WHEN f.last_active_at <= %(churn_since)s THEN 'churned'
         WHEN f.last_active_at <= %(at_risk_since)s THEN 'at_risk'
-        WHEN (%(loyal_orders)s > 0 AND f.paid_orders >= %(loyal_orders)s) OR {loyal_segment} THEN 'loyal'
+        WHEN (%(loyal_orders)s > 0 AND f.paid_orders >= %(loyal_orders)s) OR {loyal_segment}
+             OR (%(loyal_feedback)s > 0 AND f.feedback >= %(loyal_feedback)s) THEN 'loyal'
         WHEN f.repeated = 1 OR f.current_stage IN ('active', 'loyal', 'at_risk', 'churned') THEN 'active'
         ELSE 'new' END"""
 
@@ -193,7 +194,9 @@ def _target_stage(loyal_segment: str) -> str:
 def _changes_select(d: _Dialect, rules: StageRules, params: dict) -> str:
     """The customers of the figures table whose stage the rules would change, with the rule."""
     loyal_segment = _in_list("f.rfm_segment", "seg", rules.loyal_segment_list, params)
-    params.update(activation_count=rules.activation_count, loyal_orders=rules.loyal_orders)
+    params.update(
+        activation_count=rules.activation_count, loyal_orders=rules.loyal_orders, loyal_feedback=rules.loyal_feedback
+    )
     return f"""
 WITH g AS (SELECT f.*, {_target_stage(loyal_segment)} AS target FROM {FIGURES_TABLE} f)
 SELECT g.customer_id, g.current_stage, g.seen_changed_at, g.target,

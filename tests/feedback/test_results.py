@@ -70,3 +70,27 @@ def test_results_take_one_query_whatever_the_responses(django_assert_num_queries
         response_save(token=invited(survey).token, answers={nps.pk: score}, submit=True)
     with django_assert_num_queries(1):
         survey_results(survey=survey)
+
+
+def test_nps_by_channel_stage_and_tier_in_one_group_by_each(django_assert_num_queries):
+    from django.utils import timezone
+
+    from feedback.selectors import survey_nps_by
+    from lifecycle.models_stages import CustomerStage
+    from loyalty.models import LoyaltyAccount, Tier
+
+    survey = open_survey()
+    nps = survey.questions.get(position=0)
+    gold = Tier.objects.create(name="Gold", threshold=1000)
+    invitations = [invited(survey) for _ in range(3)]
+    for invitation, score in zip(invitations, (10, 9, 2), strict=True):
+        response_save(token=invitation.token, answers={nps.pk: score}, submit=True)
+    loyal, active, _none = (i.customer for i in invitations)
+    CustomerStage.objects.create(customer=loyal, stage="loyal", changed_at=timezone.now())
+    CustomerStage.objects.create(customer=active, stage="active", changed_at=timezone.now())
+    LoyaltyAccount.objects.create(customer=loyal, tier=gold)
+    with django_assert_num_queries(1):
+        by_stage = survey_nps_by(survey=survey, dimension="stage")
+    assert [(row["group"], row["results"].nps) for row in by_stage] == [("Active", 100.0), ("Loyal", 100.0), (None, -100.0)]
+    by_tier = survey_nps_by(survey=survey, dimension="tier")
+    assert sorted((row["group"] or "", row["results"].scored) for row in by_tier) == [("", 2), ("Gold", 1)]

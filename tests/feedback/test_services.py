@@ -250,3 +250,53 @@ def test_answers_feed_the_health_score_feedback_part():
     points = dict(CustomerHealth.objects.values_list("customer_id", "feedback_points"))
     assert points[promoter.customer_id] == 10 and points[detractor.customer_id] == 0
     assert points[silent.pk] == 5
+
+
+def test_daily_triggers_invite_on_stage_entry_and_segments_once():
+    from django.core.exceptions import ValidationError
+
+    from feedback.services.triggers import surveys_invite_automatic
+    from lifecycle.models_stages import StageTransition
+
+    on_churn = open_survey(invite_on_stage="churned")
+    churned, stayed = consenting_customer(), consenting_customer()
+    StageTransition.objects.create(customer=churned, from_stage="at_risk", to_stage="churned", at=timezone.now(), rule="churned")
+    StageTransition.objects.create(customer=stayed, from_stage="new", to_stage="active", at=timezone.now(), rule="active")
+    old = consenting_customer()
+    StageTransition.objects.create(
+        customer=old, from_stage="at_risk", to_stage="churned", at=timezone.now() - dt.timedelta(days=5), rule="churned"
+    )
+    in_france = open_survey("csat")
+    in_france.segment_filter = {"country": "FR"}
+    in_france.full_clean()
+    in_france.save()
+    french = consenting_customer(country="FR")
+    assert surveys_invite_automatic() == 2
+    assert list(Invitation.objects.filter(survey=on_churn).values_list("customer_id", "trigger")) == [(churned.pk, "stage")]
+    assert list(Invitation.objects.filter(survey=in_france).values_list("customer_id", "trigger")) == [(french.pk, "schedule")]
+    assert surveys_invite_automatic() == 0  # again: nobody twice
+    in_france.segment_filter = {"country": "France!", "colour": "red"}
+    with pytest.raises(ValidationError) as bad:
+        in_france.full_clean()
+    assert "Unknown filter: colour." in str(bad.value) and "country" in str(bad.value)
+
+
+def test_promoters_count_toward_the_loyal_stage():
+    from lifecycle.models_stages import CustomerStage, StageRules
+    from lifecycle.services.stages import lifecycle_evaluate, stage_rules_get
+    from tests.factories import OrderFactory
+
+    survey = open_survey()
+    nps = survey.questions.get(position=0)
+    promoter, passive = invited(survey), invited(survey)
+    for invitation, score in ((promoter, 9), (passive, 8)):
+        OrderFactory(customer=invitation.customer, ordered_at=timezone.now() - dt.timedelta(days=3))
+        response_save(token=invitation.token, answers={nps.pk: score}, submit=True)
+    rules = stage_rules_get()
+    StageRules.objects.filter(pk=rules.pk).update(loyal_feedback=0)
+    lifecycle_evaluate()
+    assert CustomerStage.objects.get(customer=promoter.customer).stage == "new"  # the rule is off
+    StageRules.objects.filter(pk=rules.pk).update(loyal_feedback=90)
+    lifecycle_evaluate()
+    stages = dict(CustomerStage.objects.values_list("customer_id", "stage"))
+    assert stages[promoter.customer_id] == "loyal" and stages[passive.customer_id] == "new"

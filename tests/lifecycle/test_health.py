@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from lifecycle.health_hooks import register_feedback_source
+from lifecycle.health_hooks import feedback_source, register_feedback_source
 from lifecycle.models_health import CustomerHealth, HealthHistory
 from lifecycle.services.health import health_rules_get
 from lifecycle.services.stages import lifecycle_evaluate
@@ -65,11 +65,12 @@ def test_events_outside_the_window_do_not_count():
 
 def test_feedback_source_feeds_the_feedback_part():
     customer = _buyer()
+    installed = feedback_source()  # the feedback app's, put back after
     register_feedback_source(lambda: ("SELECT id AS customer_id, 80 AS positivity FROM customers_customer WHERE id = %(fb_id)s", {"fb_id": customer.pk}))
     try:
         lifecycle_evaluate(as_of=T)
     finally:
-        register_feedback_source(None)
+        register_feedback_source(installed)
     assert _health(customer).feedback_points == 8
 
 
