@@ -1,7 +1,8 @@
 """The redemption API under load: gunicorn serving POST /api/v1/loyalty/accounts/{id}/redeem/ to 50
 concurrent clients (threads with keep-alive connections), on a database of 1,000,000 accounts and
 10,000,000 ledger entries. Run through bench/bench_loyalty.py redeem [--accounts N --entries N
---clients N --requests N --workers N]; it reports p50 / p95 / p99 and the throughput.
+--clients N --requests N --workers N]; it reports p50 / p95 / p99 and the throughput, after the
+same figures for one client alone (the per-request time without queueing).
 
 Each request redeems 1 point from a random account with a fresh idempotency key (the accounts hold
 plenty: no 409s), so every request locks a row, draws from a lot, appends an entry and an
@@ -91,6 +92,12 @@ def run(args) -> None:
     )
     try:
         _wait_for_server()
+        # One client first: the time a request takes when nothing queues (the server's own work,
+        # plus the loopback); the concurrent figure adds the wait for a free worker and core.
+        alone, _statuses = _load(token=token, low=low, high=high, clients=1, total=300)
+        alone.sort()
+        a = statistics.quantiles(alone, n=100)
+        print(f"  one client alone: p50 {a[49] * 1000:.1f} ms, p95 {a[94] * 1000:.1f} ms")
         latencies, statuses = _load(token=token, low=low, high=high, clients=args.clients, total=args.requests)
     finally:
         server.terminate()

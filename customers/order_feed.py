@@ -12,6 +12,10 @@ Consumers (loyalty, referrals) call order_changes_consume with a name of their o
     while order_changes_consume(consumer="loyalty", handle=award):
         pass
 
+A consumer that reads many changes (an import of a million orders) passes `fields=(...)` and gets
+named tuples of `id` and those fields instead of model instances: building a model per change cost
+about 0.45 s per 10,000 changes, more than the SQL that consumes them.
+
 Each consumer has a cursor row, locked while it reads, so one handler runs at a time per consumer and
 its writes commit with the cursor's advance, or neither does (a handler that raises consumes nothing).
 
@@ -94,10 +98,14 @@ def _final_id() -> int:
 
 
 def order_changes_consume(
-    *, consumer: str, handle: Callable[[list[OrderChange]], None], batch_size: int = DEFAULT_BATCH_SIZE
+    *, consumer: str, handle: Callable[[list], None], batch_size: int = DEFAULT_BATCH_SIZE,
+    fields: Sequence[str] | None = None,
 ) -> int:
     """Hand the next changes `consumer` has not seen (at most batch_size, oldest first) to `handle`,
     and advance its cursor in the same transaction. Returns how many were handed (0: none ready).
+
+    `handle` gets OrderChange instances, or with `fields` (attribute names such as "order_id",
+    "new_status") named tuples of `id` and those fields: no model built per change.
 
     Call it outside other transactions: a change written by the caller's own open transaction is not
     final yet and waits for the next call."""
@@ -106,9 +114,10 @@ def order_changes_consume(
         cursor = OrderFeedCursor.objects.select_for_update().get(consumer=consumer)
         final_id = _final_id()
         # A fresh statement (READ COMMITTED): its snapshot sees every change up to final_id committed.
-        changes = list(
-            OrderChange.objects.filter(id__gt=cursor.last_id, id__lte=final_id).order_by("id")[:batch_size]
-        )
+        pending = OrderChange.objects.filter(id__gt=cursor.last_id, id__lte=final_id).order_by("id")
+        if fields is not None:
+            pending = pending.values_list("id", *(f for f in fields if f != "id"), named=True)
+        changes = list(pending[:batch_size])
         if not changes:
             return 0
         handle(changes)

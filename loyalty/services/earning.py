@@ -119,10 +119,11 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
             [_dt(now), *order_params],
         )
         if connection.vendor == "postgresql":
+            # Counted in the server: the ids are not needed here, only the locks.
             cursor.execute(
-                f"""SELECT a.id FROM loyalty_loyaltyaccount a
+                f"""SELECT COUNT(*) FROM (SELECT a.id FROM loyalty_loyaltyaccount a
                     WHERE a.customer_id IN (SELECT o.customer_id FROM customers_order o WHERE {in_orders})
-                    ORDER BY a.id FOR UPDATE OF a""",
+                    ORDER BY a.id FOR UPDATE OF a) locked""",
                 order_params,
             )
         select_new, select_params = _new_earn_rows(in_orders, order_params, now, order_ids)

@@ -128,6 +128,22 @@ def test_a_consumer_gets_each_change_once_in_batches_and_a_failing_handler_consu
     assert OrderFeedCursor.objects.count() == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_consumer_can_take_rows_of_chosen_fields_instead_of_models():
+    order_bulk_upsert(items=[item(external_id=f"O{n}") for n in range(3)])
+    order_bulk_upsert(items=[item(external_id="O0", status="refunded")])
+    batches: list[list] = []
+    while order_changes_consume(consumer="rows", handle=batches.append, batch_size=3, fields=("order_id", "old_status", "new_status")):
+        pass
+    assert [len(batch) for batch in batches] == [3, 1]
+    rows = [row for batch in batches for row in batch]
+    assert not isinstance(rows[0], OrderChange) and rows[0]._fields == ("id", "order_id", "old_status", "new_status")
+    assert [row.id for row in rows] == list(OrderChange.objects.order_by("id").values_list("id", flat=True))
+    assert [(row.old_status, row.new_status) for row in rows] == [(None, "paid")] * 3 + [("paid", "refunded")]
+    assert rows[3].order_id == Order.objects.get(external_id="O0").pk
+    assert OrderFeedCursor.objects.get(consumer="rows").last_id == rows[3].id
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_change_that_commits_after_a_later_one_is_not_skipped():

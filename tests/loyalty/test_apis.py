@@ -11,6 +11,10 @@ from tests.loyalty.helpers import earn_spendable
 pytestmark = pytest.mark.django_db
 
 
+# Queries of one points redemption through the API (see the test below).
+REDEEM_QUERIES = 11
+
+
 def url(name, customer):
     return reverse(f"api-loyalty-{name}", kwargs={"customer_id": customer.pk})
 
@@ -99,3 +103,16 @@ def test_anonymous_and_no_role_refused(api_client, no_role_user):
     assert api_client.get(url("account", customer)).status_code == 401
     api_client.force_authenticate(no_role_user)
     assert api_client.get(url("account", customer)).status_code == 403
+
+
+def test_redeem_points_runs_a_fixed_number_of_queries(agent_api, django_assert_num_queries):
+    # The request path of the busiest write: the account, its lock, the key check, the programme,
+    # the lots, the entry, its lot and allocations, the balance. Fixed whatever the ledger's size.
+    customer = CustomerFactory()
+    earn_spendable(customer, 30)
+    agent_api.post(url("redeem", customer), {"points": 1, "idempotency_key": "warm"}, format="json")
+    with django_assert_num_queries(REDEEM_QUERIES):
+        response = agent_api.post(url("redeem", customer), {"points": 5, "idempotency_key": "counted"}, format="json")
+    assert response.status_code == 201 and response.json()["balance"] == 24
+    missing = reverse("api-loyalty-redeem", kwargs={"customer_id": 10**12})
+    assert agent_api.post(missing, {"points": 5, "idempotency_key": "k"}, format="json").status_code == 404
