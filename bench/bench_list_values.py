@@ -1,5 +1,6 @@
-"""Benchmark of the customer list's value sorts (historic value, predicted CLV, last order) and its
-RFM segment filter at a million customers: a page, the next and back, against the bare SQL floor.
+"""Benchmark of the customer list's value and health sorts (historic value, predicted CLV, last order,
+health score), its RFM segment and lifecycle stage filters at a million customers: a page, the next
+and back, against the bare SQL floor.
 
 Run against a PostgreSQL database of its own (it replaces the customers and values in it):
 
@@ -8,7 +9,8 @@ Run against a PostgreSQL database of its own (it replaces the customers and valu
     .venv/bin/python bench/bench_list_values.py postgres://root@127.0.0.1:5432/crm_search
 
 Unless --keep, it fills --customers customers (bench_search.fill) and one value row each, in one SQL
-statement: about 30% never bought (no prediction, no last order), the rest with spread-out values,
+statement (and one health and one stage row each, set-based too; with --keep those are filled when
+there are none): about 30% never bought (no prediction, no last order), the rest with spread-out values,
 twelve RFM segments of uneven size. The "floor" is the same page as one hand-written SQL query
 (the value index walked, customers joined by primary key), without Django or the tags prefetch.
 Times are the best of --repeat, in milliseconds per page."""
@@ -22,8 +24,9 @@ import time
 from bench_search import best_of, fill
 from django_setup import setup_django
 
-SORTS = ["-historic_value", "historic_value", "-predicted_clv", "predicted_clv", "-last_order", "last_order", "-created"]
+SORTS = ["-historic_value", "historic_value", "-predicted_clv", "predicted_clv", "-last_order", "last_order", "-health", "health", "-created"]
 SEGMENTS = ["hibernating", "champions", "cannot_lose"]  # common, middling, rare
+STAGES = ["active", "at_risk", "churned"]  # common, middling, rare
 
 
 def fill_values(customers: int) -> None:
@@ -63,10 +66,37 @@ def fill_values(customers: int) -> None:
     print(f"filled {customers:,} value rows in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def three_pages(sort: str, segment: str = "") -> list[int]:
+def fill_health(customers: int) -> None:
+    """One health row (score spread over 0-100, a quarter at some churn risk) and one stage row per
+    customer, in set-based statements (no parameters: a bare % is the modulo)."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE lifecycle_customerhealth, lifecycle_customerstage")
+        cursor.execute(
+            "INSERT INTO lifecycle_customerhealth (customer_id, score, activity_points, breadth_points, service_points,"
+            " feedback_points, churn_risk, changed_at)"
+            " SELECT id, s, s, 0, 0, 0, CASE WHEN h < 0.75 THEN 0 ELSE 1 + ((h * 1000)::int % 3) END, now()"
+            " FROM (SELECT id, (id * 0.6180339887) % 1 AS h, ((id * 0.7548776662) % 1 * 101)::int % 101 AS s"
+            "       FROM customers_customer) c"
+        )
+        cursor.execute(
+            "INSERT INTO lifecycle_customerstage (customer_id, stage, changed_at, manual)"
+            " SELECT id, (ARRAY['lead', 'new', 'active', 'active', 'active', 'loyal', 'at_risk', 'churned', 'churned',"
+            "  'churned'])[1 + least(9, floor(((id * 0.6180339887) % 1) * 10))::int], now(), false"
+            " FROM customers_customer WHERE (id * 0.3819660113) % 1 >= 0.01"  # 1% without a stage row
+        )
+        cursor.execute("UPDATE lifecycle_customerstage SET stage = 'at_risk' WHERE stage = 'churned' AND (customer_id % 9) <> 0")
+        cursor.execute("VACUUM ANALYZE lifecycle_customerhealth")
+        cursor.execute("VACUUM ANALYZE lifecycle_customerstage")
+    print(f"filled {customers:,} health and stage rows in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def three_pages(sort: str, segment: str = "", stage: str = "") -> list[int]:
     from customers.selectors import customer_filter, customer_page
 
-    qs = customer_filter(segment=segment)
+    qs = customer_filter(segment=segment, stage=stage)
     first = customer_page(qs=qs, sort=sort)
     list(first.customers)
     ids = [c.pk for c in first.customers]
@@ -82,6 +112,7 @@ FLOOR = {
     "-historic_value": "ORDER BY v.historic_value DESC, v.customer_id DESC",
     "-predicted_clv": "ORDER BY COALESCE(v.predicted_clv, -1) DESC, v.customer_id DESC",
     "-last_order": "ORDER BY COALESCE(v.recency - v.\"T\", -1e9) DESC, v.customer_id DESC",
+    "-health": "ORDER BY v.score DESC, v.customer_id DESC",
 }
 
 
@@ -90,21 +121,22 @@ def floor(sort: str, segment: str = "") -> list[int]:
     from django.db import connection
 
     where = "WHERE v.rfm_segment = %s" if segment else ""
+    table = "lifecycle_customerhealth" if sort.lstrip("-") == "health" else "lifecycle_customervalue"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT c.id, c.first_name, c.last_name, c.email FROM lifecycle_customervalue v"
+            f"SELECT c.id, c.first_name, c.last_name, c.email FROM {table} v"
             f" JOIN customers_customer c ON c.id = v.customer_id {where} {FLOOR[sort]} LIMIT 51",
             [segment] if segment else [],
         )
         return [row[0] for row in cursor.fetchall()]
 
 
-def explain(sort: str, segment: str = "") -> str:
+def explain(sort: str, segment: str = "", stage: str = "") -> str:
     from django.db import connection
 
     from customers.selectors import customer_filter, customer_ordering, customer_sorted
 
-    qs = customer_sorted(customer_filter(segment=segment), sort).order_by(*customer_ordering(sort))[:51]
+    qs = customer_sorted(customer_filter(segment=segment, stage=stage), sort).order_by(*customer_ordering(sort))[:51]
     sql, params = qs.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
@@ -127,18 +159,28 @@ def main() -> None:
     if not args.keep:
         fill(args.customers)
         fill_values(args.customers)
-    print(f"{'sort':<17}{'segment':<14}{'list':>8}{'floor':>8}   (ms per page: first, next, back; floor: first page as bare SQL)")
-    cases = [(sort, "") for sort in SORTS] + [(sort, seg) for seg in SEGMENTS for sort in ("-predicted_clv", "-created")]
-    for sort, segment in cases:
-        took, ids = best_of(args.repeat, lambda sort=sort, segment=segment: three_pages(sort, segment))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM lifecycle_customerhealth)")
+        has_health = cursor.fetchone()[0]
+    if not args.keep or not has_health:
+        fill_health(args.customers)
+    print(f"{'sort':<17}{'filter':<20}{'list':>8}{'floor':>8}   (ms per page: first, next, back; floor: first page as bare SQL)")
+    cases = (
+        [(sort, "", "") for sort in SORTS]
+        + [(sort, seg, "") for seg in SEGMENTS for sort in ("-predicted_clv", "-created")]
+        + [(sort, "", stage) for stage in STAGES for sort in ("-health", "-created")]
+    )
+    for sort, segment, stage in cases:
+        took, ids = best_of(args.repeat, lambda sort=sort, segment=segment, stage=stage: three_pages(sort, segment, stage))
         pages = 3 if len(ids) > 50 else 1
         bare = ""
-        if sort in FLOOR:
+        if sort in FLOOR and not stage:
             floor_s, _ids = best_of(args.repeat, lambda sort=sort, segment=segment: floor(sort, segment))
             bare = f"{floor_s * 1000:>8.1f}"
-        print(f"{sort:<17}{segment or '-':<14}{took * 1000 / pages:>8.1f}{bare:>8}", flush=True)
+        label = f"stage={stage}" if stage else segment or "-"
+        print(f"{sort:<17}{label:<20}{took * 1000 / pages:>8.1f}{bare:>8}", flush=True)
         if args.explain:
-            print("    " + explain(sort, segment), flush=True)
+            print("    " + explain(sort, segment, stage), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,14 @@ from core.people import PersonChoiceField
 from core.times import as_utc
 from customers.models import AcquisitionChannel, Order, Tag, validate_country
 from customers.rules import customer_new_error
-from customers.selectors import DEFAULT_SORT, SORT_CHOICES, owner_choices, rfm_segment_choices
+from customers.selectors import (
+    DEFAULT_SORT,
+    SORT_CHOICES,
+    churn_risk_choices,
+    owner_choices,
+    rfm_segment_choices,
+    stage_choices,
+)
 
 
 class UtcDateTimeField(forms.DateTimeField):
@@ -76,12 +83,29 @@ class CustomerFilterForm(forms.Form):
     segment = forms.ChoiceField(
         label=_("RFM segment"), required=False, choices=(), widget=forms.Select(attrs={"class": "js-filter"})
     )
+    stage = forms.ChoiceField(
+        label=_("Lifecycle stage"), required=False, choices=(), widget=forms.Select(attrs={"class": "js-filter"})
+    )
+    risk = forms.TypedChoiceField(
+        label=_("Churn risk"), required=False, choices=(), coerce=int, empty_value=None,
+        widget=forms.Select(attrs={"class": "js-filter"}),
+    )
+    health_min = forms.IntegerField(
+        label=_("Health from"), required=False, min_value=0, max_value=100,
+        widget=forms.NumberInput(attrs={"class": "js-filter input--short", "placeholder": "0"}),
+    )
+    health_max = forms.IntegerField(
+        label=_("Health to"), required=False, min_value=0, max_value=100,
+        widget=forms.NumberInput(attrs={"class": "js-filter input--short", "placeholder": "100"}),
+    )
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=[(s, s) for s in SORT_CHOICES])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owner_choices()
         self.fields["segment"].choices = [("", _("Any segment")), *rfm_segment_choices()]
+        self.fields["stage"].choices = [("", _("Any stage")), *stage_choices()]
+        self.fields["risk"].choices = [("", _("Any risk level")), *churn_risk_choices()]
 
     def filters(self) -> dict:
         """Keyword arguments for customers.selectors.customer_filter (valid fields only)."""
@@ -94,6 +118,10 @@ class CustomerFilterForm(forms.Form):
             "owner": data.get("owner"),
             "tag": data.get("tag"),
             "segment": data.get("segment") or "",
+            "stage": data.get("stage") or "",
+            "risk": data.get("risk"),
+            "health_min": data.get("health_min"),
+            "health_max": data.get("health_max"),
         }
 
     @property

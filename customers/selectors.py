@@ -64,6 +64,8 @@ class SortKey:
 
     fields: tuple[tuple[str, bool], ...]
     annotate: tuple[tuple[str, object], ...] = ()
+    # The reverse one-to-one a sort's annotations read (lifecycle.CustomerValue or CustomerHealth).
+    row: str = "value"
 
 
 # Below any real value: predicted CLV is never negative; recency - T (minus the time since the last
@@ -92,14 +94,23 @@ SORT_KEYS = {
     "last_order": SortKey(
         (("sort_last_order", False), ("sort_id", False)), annotate=(("sort_last_order", LAST_ORDER_SORT), ("sort_id", VALUE_ID))
     ),
+    # Health score (index lifecycle/migrations/0011: customerhealth_score_sort_idx on (score, customer)).
+    # Like the value sorts, it lists the customers that have a health row (the lifecycle evaluation
+    # writes one for every customer), tie-broken by the health row's customer_id.
+    "health": SortKey(
+        (("sort_health", False), ("sort_id", False)),
+        annotate=(("sort_health", F("health__score")), ("sort_id", F("health__customer_id"))),
+        row="health",
+    ),
 }
 SORT_CHOICES = [s for name in SORT_KEYS for s in (name, f"-{name}")]
 # Sorts whose header link starts with the highest value first.
-DESCENDING_FIRST = {"historic_value", "predicted_clv", "last_order"}
+DESCENDING_FIRST = {"historic_value", "predicted_clv", "last_order", "health"}
 DEFAULT_SORT = "-created"
 _DATETIME_FIELDS = {"signed_up_at", "created_at"}
 _DECIMAL_FIELDS = {"sort_historic_value", "sort_predicted_clv"}
 _FLOAT_FIELDS = {"sort_last_order"}
+_INT_FIELDS = {"id", "sort_id", "sort_health"}
 
 
 def customer_search_q(term: str) -> Q:
@@ -121,10 +132,17 @@ def customer_filter(
     owner=None,
     tag: Tag | None = None,
     segment: str = "",
+    stage: str = "",
+    risk: int | None = None,
+    health_min: int | None = None,
+    health_max: int | None = None,
     qs: QuerySet | None = None,
 ) -> QuerySet:
     """The customers matching a search term and filters, unordered. `segment`: an RFM segment
-    (lifecycle.RfmSegment value) of the customer's value row."""
+    (lifecycle.RfmSegment value) of the customer's value row; `stage`: the lifecycle stage
+    (lifecycle.CustomerStage); `risk`, `health_min`, `health_max`: the churn-risk level and health
+    score range (inclusive) of the customer's health row (lifecycle.CustomerHealth). All through
+    the reverse one-to-one relations, so customers does not import lifecycle."""
     qs = Customer.objects.all() if qs is None else qs
     if q and q.strip():
         qs = with_search_alias(qs).filter(customer_search_q(q))
@@ -139,6 +157,14 @@ def customer_filter(
         qs = qs.filter(tags=tag)
     if segment:
         qs = qs.filter(value__rfm_segment=segment)
+    if stage:
+        qs = qs.filter(stage__stage=stage)
+    if risk is not None:
+        qs = qs.filter(health__churn_risk=risk)
+    if health_min is not None:
+        qs = qs.filter(health__score__gte=health_min)
+    if health_max is not None:
+        qs = qs.filter(health__score__lte=health_max)
     return qs
 
 
@@ -196,10 +222,11 @@ def customer_ordering(sort: str, *, reverse: bool = False) -> list:
 
 
 def customer_sorted(qs: QuerySet, sort: str) -> QuerySet:
-    """`qs` with what `sort` orders by: a value sort's columns, and only customers with a value row."""
+    """`qs` with what `sort` orders by: a value or health sort's columns, and only customers with
+    that row."""
     _sort, key, _descending = _sort_parts(sort)
     if key.annotate:
-        qs = qs.filter(value__isnull=False).annotate(**dict(key.annotate))
+        qs = qs.filter(**{f"{key.row}__isnull": False}).annotate(**dict(key.annotate))
     return qs
 
 
@@ -279,7 +306,7 @@ def _decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[str, list] | N
                 if timezone.is_naive(value):
                     return None
                 value = as_utc(value)  # as the cursors we make are (core.times)
-            elif name in ("id", "sort_id"):
+            elif name in _INT_FIELDS:
                 if not isinstance(value, int) or isinstance(value, bool):
                     return None
             elif name in _DECIMAL_FIELDS:
@@ -325,9 +352,9 @@ def customer_page(
 
 
 def _customer_page(qs: QuerySet, sort: str, key: SortKey, descending: bool, decoded, size: int) -> CustomerPage:
-    # The value row (and its run, for the last order's day) comes in the same query: a LEFT JOIN by
-    # primary key, or the join the value sort already made.
-    qs = qs.select_related("channel", "owner", "value__run").prefetch_related("tags")
+    # The value row (and its run, for the last order's day) and the health row come in the same
+    # query: LEFT JOINs by primary key, or the joins a sort or filter already made.
+    qs = qs.select_related("channel", "owner", "value__run", "health").prefetch_related("tags")
 
     if decoded is not None and decoded[0] == "p":
         rows = list(
@@ -366,14 +393,42 @@ def customer_export_rows(*, qs: QuerySet, sort: str = DEFAULT_SORT, chunk_size: 
     )
 
 
-def rfm_segment_choices() -> list[tuple[str, str]]:
-    """The RFM segments a customer's value row can have, read from the model through the app
-    registry (customers does not import lifecycle); none when lifecycle is not installed."""
+def _lifecycle_choices(model: str, field_name: str) -> list:
+    """A lifecycle model field's choices through the app registry (customers does not import
+    lifecycle); none when lifecycle is not installed."""
     try:
-        field = apps.get_model("lifecycle", "CustomerValue")._meta.get_field("rfm_segment")
+        return list(apps.get_model("lifecycle", model)._meta.get_field(field_name).choices)
     except LookupError:
         return []
-    return list(field.choices)
+
+
+def rfm_segment_choices() -> list[tuple[str, str]]:
+    """The RFM segments a customer's value row can have."""
+    return _lifecycle_choices("CustomerValue", "rfm_segment")
+
+
+def stage_choices() -> list[tuple[str, str]]:
+    return _lifecycle_choices("CustomerStage", "stage")
+
+
+def churn_risk_choices() -> list[tuple[int, str]]:
+    return _lifecycle_choices("CustomerHealth", "churn_risk")
+
+
+def customer_health_bands(customers: list[Customer]) -> None:
+    """Set `health_band` ("red", "yellow", "green" or "") on each customer of a page from its
+    health row (select_related by customer_page), by the bands of lifecycle.HealthRules: one query
+    whatever the page's size; the rules' defaults when they were never saved."""
+    try:
+        rules_model = apps.get_model("lifecycle", "HealthRules")
+    except LookupError:
+        rules_model = None
+    rules = None
+    if rules_model is not None:
+        rules = rules_model.objects.filter(pk=1).first() or rules_model()
+    for customer in customers:
+        health = getattr(customer, "health", None) if rules is not None else None
+        customer.health_band = rules.band(health.score) if health is not None else ""
 
 
 def owner_choices() -> QuerySet:

@@ -54,6 +54,7 @@ def customer_list(request):
     filters = form.filters()
     qs = selectors.customer_filter(**filters)
     page = selectors.customer_page(qs=qs, sort=sort, cursor=request.GET.get("cursor", ""), search=filters["q"])
+    selectors.customer_health_bands(page.customers)
     context = {
         "form": form,
         "page": page,

@@ -146,7 +146,9 @@ class CustomerHealth(models.Model):
         verbose_name = _("customer health")
         verbose_name_plural = _("customer health")
         indexes = [
-            models.Index(fields=["score"], name="customerhealth_score_idx"),
+            # The customer list's health sort and range filter: (score, customer) walks in both
+            # directions with the id as tie-breaker (customers.selectors.SORT_KEYS["health"]).
+            models.Index(fields=["score", "customer"], name="customerhealth_score_sort_idx"),
             models.Index(fields=["churn_risk"], name="customerhealth_risk_idx"),
         ]
         constraints = [

@@ -22,6 +22,7 @@ from customers.selectors import (
     user_next_tasks,
 )
 from lifecycle.models import CustomerValue, RfmSegment
+from lifecycle.models_health import CustomerHealth
 from tests.factories import (
     ChannelFactory,
     CustomerFactory,
@@ -64,6 +65,14 @@ def tied_customers():
             rfm_segment=[RfmSegment.CHAMPIONS, RfmSegment.LOST][i % 2],
         )
         for i, c in enumerate(customers)
+    )
+    # Health rows with ties on the score (lifecycle.CustomerHealth), for the health sort.
+    CustomerHealth.objects.bulk_create(
+        CustomerHealth(
+            customer=c, score=s, activity_points=s, breadth_points=0, service_points=0, feedback_points=0, changed_at=T0
+        )
+        for i, c in enumerate(customers)
+        for s in [[0, 55, 55, 100][i % 4]]
     )
     return customers
 

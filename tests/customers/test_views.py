@@ -130,10 +130,21 @@ def test_list_queries_do_not_grow_with_data(client, agent):
             customer = CustomerFactory(owner=UserFactory())
             customer.tags.set(tags)
 
+    def make_with_health(n):
+        for i in range(n):
+            customer = CustomerFactory(owner=UserFactory())
+            customer.tags.set(tags)
+            _health(customer, i % 101)
+            _staged(customer, "lead")
+
     make(3)
+    make_with_health(3)
     few = _queries(lambda: client.get(LIST, {"q": "example"}))
+    by_health = _queries(lambda: client.get(LIST, {"sort": "-health"}))
     make(27)
+    make_with_health(27)
     assert _queries(lambda: client.get(LIST, {"q": "example"})) == few
+    assert _queries(lambda: client.get(LIST, {"sort": "-health"})) == by_health
     assert _queries(lambda: client.get(LIST, **HTMX)) <= few
 
 
@@ -421,3 +432,117 @@ def test_task_of_another_customer_is_404(client, manager):
     client.force_login(manager)
     other = CustomerFactory()
     assert client.post(reverse("customers:task_complete", args=[other.pk, task.pk])).status_code == 404
+
+
+# --- Lifecycle stage, churn risk and health ---------------------------------------------------------
+
+def _health(customer, score, risk=0):
+    from lifecycle.models_health import CustomerHealth
+
+    return CustomerHealth.objects.create(
+        customer=customer, score=score, activity_points=score, breadth_points=0, service_points=0,
+        feedback_points=0, churn_risk=risk, changed_at=timezone.now(),
+    )
+
+
+def _staged(customer, stage):
+    from lifecycle.models_stages import CustomerStage
+
+    return CustomerStage.objects.create(customer=customer, stage=stage, changed_at=timezone.now())
+
+
+def test_list_filters_by_stage_risk_and_health_range(client, agent):
+    from lifecycle.models_health import ChurnRisk
+    from lifecycle.models_stages import Stage
+
+    sick = CustomerFactory(last_name="Sick")
+    _health(sick, 20, ChurnRisk.HIGH)
+    _staged(sick, Stage.AT_RISK)
+    fine = CustomerFactory(last_name="Fine")
+    _health(fine, 80)
+    _staged(fine, Stage.ACTIVE)
+    bare = CustomerFactory(last_name="Bare")  # no stage, no health row
+    client.force_login(agent)
+
+    full = client.get(LIST).content.decode()
+    assert 'name="stage"' in full and 'name="risk"' in full and 'name="health_min"' in full and 'name="health_max"' in full
+    fragment = client.get(LIST, {"stage": Stage.AT_RISK}, **HTMX)
+    assert fragment.content.decode().lstrip().startswith('<div id="customer-table"') and "Sick" in fragment.content.decode()
+    assert _ids(fragment) == [sick.pk]
+    assert _ids(client.get(LIST, {"stage": Stage.ACTIVE}, **HTMX)) == [fine.pk]
+    assert _ids(client.get(LIST, {"stage": Stage.CHURNED}, **HTMX)) == []
+    assert _ids(client.get(LIST, {"risk": ChurnRisk.HIGH}, **HTMX)) == [sick.pk]
+    assert _ids(client.get(LIST, {"risk": ChurnRisk.NONE}, **HTMX)) == [fine.pk]
+    assert _ids(client.get(LIST, {"health_min": 50}, **HTMX)) == [fine.pk]
+    assert _ids(client.get(LIST, {"health_max": 20}, **HTMX)) == [sick.pk]
+    assert _ids(client.get(LIST, {"health_min": 20, "health_max": 80, "sort": "name"}, **HTMX)) == [fine.pk, sick.pk]
+    response = client.get(LIST, {"health_min": 21, "health_max": 79}, **HTMX)
+    assert _ids(response) == []
+    assert "Customers matching the filters" in client.get(LIST, {"risk": ChurnRisk.NONE}, **HTMX).content.decode()
+
+    # Invalid values are dropped by the form, never a 500: every customer again.
+    everyone = {sick.pk, fine.pk, bare.pk}
+    for params in ({"stage": "nope"}, {"risk": "9"}, {"risk": "x"}, {"health_min": "-1"}, {"health_max": "101"},
+                   {"health_min": "abc"}):
+        response = client.get(LIST, params, **HTMX)
+        assert response.status_code == 200 and set(_ids(response)) == everyone, params
+
+
+def test_list_shows_health_with_its_band_and_sorts_by_it(client, agent):
+    red, yellow, green = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    _health(red, 10)
+    _health(yellow, 60)
+    _health(green, 90)
+    CustomerFactory()  # no health row: not in a health sort
+    client.force_login(agent)
+    html = client.get(LIST).content.decode()
+    assert 'class="band band--red"' in html and 'class="band band--yellow"' in html and 'class="band band--green"' in html
+    assert "sort=-health" in html  # highest first on the first click
+    assert _ids(client.get(LIST, {"sort": "-health"}, **HTMX)) == [green.pk, yellow.pk, red.pk]
+    assert _ids(client.get(LIST, {"sort": "health"}, **HTMX)) == [red.pk, yellow.pk, green.pk]
+
+
+@pytest.mark.parametrize("sort", ["health", "-health"])
+def test_list_health_sort_pages_with_cursors_across_ties(client, agent, sort):
+    customers = [CustomerFactory() for _ in range(130)]
+    for i, customer in enumerate(customers):
+        _health(customer, [0, 50, 100][i % 3])  # many ties on the score
+    client.force_login(agent)
+    seen, params, pages = [], {"sort": sort}, []
+    while True:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(LIST, params, **HTMX)
+        assert not any("COUNT(" in q["sql"].upper() for q in ctx.captured_queries)
+        page = response.context["page"]
+        pages.append(page)
+        seen += _ids(response)
+        if not page.next_cursor:
+            break
+        params = {"sort": sort, "cursor": page.next_cursor}
+    expected = sorted(customers, key=lambda c: (c.health.score, c.pk), reverse=sort.startswith("-"))
+    assert seen == [c.pk for c in expected] and len(pages) == 3
+    # Back from the last page with its previous cursor: the middle page again.
+    back = client.get(LIST, {"sort": sort, "cursor": pages[-1].previous_cursor}, **HTMX)
+    assert _ids(back) == [c.pk for c in pages[1].customers]
+    # A cursor of another sort, or a forged value, is ignored: the first page.
+    assert _ids(client.get(LIST, {"sort": sort, "cursor": "bm9wZQ"}, **HTMX)) == [c.pk for c in pages[0].customers]
+
+
+def test_list_health_sort_and_filters_cost_no_query_per_row(client, agent):
+    from lifecycle.models_stages import Stage
+
+    client.force_login(agent)
+    params = {"sort": "-health", "stage": Stage.values[0], "risk": 0, "health_min": 0, "health_max": 100}
+
+    def make(n):
+        for _ in range(n):
+            customer = CustomerFactory()
+            _health(customer, 40)
+            _staged(customer, Stage.values[0])
+
+    make(3)
+    few = _queries(lambda: client.get(LIST, params))
+    make(30)
+    response = client.get(LIST, params)
+    assert len(_ids(response)) == 33
+    assert _queries(lambda: client.get(LIST, params)) == few

@@ -1,5 +1,5 @@
 """The runs history and the customer list (with its value columns) fit a 1280 px wide window:
-the runs page cut off its last columns there, and the list gained four columns."""
+the runs page cut off its last columns there, and the list gained four value columns and health."""
 
 import datetime as dt
 from decimal import Decimal
@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from lifecycle.models import ClvRun, CustomerValue
+from lifecycle.models_health import CustomerHealth
 from tests.factories import CustomerFactory, TagFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,6 +28,8 @@ def test_runs_and_customer_list_fit_1280_px(page, login, manager, screenshot):
         customer.tags.add(tag)
         CustomerValue.objects.create(customer=customer, run=run, computed_at=now, historic_value=Decimal("12345.67"),
                                      predicted_clv=Decimal("9999.10"), recency=3.0, T=10.0, rfm_segment="potential_loyalists")
+        CustomerHealth.objects.create(customer=customer, score=100, activity_points=40, breadth_points=30, service_points=20,
+                                      feedback_points=10, churn_risk=0, changed_at=now)
     login(manager)
     assert page.viewport_size["width"] == 1280
     page.goto("/value/runs/")
