@@ -4,9 +4,7 @@ Staff roles: every role reads; creating surveys and inviting needs a Manager. An
 (`POST surveys/responses/`) takes no login: the invitation's token is the credential, and the
 endpoint is throttled per client like the token login."""
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
@@ -19,6 +17,7 @@ from core.exceptions import DomainError
 from core.parsers import JSONParser
 from customers.models import Customer
 from feedback import selectors
+from feedback.emails import survey_url
 from feedback.models import Survey
 from feedback.serializers import (
     InvitationInputSerializer,
@@ -33,10 +32,6 @@ from feedback.serializers import (
 from feedback.services.invitations import survey_invite
 from feedback.services.responses import AnswerErrors, response_save
 from feedback.services.surveys import survey_create, survey_open
-
-
-def invitation_url(token: str) -> str:
-    return f"{settings.SITE_URL}{reverse('feedback-public:answer', args=[token])}"
 
 
 class SurveyListApi(generics.ListAPIView):
@@ -75,7 +70,7 @@ class SurveyInvitationApi(APIView):
         if customer is None:
             raise ValidationError({"customer": ["There is no customer with this id."]})
         invitation = survey_invite(survey=survey, customer=customer, trigger="api")
-        invitation.url = invitation_url(invitation.token)
+        invitation.url = survey_url(invitation.token)
         return ApiResponse(InvitationOutputSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 

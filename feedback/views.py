@@ -4,7 +4,6 @@ inviting a filtered list, the exports, and a response with its replies (closing 
 Every role reads; building, opening, closing and inviting need a Manager; replying to a response
 needs a Manager or the Agent who owns the customer."""
 
-import csv
 import json
 
 from django.contrib import messages
@@ -19,10 +18,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.auth import role_required
-from core.csv import csv_cell
+from core.csv import csv_row
 from core.exceptions import DomainError
 from core.roles import Role, role_at_least
 from customers.forms import CustomerFilterForm
+from customers.rules import customer_write_permitted
 from customers.selectors import customer_filter
 from feedback import selectors
 from feedback.charts import survey_charts
@@ -135,21 +135,14 @@ def survey_export_json(request, pk: int):
     return response
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @role_required(Role.AGENT)
 def survey_export_csv(request, pk: int):
     """Every submitted response, one row each, one column per question; cells are formula-safe."""
     survey = get_object_or_404(Survey, pk=pk)
     questions, responses = selectors.survey_responses_export(survey=survey)
-    writer = csv.writer(_Echo())
-
     def rows():
         header = [_("response"), _("customer id"), _("customer e-mail"), _("submitted"), _("NPS score"), _("CSAT score")]
-        yield writer.writerow([csv_cell(h) for h in header + [q.text for q in questions]])
+        yield csv_row(header + [q.text for q in questions])
         for response in responses:
             answers = {a.question_id: a for a in response.answers.all()}
             cells = [response.pk, response.customer_id, response.customer.email, response.submitted_at, response.nps_score, response.csat_score]
@@ -163,7 +156,7 @@ def survey_export_csv(request, pk: int):
                     cells.append("; ".join(answer.choices))
                 else:
                     cells.append(answer.text)
-            yield writer.writerow([csv_cell(cell) for cell in cells])
+            yield csv_row(cells)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="survey-{survey.pk}-responses.csv"'
@@ -184,9 +177,8 @@ def survey_invite_list(request, pk: int):
 
 
 def _may_reply(user, response: Response) -> bool:
-    return role_at_least(user, Role.MANAGER) or (
-        role_at_least(user, Role.AGENT) and response.customer.owner_id == user.pk
-    )
+    """Replying is writing for the customer: the customers app's one rule."""
+    return customer_write_permitted(user=user, customer=response.customer)
 
 
 @role_required(Role.AGENT)

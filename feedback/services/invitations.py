@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from core.exceptions import DomainError
+from core.times import shop_day
 from customers.models import Customer
 from feedback.emails import invitation_emails_queue
 from feedback.models import Invitation, Survey, SurveyDayTotals, new_token
@@ -50,10 +51,6 @@ class InviteSummary:
     @property
     def refused_total(self) -> int:
         return sum(self.refused.values())
-
-
-def _shop_day(moment: dt.datetime) -> dt.date:
-    return timezone.localtime(moment, timezone.get_default_timezone()).date()
 
 
 def _count_invitations(*, survey: Survey, day: dt.date, count: int) -> None:
@@ -95,7 +92,7 @@ def survey_invite(*, survey: Survey, customer: Customer, trigger: str = Invitati
                 trigger=trigger,
                 expires_at=now + dt.timedelta(days=survey.invitation_valid_days),
             )
-            _count_invitations(survey=survey, day=_shop_day(now), count=1)
+            _count_invitations(survey=survey, day=shop_day(now), count=1)
             invitation_emails_queue(invitation_ids=[invitation.pk], reminder=False)
     except IntegrityError:
         raise DomainError(refusal_message("already_invited"), field="customer", code="refused") from None
@@ -124,7 +121,7 @@ def survey_invite_bulk(
     eligible = annotated.filter(email_opt_in=True, here=False, recent=False).exclude(no_email).values("pk")
     with transaction.atomic():
         new_ids = _insert_invitations(survey=survey, eligible=eligible, trigger=trigger, now=now)
-        _count_invitations(survey=survey, day=_shop_day(now), count=len(new_ids))
+        _count_invitations(survey=survey, day=shop_day(now), count=len(new_ids))
         invitation_emails_queue(invitation_ids=new_ids, reminder=False)
     refused = {reason: n for reason, n in counts.items() if n}
     return InviteSummary(invited=len(new_ids), refused=refused)

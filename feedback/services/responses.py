@@ -24,8 +24,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
+from core.times import shop_day
 from customers.models import Task
-from feedback.models import Answer, Invitation, Question, Response, Survey, SurveyDayTotals, nps_category
+from feedback.models import Answer, Invitation, Question, Response, ResponseReply, Survey, SurveyDayTotals, nps_category
 from feedback.services.surveys import SCORE_RANGES
 from feedback.signals import response_submitted
 
@@ -198,7 +199,7 @@ def _response_submit(*, response: Response, invitation: Invitation, questions: d
 
 
 def _totals_add(*, response: Response, now) -> None:
-    day = timezone.localtime(now, timezone.get_default_timezone()).date()
+    day = shop_day(now)
     category = response.category
     SurveyDayTotals.objects.get_or_create(survey_id=response.survey_id, day=day)
     SurveyDayTotals.objects.filter(survey_id=response.survey_id, day=day).update(
@@ -228,8 +229,6 @@ def _detractor_task(*, response: Response, invitation: Invitation, now) -> Task:
 
 def response_reply(*, response: Response, author, body: str = "", outcome: str | None = None):
     """A staff reply to a response, and/or the outcome of the follow-up."""
-    from feedback.models import ResponseReply
-
     body = (body or "").strip()
     if not body and outcome is None:
         raise DomainError(_("Write a reply or an outcome."), field="body")

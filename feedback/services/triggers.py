@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.times import shop_day, shop_day_start
 from customers.forms import CustomerFilterForm
 from customers.models import Customer, Order
 from customers.selectors import customer_filter
@@ -22,15 +23,15 @@ def surveys_invite_after_orders(*, now=None) -> int:
     """Invite, for every open survey with an order trigger, the customers whose paid order is that
     many days old (orders of the shop day N days ago). Safe to run again the same day."""
     now = now or timezone.now()
-    zone = timezone.get_default_timezone()
     invited = 0
     for survey in Survey.objects.filter(status=Survey.Status.OPEN, invite_days_after_order__isnull=False):
-        day = timezone.localtime(now, zone).date() - dt.timedelta(days=survey.invite_days_after_order)
-        start = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+        day = shop_day(now) - dt.timedelta(days=survey.invite_days_after_order)
+        # The next day's midnight, not 24 hours: a shop day across a DST change is 23 or 25 hours.
+        start, end = shop_day_start(day), shop_day_start(day + dt.timedelta(days=1))
         buyers = Customer.objects.filter(
-            pk__in=Order.objects.filter(
-                status=Order.Status.PAID, ordered_at__gte=start, ordered_at__lt=start + dt.timedelta(days=1)
-            ).values("customer_id")
+            pk__in=Order.objects.filter(status=Order.Status.PAID, ordered_at__gte=start, ordered_at__lt=end).values(
+                "customer_id"
+            )
         )
         invited += survey_invite_bulk(survey=survey, customers=buyers, trigger=Invitation.Channel.ORDER, now=now).invited
     return invited

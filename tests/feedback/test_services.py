@@ -300,3 +300,23 @@ def test_promoters_count_toward_the_loyal_stage():
     lifecycle_evaluate()
     stages = dict(CustomerStage.objects.values_list("customer_id", "stage"))
     assert stages[promoter.customer_id] == "loyal" and stages[passive.customer_id] == "new"
+
+
+def test_the_order_trigger_invites_buyers_of_the_shop_day_n_days_ago(settings):
+    from core.times import shop_day, shop_day_start
+    from feedback.services.triggers import surveys_invite_after_orders
+    from tests.factories import OrderFactory
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    survey = open_survey(invite_days_after_order=3)
+    day = shop_day() - dt.timedelta(days=3)
+    first, last = shop_day_start(day), shop_day_start(day + dt.timedelta(days=1)) - dt.timedelta(seconds=1)
+    early, late = consenting_customer(), consenting_customer()
+    too_recent, cancelled = consenting_customer(), consenting_customer()
+    OrderFactory(customer=early, ordered_at=first)
+    OrderFactory(customer=late, ordered_at=last)
+    OrderFactory(customer=too_recent, ordered_at=last + dt.timedelta(seconds=1))
+    OrderFactory(customer=cancelled, ordered_at=first, status="cancelled")
+    assert surveys_invite_after_orders() == 2
+    assert set(Invitation.objects.values_list("customer_id", flat=True)) == {early.pk, late.pk}
+    assert surveys_invite_after_orders() == 0
