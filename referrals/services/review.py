@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
 from core.roles import Role, role_at_least
-from referrals.models import Referral, ReferralCode
+from customers.models import Task
+from referrals.models import Referral, ReferralCode, ReferralEvent
 from referrals.services.program import program_get
 from referrals.services.rewards import referral_reward
 from referrals.services.transitions import referral_transition
@@ -114,3 +115,31 @@ def referrer_suspend_if_due(*, code_id: int, now: dt.datetime | None = None) -> 
             suspended_reason=_("%(count)d rejected referrals (the limit is %(limit)d).") % {"count": rejected, "limit": limit},
         )
     )
+
+
+def reviews_escalate(*, now: dt.datetime | None = None) -> int:
+    """Escalate every flagged referral whose review deadline has passed: escalated_at set, an event
+    logged and a task for the managers (on the referrer's customer page and in the tasks inbox). It
+    stays flagged: a lapsed deadline never approves or pays anything. How many were escalated."""
+    now = now or timezone.now()
+    escalated = 0
+    due = Referral.objects.filter(state=S.FLAGGED, review_deadline__lte=now, escalated_at__isnull=True)
+    for referral_id in list(due.order_by("pk").values_list("pk", flat=True)):
+        with transaction.atomic():
+            referral = due.select_for_update().filter(pk=referral_id).first()
+            if referral is None:
+                continue  # decided or escalated meanwhile
+            referral.escalated_at = now
+            referral.save(update_fields=["escalated_at", "updated_at"])
+            # Not a change of state (so not referral_transition): flagged -> flagged, logged alike.
+            ReferralEvent.objects.create(
+                referral=referral, from_state=S.FLAGGED, to_state=S.FLAGGED, actor="system",
+                reason=_("The review deadline passed: escalated to the managers."),
+                data={"escalated": True, "deadline": referral.review_deadline.isoformat()},
+            )
+            Task.objects.create(
+                customer_id=referral.referrer_id, due_at=now,
+                title=_("Overdue review of referral #%(id)d: approve or reject it") % {"id": referral.pk},
+            )
+            escalated += 1
+    return escalated

@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -360,3 +361,33 @@ def referral_claw_back(*, referral: Referral, reason: str, data: dict, now: dt.d
             back, _what = _reward_claw_back(reward=reward, now=now, reason=reason)
             returned += back
     budget.save(returned=returned)
+
+
+# --- The end of the hold --------------------------------------------------------------------------
+
+RELEASE_BATCH = 500
+
+
+def holds_release(*, now: dt.datetime | None = None) -> int:
+    """Approve and reward every held referral whose hold has ended; how many. Each in its own
+    transaction (locks held briefly); a referral moved meanwhile (refunded, flagged) is skipped."""
+    now = now or timezone.now()
+    released = 0
+    last_id = 0
+    while True:
+        ids = list(
+            Referral.objects.filter(state=Referral.State.HELD, hold_until__lte=now, pk__gt=last_id)
+            .order_by("pk").values_list("pk", flat=True)[:RELEASE_BATCH]
+        )
+        if not ids:
+            return released
+        last_id = ids[-1]
+        for referral_id in ids:
+            with transaction.atomic():
+                referral = Referral.objects.select_for_update().filter(
+                    pk=referral_id, state=Referral.State.HELD, hold_until__lte=now
+                ).first()
+                if referral is None:
+                    continue
+                referral_reward(referral=referral, actor="system", now=now, reason=_("The hold ended."))
+                released += 1
