@@ -382,12 +382,18 @@ def holds_release(*, now: dt.datetime | None = None) -> int:
         if not ids:
             return released
         last_id = ids[-1]
-        for referral_id in ids:
-            with transaction.atomic():
-                referral = Referral.objects.select_for_update().filter(
-                    pk=referral_id, state=Referral.State.HELD, hold_until__lte=now
-                ).first()
-                if referral is None:
-                    continue
-                referral_reward(referral=referral, actor="system", now=now, reason=_("The hold ended."))
-                released += 1
+        released += sum(hold_release(referral_id=referral_id, now=now) for referral_id in ids)
+
+
+def hold_release(*, referral_id: int, now: dt.datetime | None = None) -> bool:
+    """Approve and reward one held referral if its hold has ended (locked; a second call, or one
+    racing it, finds it no longer held and does nothing); whether it did."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().filter(
+            pk=referral_id, state=Referral.State.HELD, hold_until__lte=now
+        ).first()
+        if referral is None:
+            return False
+        referral_reward(referral=referral, actor="system", now=now, reason=_("The hold ended."))
+        return True

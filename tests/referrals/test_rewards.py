@@ -62,7 +62,7 @@ def test_points_without_loyalty_settings_use_loyaltys_default_value():
 def test_the_referees_welcome_discount_has_its_own_code_and_expiry():
     program_set(**{**CASH, "referee_reward": "discount", "referee_discount_percent": Decimal("15"),
                    "referee_discount_days": 30})
-    _referrer, made = release(count=2, amount="60.00")
+    _referrer, _made = release(count=2, amount="60.00")
     discounts = list(Reward.objects.filter(role="referee"))
     assert len({d.discount_code for d in discounts}) == 2
     for discount in discounts:
@@ -138,7 +138,7 @@ def test_the_monthly_cap_withholds_the_referrer_reward_but_approves_and_says_why
 
 def test_the_yearly_cap_counts_earlier_months_and_clawed_back_rewards_free_a_place():
     program_set(**{**CASH, "cap_rewards_per_year": 2})
-    referrer, made = release(count=2)
+    referrer, _made = release(count=2)
     earlier = timezone.now() - dt.timedelta(days=40)
     if earlier.year == timezone.now().year:
         Reward.objects.filter(customer=referrer).update(created_at=earlier)
@@ -162,7 +162,7 @@ def test_the_budget_gives_a_reward_whole_or_not_at_all_and_is_never_exceeded():
     release(count=2)  # 10 + 10 discount each
     program = program_set()
     assert program.budget_spent == Decimal("30.00")
-    referrer, (last,) = release()
+    _referrer, (last,) = release()
     assert program_set().budget_spent == Decimal("30.00")
     assert last.events.get(to_state="rewarded").data["withheld"][0]["reason"] == "The programme's budget is spent."
 
@@ -171,5 +171,5 @@ def test_group_steps_come_from_the_admin_settings():
     GroupRewardStep.objects.all().delete()
     GroupRewardStep.objects.create(referrals=2, percent=Decimal("10"))
     program_set(**CASH)
-    referrer, _made = release(count=2)
+    _referrer, _made = release(count=2)
     assert Reward.objects.get(role="group").amount == Decimal("10.00")
