@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from customers.models import Task
@@ -45,3 +46,14 @@ def test_a_lapsed_review_is_escalated_once_with_a_task_and_never_paid():
 def test_the_feed_task_hands_over_nothing_twice():
     assert tasks.referrals_feed() >= 0
     assert tasks.referrals_feed() == 0
+
+
+def test_the_command_runs_every_step(capsys):
+    program_set(referee_reward="none")
+    referral_make(state="held")
+    referral_make(state="flagged", review_deadline=timezone.now() - dt.timedelta(minutes=1))
+    call_command("run_referrals")
+    out = capsys.readouterr().out
+    assert "1 referrals rewarded, 1 reviews escalated" in out
+    call_command("run_referrals")
+    assert "0 referrals rewarded, 0 reviews escalated" in capsys.readouterr().out
