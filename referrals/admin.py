@@ -6,6 +6,7 @@ so every change of a referral keeps its event)."""
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from referrals.models import (
     Fingerprint,
     FraudRule,
@@ -20,14 +21,8 @@ from referrals.models import (
 )
 
 
-class ReadOnlyMixin:
-    """Written by the referral services only: people look."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+class ServiceWrittenAdmin(ReadOnlyAdmin):
+    """Written by the referral services only: people look (no deletes either: the log stays whole)."""
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -89,16 +84,17 @@ class ReferralCodeAdmin(admin.ModelAdmin):
         return False
 
 
-class ReferralEventInline(ReadOnlyMixin, admin.TabularInline):
+class ReferralEventInline(admin.TabularInline):
     model = ReferralEvent
     fields = ("created_at", "from_state", "to_state", "actor", "staff", "reason", "data")
     readonly_fields = fields
-    extra = 0
+    extra = max_num = 0
+    can_delete = False
     ordering = ("id",)
 
 
 @admin.register(Referral)
-class ReferralAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReferralAdmin(ServiceWrittenAdmin):
     list_display = ("id", "referrer", "referee", "state", "verdict", "risk_score", "source", "created_at")
     list_filter = ("state", "verdict", "source", ("escalated_at", admin.EmptyFieldListFilter))
     list_select_related = ("referrer", "referee")
@@ -108,7 +104,7 @@ class ReferralAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RewardAdmin(ServiceWrittenAdmin):
     list_display = ("id", "customer", "role", "kind", "state", "value", "currency", "created_at")
     list_filter = ("role", "kind", "state")
     list_select_related = ("customer",)
@@ -116,7 +112,7 @@ class RewardAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PayoutAdmin(ServiceWrittenAdmin):
     list_display = ("id", "customer", "amount", "currency", "state", "requested_at", "paid_at", "reference")
     list_filter = ("state",)
     list_select_related = ("customer",)
@@ -124,13 +120,13 @@ class PayoutAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Fingerprint)
-class FingerprintAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class FingerprintAdmin(ServiceWrittenAdmin):
     list_display = ("customer", "kind", "value", "first_seen_at", "last_seen_at")
     list_filter = ("kind",)
     list_select_related = ("customer",)
 
 
 @admin.register(ShareVisit)
-class ShareVisitAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ShareVisitAdmin(ServiceWrittenAdmin):
     list_display = ("code", "day", "visits")
     list_select_related = ("code",)
