@@ -9,5 +9,7 @@ class ReferralsConfig(AppConfig):
 
     def ready(self):
         from referrals import ui
+        from referrals.services.rewards import register_templates
 
         ui.register()
+        register_templates()
