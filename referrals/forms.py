@@ -34,7 +34,8 @@ class PayoutFilterForm(forms.Form):
 
 class ReviewDecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
-    note = forms.CharField(label=_("Note"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    # Required to reject, optional to approve: the review service says which.
+    note = forms.CharField(label=_("Note"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class PayoutPaidForm(forms.Form):

@@ -258,3 +258,29 @@ def test_the_customer_panel_shows_code_referrals_referrer_and_rewards_with_fixed
     assert many == few
     assert 'data-testid="panel-made">4<' in page and 'data-testid="panel-rewards"' in page
     assert Referral.objects.filter(referrer=customer).count() == 4
+
+
+def test_a_manager_approves_and_rejects_from_the_queue_with_a_note(client, manager):
+    approve_me = make_referral(state="flagged")
+    reject_me = make_referral(state="flagged")
+    client.force_login(manager)
+    response = client.post(reverse("referrals:review_decide", args=[approve_me.pk]),
+                           {"decision": "approve", "note": "known customer"}, follow=True)
+    assert f"Referral #{approve_me.pk} approved." in response.content.decode()
+    approve_me.refresh_from_db()
+    assert approve_me.state == "pending"  # no qualifying order yet: back on the normal path
+    event = approve_me.events.get(to_state="pending")
+    assert event.staff_id == manager.pk and "known customer" in event.reason
+    # A rejection needs its note; the queue says so and nothing changes.
+    url = reverse("referrals:review_decide", args=[reject_me.pk])
+    page = client.post(url, {"decision": "reject", "note": ""}, follow=True).content.decode()
+    assert "Say why in a note." in page
+    reject_me.refresh_from_db()
+    assert reject_me.state == "flagged"
+    client.post(url, {"decision": "reject", "note": "same card", "next": "detail"})
+    reject_me.refresh_from_db()
+    assert reject_me.state == "rejected"
+    # Deciding again is refused with the reason, not a crash.
+    page = client.post(url, {"decision": "approve", "note": ""}, follow=True).content.decode()
+    assert "Only a referral flagged for review can be approved" in page
+    assert client.post(reverse("referrals:review_decide", args=[999999]), {"decision": "approve"}).status_code == 404
