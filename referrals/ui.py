@@ -25,7 +25,12 @@ def register() -> None:
     register_customer_panel(
         key="referrals", template="referrals/_customer_panel.html", load=customer_referrals_panel, order=25
     )
+    from customers.signals import demo_resetting, demo_seeded
     from referrals.portal_views import referrals_home_section
+    from referrals.services.demo import on_demo_resetting, on_demo_seeded
+
+    demo_seeded.connect(on_demo_seeded, dispatch_uid="referrals-demo-seeded")
+    demo_resetting.connect(on_demo_resetting, dispatch_uid="referrals-demo-resetting")
 
     register_portal_urls(prefix="referrals/", urlconf="referrals.portal_urls")
     register_portal_urls(prefix="rewards/", urlconf="referrals.portal_reward_urls")

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from customers.models import Customer
+from customers.signals import demo_seeded
 from customers.services.demo import demo_reset, demo_seed
 
 
@@ -85,6 +86,10 @@ class Command(BaseCommand):
                 "seconds": result.seconds,
             }
         )
+        # Other apps' demo rows (referrals, ...), built on the customers and orders just stored.
+        for _receiver, line in demo_seeded.send(sender=Customer, seed=seed, now=None):
+            if line:
+                self.stdout.write(str(line))
         for login in result.staff:
             if login.created:
                 line = _("Demo staff login: %(username)s / %(password)s (%(role)s)")

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from core.roles import Role
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Order, Tag
+from customers.signals import demo_resetting
 
 from . import params as P
 from .generate import chunks, customer_base
@@ -227,6 +228,7 @@ def demo_reset(*, suspend_references: bool | None = None) -> int:
     with transaction.atomic():
         if suspend_references is None:
             suspend_references = demo.count() >= REBUILD_INDEXES_FROM
+        demo_resetting.send(sender=Customer, customers=demo)
         with connection.cursor() as cursor, references_suspended(cursor, [Customer, Order], suspend_references):
             deleted = _purge(demo)
         ChannelSpend.objects.filter(channel__code__in=[c.code for c in P.CHANNELS]).delete()
