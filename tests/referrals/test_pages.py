@@ -162,7 +162,7 @@ def test_the_list_filters_by_state_verdict_and_referrer_and_pages(client, agent)
     assert client.get(url, {"state": "nonsense"}).status_code == 200
     for _ in range(50):
         make_referral()
-    few, page = _queries(client, url)
+    _count, page = _queries(client, url)
     assert page.count("<tr data-referral") == 50 and "before=" in page
 
 

@@ -5,8 +5,8 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from customers.models import Customer
-from customers.signals import demo_seeded
 from customers.services.demo import demo_reset, demo_seed
+from customers.signals import demo_seeded
 
 
 class Command(BaseCommand):
