@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include("loyalty.api_urls")),
     path("api/v1/", include("feedback.api_urls")),
     path("api/v1/", include("messaging.api_urls")),
+    path("api/v1/", include("referrals.api_urls")),
     path("", include("core.urls")),
     path("customers/", include("customers.urls")),
     path("value/", include("lifecycle.urls")),

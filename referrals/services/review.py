@@ -57,6 +57,13 @@ def _locked(referral_id: int) -> Referral:
     return Referral.objects.select_for_update().get(pk=referral_id)
 
 
+def _hold_end(referral: Referral) -> dt.datetime:
+    """The end of the refund window: flagged before it was held, a referral has none yet."""
+    if referral.hold_until is not None:
+        return referral.hold_until
+    return (referral.qualified_at or timezone.now()) + dt.timedelta(days=program_get().hold_days)
+
+
 def referral_approve(*, referral_id: int, staff, note: str, now: dt.datetime | None = None) -> Referral:
     """A manager approves a flagged referral (note optional); see the module for where it goes."""
     note = _check(staff, note, required=False)
@@ -71,9 +78,9 @@ def referral_approve(*, referral_id: int, staff, note: str, now: dt.datetime | N
         if referral.qualifying_order_id is None:
             referral_transition(referral=referral, to_state=S.PENDING, actor="staff", staff=staff, reason=reason,
                                 data=data, fields=fields)
-        elif referral.hold_until is not None and referral.hold_until > now:
+        elif _hold_end(referral) > now:
             referral_transition(referral=referral, to_state=S.HELD, actor="staff", staff=staff, reason=reason,
-                                data=data, fields=fields)
+                                data=data, fields={**fields, "hold_until": _hold_end(referral)})
         else:
             referral_reward(referral=referral, actor="staff", staff=staff, reason=reason, now=now, data=data,
                             fields=fields)

@@ -29,8 +29,8 @@ def referral_make(*, referrer=None, state: str = "pending", amount: str = "100.0
     now = timezone.now()
     if state != "pending" and "qualifying_order" not in fields:
         order = OrderFactory(customer=referee, amount=Decimal(amount), status="paid")
-        fields.update(
-            qualifying_order=order, order_amount=order.amount, qualified_at=now - dt.timedelta(days=31),
-            hold_until=now - dt.timedelta(minutes=1) if hold_ended else now + dt.timedelta(days=10),
-        )
+        fields = {
+            "qualifying_order": order, "order_amount": order.amount, "qualified_at": now - dt.timedelta(days=31),
+            "hold_until": now - dt.timedelta(minutes=1) if hold_ended else now + dt.timedelta(days=10), **fields,
+        }
     return Referral.objects.create(referrer=referrer, referee=referee, code=code, state=state, **fields)

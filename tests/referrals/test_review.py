@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 
 from core.exceptions import DomainError
@@ -75,3 +77,11 @@ def test_zero_never_suspends(manager):
     referral = referral_make(state="flagged")
     referral_reject(referral_id=referral.pk, staff=manager, note="fake")
     assert Referral.objects.get(pk=referral.pk).code.suspended_at is None
+
+
+def test_a_flag_raised_before_the_hold_gets_its_refund_window_when_approved(manager):
+    program_set(hold_days=30)
+    referral = referral_make(state="flagged", hold_until=None, qualified_at=None)
+    referral_approve(referral_id=referral.pk, staff=manager, note="")
+    referral.refresh_from_db()
+    assert referral.state == "held" and referral.hold_until > referral.created_at + dt.timedelta(days=29)
