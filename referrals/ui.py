@@ -1,10 +1,10 @@
 """What the referrals app adds to the shared pages: the Referrals link (the programme dashboard),
-the customer page's referral panel (core.registry), and its pages and home card in the customer
+the customer page's referral panel and its part of the demo data (core.registry), and its pages and home card in the customer
 portal (portal.registry)."""
 
 from django.utils.translation import gettext_lazy as _
 
-from core.registry import register_customer_panel, register_nav_item
+from core.registry import register_customer_panel, register_demo_step, register_nav_item
 from core.roles import Role
 from portal.registry import register_portal_home_section, register_portal_page, register_portal_urls
 
@@ -25,12 +25,10 @@ def register() -> None:
     register_customer_panel(
         key="referrals", template="referrals/_customer_panel.html", load=customer_referrals_panel, order=25
     )
-    from customers.signals import demo_resetting, demo_seeded
     from referrals.portal_views import referrals_home_section
-    from referrals.services.demo import on_demo_resetting, on_demo_seeded
+    from referrals.services.demo import referrals_demo
 
-    demo_seeded.connect(on_demo_seeded, dispatch_uid="referrals-demo-seeded")
-    demo_resetting.connect(on_demo_resetting, dispatch_uid="referrals-demo-resetting")
+    register_demo_step(key="referrals", run=referrals_demo, order=30)
 
     register_portal_urls(prefix="referrals/", urlconf="referrals.portal_urls")
     register_portal_urls(prefix="rewards/", urlconf="referrals.portal_reward_urls")

@@ -6,7 +6,8 @@ the programme's own services (codes, transitions, rewards, claims, payouts), so 
 review queue, the payouts and the portal have something to show. Reproducible for a seed; a few
 hundred rows, well under a second.
 
-Connected to customers.signals.demo_seeded / demo_resetting by referrals.ui."""
+Registered as a demo step by referrals.ui; the demo's reset deletes these rows with the demo
+customers (everything referral-related cascades from its customer)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from customers.models import Customer, Order
 from customers.services.demo import params as P
-from referrals.models import Payout, Referral, ReferralCode, ReferralEvent, Reward, ShareVisit
+from referrals.models import Referral, Reward, ShareVisit
 from referrals.services.claims import reward_claim
 from referrals.services.codes import referral_code_for
 from referrals.services.payouts import payout_mark_paid
@@ -75,8 +76,12 @@ def referrals_demo_seed(*, seed: int, now: dt.datetime | None = None, referrers:
     orders = {o["pk"]: o for o in Order.objects.filter(pk__in=first_orders.values()).values("pk", "amount", "ordered_at")}
     referrer_ids = rng.sample(demo_ids, referrers)
     taken = set(referrer_ids) | set(Referral.objects.values_list("referee_id", flat=True))
-    referees = [pk for pk in demo_ids if pk in first_orders and pk not in taken]
-    rng.shuffle(referees)
+    # Referees who ordered qualify (held, void, rewarded); those who have not stay pending or wait in
+    # review, so the order feed's qualification finds nothing of theirs to move later.
+    buyers = [pk for pk in demo_ids if pk in first_orders and pk not in taken]
+    others = [pk for pk in demo_ids if pk not in first_orders and pk not in taken]
+    rng.shuffle(buyers)
+    rng.shuffle(others)
     manager = get_user_model().objects.filter(username="manager").first()
     states, weights = zip(*OUTCOMES, strict=True)
     counts = {"codes": 0, "referrals": 0, "rewards": 0, "payouts_paid": 0}
@@ -94,16 +99,20 @@ def referrals_demo_seed(*, seed: int, now: dt.datetime | None = None, referrers:
                 visits.append(ShareVisit(code=code, day=timezone.localdate(now) - dt.timedelta(days=back),
                                          visits=rng.randint(1, 12)))
             for _n in range(rng.randint(1, 6)):
-                if not referees:
+                outcome = rng.choices(states, weights)[0]
+                pool = buyers if outcome in ("held", "void", "rewarded") else others or buyers
+                if not pool:
                     break
-                referee_id = referees.pop()
-                order = orders[first_orders[referee_id]]
-                created = order["ordered_at"] - dt.timedelta(days=rng.randint(1, 10))
+                referee_id = pool.pop()
+                order = orders.get(first_orders.get(referee_id))
+                if order is not None:
+                    created = order["ordered_at"] - dt.timedelta(days=rng.randint(1, 10))
+                else:
+                    created = now - dt.timedelta(days=rng.randint(0, 330))
                 referral = Referral.objects.create(referrer_id=referrer_id, referee_id=referee_id, code=code,
                                                    source=Referral.Source.SIGNUP)
                 Referral.objects.filter(pk=referral.pk).update(created_at=created)
                 referral_created_event(referral=referral, actor="system", reason=_("Demo data"))
-                outcome = rng.choices(states, weights)[0]
                 if outcome == "rejected":
                     _move(referral, S.REJECTED, _("Auto-rejected: the referee was already a customer"),
                           verdict=Referral.Verdict.REJECTED, risk_score=100,
@@ -136,27 +145,12 @@ def referrals_demo_seed(*, seed: int, now: dt.datetime | None = None, referrers:
     return counts
 
 
-def referrals_demo_reset(*, customers) -> None:
-    """Delete the referral rows of the demo customers (their rewards and payouts protect them)."""
-    referrals = Referral.objects.filter(referrer__in=customers) | Referral.objects.filter(referee__in=customers)
-    referral_ids = list(referrals.values_list("pk", flat=True))
-    rewards = Reward.objects.filter(customer__in=customers) | Reward.objects.filter(referral_id__in=referral_ids)
-    Payout.objects.filter(reward__in=rewards).delete()
-    rewards.delete()
-    ReferralEvent.objects.filter(referral_id__in=referral_ids).delete()
-    Referral.objects.filter(pk__in=referral_ids).delete()
-    ReferralCode.objects.filter(customer__in=customers).delete()
-
-
-def on_demo_seeded(sender, *, seed: int, now=None, **kwargs) -> str:
-    counts = referrals_demo_seed(seed=seed, now=now)
+def referrals_demo(*, seed: int) -> str:
+    """The demo step (core.registry.register_demo_step): a line for the person watching."""
+    counts = referrals_demo_seed(seed=seed)
     if not counts:
-        return ""
+        return _("Demo referrals: none (too few demo customers).")
     return _(
         "Demo referrals: %(codes)d codes, %(referrals)d referrals, %(rewards)d rewards, %(paid)d payouts paid."
     ) % {"codes": counts["codes"], "referrals": counts["referrals"], "rewards": counts["rewards"],
          "paid": counts["payouts_paid"]}
-
-
-def on_demo_resetting(sender, *, customers, **kwargs) -> None:
-    referrals_demo_reset(customers=customers)
