@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from core.times import month_starts
 from referrals.models import FraudRule, Payout, Referral, ReferralCode, ShareVisit
 from referrals.models import Reward as ReferralReward
 from referrals.services.program import program_get
@@ -163,15 +164,6 @@ def payout_list(*, state: str = "", before: int | None = None) -> QuerySet[Payou
     return rows
 
 
-def _month_starts(now: dt.datetime, months: int) -> list[dt.date]:
-    first = timezone.localdate(now).replace(day=1)
-    starts = []
-    for back in range(months - 1, -1, -1):
-        index = first.year * 12 + first.month - 1 - back
-        starts.append(dt.date(index // 12, index % 12 + 1, 1))
-    return starts
-
-
 def _as_date(value) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
@@ -182,7 +174,7 @@ def programme_figures(*, now: dt.datetime | None = None, months: int = 12) -> di
     and fraud flags per month. Eight aggregate queries whatever the number of rows."""
     now = now or timezone.now()
     program = program_get()
-    starts = _month_starts(now, months)
+    starts = month_starts(now, months)
     since = timezone.make_aware(dt.datetime.combine(starts[0], dt.time.min))
 
     by_state = dict(Referral.objects.values_list("state").annotate(n=Count("pk")).order_by())

@@ -21,10 +21,13 @@ from referrals.models import Payout, Referral
 PAGE = 50
 
 
-def _page(rows, size: int = PAGE) -> tuple[list, int | None]:
-    """One keyset page (newest first) and the id to continue before, or None at the end."""
+def _keyset_page(request, rows, size: int = PAGE) -> dict:
+    """One page of `rows` (newest first), the id to continue before (None at the end) and the
+    query string without the position, for the "older" link."""
     rows = list(rows[: size + 1])
-    return rows[:size], (rows[size - 1].pk if len(rows) > size else None)
+    query = request.GET.copy()
+    query.pop("before", None)
+    return {"rows": rows[:size], "more": rows[size - 1].pk if len(rows) > size else None, "query": query.urlencode()}
 
 
 def _form_errors_as_messages(request, form) -> None:
@@ -72,12 +75,8 @@ def dashboard(request):
 @role_required(Role.AGENT)
 def referral_list(request):
     form = ReferralFilterForm(request.GET)
-    rows, more = _page(selectors.referral_list(**form.filters()))
-    query = request.GET.copy()
-    query.pop("before", None)
-    return render(request, "referrals/list.html", {
-        "form": form, "referrals": rows, "more": more, "query": query.urlencode(),
-    })
+    page = _keyset_page(request, selectors.referral_list(**form.filters()))
+    return render(request, "referrals/list.html", {"form": form, "page": page})
 
 
 @require_GET
@@ -133,11 +132,9 @@ def review_decide(request, pk: int):
 @role_required(Role.AGENT)
 def payout_list(request):
     form = PayoutFilterForm(request.GET)
-    rows, more = _page(selectors.payout_list(**form.filters()))
-    query = request.GET.copy()
-    query.pop("before", None)
+    page = _keyset_page(request, selectors.payout_list(**form.filters()))
     return render(request, "referrals/payouts.html", {
-        "form": form, "payouts": rows, "more": more, "query": query.urlencode(),
+        "form": form, "page": page,
         "may_pay": role_at_least(request.user, Role.MANAGER), "paid_form": PayoutPaidForm(auto_id=False),
     })
 

@@ -17,13 +17,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LINK = re.compile(r"https?://\S+?/portal/link/[\w-]+/")
 
 
-@pytest.fixture
-def smtp(mailbox, settings, live_server):
-    mailbox.settings(settings)
-    settings.SITE_URL = live_server.url
-    return mailbox
-
-
 def test_a_customer_copies_the_link_and_claims_a_reward_once(page, smtp, screenshot, server_lock):
     with server_lock:
         customer = CustomerFactory(email="ada@example.com", first_name="Ada", last_name="Lovelace")
