@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
+from loyalty.models import LedgerEntry
+from loyalty.services.ledger import points_earn
 from referrals.models import Payout, Reward
 
 
@@ -43,8 +45,6 @@ def _outcome(reward: Reward, *, created: bool) -> ClaimOutcome:
     payout = Payout.objects.filter(reward_id=reward.pk).first() if reward.kind == Reward.Kind.CASH else None
     entry_id = None
     if reward.kind == Reward.Kind.POINTS:
-        from loyalty.models import LedgerEntry
-
         entry_id = (
             LedgerEntry.objects.filter(account__customer_id=reward.customer_id, idempotency_key=reward_points_key(reward.pk))
             .values_list("pk", flat=True)
@@ -80,9 +80,6 @@ def reward_claim(*, reward_id: int, customer_id: int, now=None) -> ClaimOutcome:
                     reward=reward, customer_id=customer_id, amount=reward.amount, currency=reward.currency
                 )
         else:
-            from loyalty.models import LedgerEntry
-            from loyalty.services.ledger import points_earn
-
             result = points_earn(
                 customer_id=customer_id, points=reward.points, idempotency_key=reward_points_key(reward.pk),
                 source=LedgerEntry.Source.REFERRAL, reason=str(_("Referral reward")),
