@@ -85,3 +85,24 @@ def test_a_manager_approves_a_flagged_referral_from_the_queue(page, login, manag
         referral.refresh_from_db()
         assert referral.state == Referral.State.PENDING
         assert "Same household" in referral.events.get(to_state="pending").reason
+
+
+def test_the_programme_dashboard_draws_its_charts(page, login, agent, screenshot, server_lock):
+    with server_lock:
+        referrer = CustomerFactory(first_name="Top", last_name="Referrer")
+        for state in ("approved", "flagged", "rejected", "held", "pending"):
+            make_referral(referrer=referrer, state=state,
+                          verdict={"flagged": "review", "rejected": "rejected"}.get(state, "ok"))
+    login(agent)
+    page.goto("/referrals/")
+    expect(page.locator("h1")).to_have_text("Referral programme")
+    for chart in ("chart-ref-states", "chart-ref-funnel", "chart-ref-flags"):
+        page.wait_for_function(
+            "(id) => window.Chart && window.Chart.getChart(document.querySelector(`canvas[data-chart=\"${id}\"]`))",
+            arg=chart,
+        )
+    expect(page.get_by_test_id("top-referrers")).to_contain_text("Top Referrer")
+    screenshot("63-referrals-dashboard")
+    page.get_by_test_id("states-table").get_by_role("link", name="1").first.click()
+    expect(page).to_have_url(re.compile(r"/referrals/list/\?state="))
+    expect(page.locator("tr[data-referral]")).to_have_count(1)
