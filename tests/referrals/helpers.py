@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from referrals.models import Referral, ReferralProgram
+from referrals.models import GroupRewardStep, Referral, ReferralProgram
 from referrals.services.codes import referral_code_for
 from referrals.services.program import program_get
 from tests.factories import CustomerFactory, OrderFactory
@@ -34,3 +34,10 @@ def referral_make(*, referrer=None, state: str = "pending", amount: str = "100.0
             "hold_until": now - dt.timedelta(minutes=1) if hold_ended else now + dt.timedelta(days=10), **fields,
         }
     return Referral.objects.create(referrer=referrer, referee=referee, code=code, state=state, **fields)
+
+
+def default_group_steps() -> None:
+    """The shipped steps (3 -> 30%, 5 -> 50%): a transactional test earlier in the run flushes the
+    rows the data migration made."""
+    for referrals, percent in ((3, Decimal("30.00")), (5, Decimal("50.00"))):
+        GroupRewardStep.objects.get_or_create(referrals=referrals, defaults={"percent": percent})

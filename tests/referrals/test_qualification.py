@@ -177,3 +177,19 @@ def test_orders_written_by_the_import_reach_referrals_through_the_feed():
     referral.refresh_from_db()
     assert referral.state == "held" and referral.order_amount == Decimal("30.00")
     assert referrals_feed_consume() == 0
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_queries_per_referral_moved_not_per_order(django_assert_max_num_queries):
+    program_set(min_order_amount=Decimal("20.00"))
+    referrals = [referral_make() for _ in range(3)]
+    others = [OrderFactory() for _ in range(5)]
+    # 6,000 changes of customers nobody referred, then the three referees' first orders.
+    changes = [paid(others[n % 5]) for n in range(6000)]
+    changes += [paid(OrderFactory(customer=r.referee, amount=Decimal("50.00"))) for r in referrals]
+    changes += [refunded(others[0])] * 2000
+    # One look-up for the paid, one for the refunds, the programme once, and two transitions (an
+    # UPDATE and an INSERT each) per referral moved.
+    with django_assert_max_num_queries(1 + 1 + 1 + 3 * 4):
+        order_changes_handle(changes)
+    assert set(Referral.objects.values_list("state", flat=True)) == {"held"}

@@ -9,7 +9,7 @@ from referrals.models import Referral, Reward
 from referrals.services.rewards import hold_release, holds_release
 from tests.factories import CustomerFactory
 from tests.races import race
-from tests.referrals.helpers import program_set, referral_make
+from tests.referrals.helpers import default_group_steps, program_set, referral_make
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -19,6 +19,7 @@ CASH = {"referrer_reward": "cash_percent", "referrer_percent": Decimal("10"), "r
 
 def test_20_referrals_of_one_referrer_rewarded_at_once_with_a_cap_of_5_give_exactly_5():
     program_set(**CASH, cap_rewards_per_month=5)
+    default_group_steps()
     referrer = CustomerFactory()
     made = [referral_make(referrer=referrer, state="held") for _ in range(20)]
     results, errors = race(*[lambda r=r: hold_release(referral_id=r.pk) for r in made])

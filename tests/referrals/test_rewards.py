@@ -11,10 +11,15 @@ from messaging.models import Message
 from referrals.models import GroupRewardStep, Referral, Reward
 from referrals.services.qualification import order_changes_handle
 from referrals.services.rewards import holds_release
-from tests.referrals.helpers import program_set, referral_make
+from tests.referrals.helpers import default_group_steps, program_set, referral_make
 from tests.referrals.test_qualification import refunded
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _steps():
+    default_group_steps()
 
 CASH = {"referrer_reward": "cash_percent", "referrer_percent": Decimal("10"), "referrer_cash_cap": None,
         "referee_reward": "none"}
