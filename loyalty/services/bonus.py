@@ -85,7 +85,7 @@ def bonus_award(*, customer_id: int, action: str, key: str, reason: str = "") ->
 FIRST_ORDER_KEY = f"bonus:{BonusRule.Action.FIRST_ORDER}:once"
 # The statuses of an order that was paid: a cancelled order may have been cancelled unpaid, so an
 # earlier cancelled order does not make a later paid one "not the first".
-PAID_STATUSES = (Order.Status.PAID, Order.Status.REFUNDED)
+PAID_STATUSES = (Order.Status.PAID.value, Order.Status.REFUNDED.value)
 
 
 def _limit_conditions(rule: BonusRule, *, action: str, now: dt.datetime) -> tuple[str, list]:
@@ -132,7 +132,7 @@ def _bonuses_post(
         if enrol:
             cursor.execute(
                 f"""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
-                    SELECT c.customer_id, 0, 0, %s FROM ({customers_sql}) c
+                    SELECT c.customer_id, 0, 0, %s FROM ({customers_sql}) c WHERE true
                     ON CONFLICT (customer_id) DO NOTHING""",
                 [_dt(now), *customers_params],
             )
@@ -183,7 +183,7 @@ def first_order_bonuses_award(*, order_ids: Sequence[int], now: dt.datetime | No
                 SELECT 1 FROM customers_order p WHERE p.customer_id = o.customer_id AND p.status IN (%s, %s)
                 AND (p.ordered_at < o.ordered_at OR (p.ordered_at = o.ordered_at AND p.id < o.id)))"""
         awarded += _bonuses_post(
-            rule=rule, customers_sql=first_paid, customers_params=[*order_params, Order.Status.PAID, *PAID_STATUSES],
+            rule=rule, customers_sql=first_paid, customers_params=[*order_params, Order.Status.PAID.value, *PAID_STATUSES],
             key=FIRST_ORDER_KEY, now=now, enrol=True,
         )
     return awarded
