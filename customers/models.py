@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
-from core.times import shop_day
 from core.money import ORDER_DIGITS, TOTAL_DIGITS, money_field_args
+from core.times import shop_day
 from customers.event_labels import event_label
 
 # ISO 3166-1 alpha-2, from pycountry's copy of the ISO data (kept up to date upstream), not typed here.
