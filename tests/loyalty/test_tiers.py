@@ -105,7 +105,7 @@ def test_dropping_one_tier_at_a_time_down_to_the_lowest(tiers):
     now = timezone.now()
     assert tiers_downgrade(now=now)["scheduled"] == 1
     names = []
-    for step in range(1, 5):
+    for _step in range(4):
         now += dt.timedelta(days=31)
         tiers_downgrade(now=now)
         names.append(state(member))
