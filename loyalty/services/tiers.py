@@ -138,6 +138,9 @@ def tiers_downgrade(*, now: dt.datetime | None = None) -> dict[str, int]:
     due = ops.adapt_datetimefield_value(now + dt.timedelta(days=program.downgrade_grace_days))
     postgres = connection.vendor == "postgresql"
     with transaction.atomic(), connection.cursor() as cursor:
+        if postgres:
+            # JIT compiled these plans for longer than they ran (their row estimates are high).
+            cursor.execute("SET LOCAL jit = off")
         for table in (DOWNGRADE_EVAL, DOWNGRADE_PLAN):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(f"CREATE TEMP TABLE {DOWNGRADE_EVAL} (account_id bigint)")
