@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from django_setup import setup_django  # noqa: E402
+from django_setup import setup_django
 
 BENCH_DB = "postgres://root@127.0.0.1:5432/h_loyaltyfeatures_bench"
 TIERS = [("Bronze", 0, "1.00"), ("Silver", 300, "1.25"), ("Gold", 600, "1.50"), ("Platinum", 900, "2.00")]
