@@ -83,7 +83,8 @@ def seed(members: int) -> None:
         sql("""UPDATE loyalty_loyaltyaccount a SET balance = s.total
                FROM (SELECT account_id, SUM(points) AS total FROM loyalty_ledgerentry GROUP BY account_id) s
                WHERE a.id = s.account_id""")
-        sql("INSERT INTO loyalty_earningrule (currency, points_per_unit, active) VALUES ('USD', 1, true)")
+        sql("INSERT INTO loyalty_earningrule (currency, points_per_unit, active) VALUES ('USD', 1, true)"
+            " ON CONFLICT (currency) DO NOTHING")
     sql("VACUUM ANALYZE loyalty_ledgerentry")
     sql("VACUUM ANALYZE loyalty_loyaltyaccount")
     print(f"seeded {members:,} members, {2 * members:,} orders and entries in {time.perf_counter() - start:.0f} s",

@@ -3,7 +3,11 @@ BonusRule rows with optional limits per day, month and lifetime. Other apps call
 (referrals.services -> loyalty.services.bonus.bonus_award(action="referral", ...)).
 
 The limit is counted under the account's lock, after the entry is appended, so two awards at once
-cannot both slip under it: the one over the limit raises and its entry is rolled back."""
+cannot both slip under it: the one over the limit raises and its entry is rolled back.
+
+Bonuses for many members at once are set-based (first_order_bonuses_award from the order feed,
+birthday_bonuses_award daily): the limits are conditions of the INSERT ... SELECT, counted under
+the accounts' locks, and a member over a limit is skipped, not an error."""
 
 from __future__ import annotations
 
@@ -210,7 +214,7 @@ def birthday_bonuses_award(*, now: dt.datetime | None = None) -> int:
     born_today = Q()
     for month, day in birthday_month_days(today):
         born_today |= Q(birth_date__month=month, birth_date__day=day)
-    sql, params = Customer.objects.filter(born_today).values("pk").query.sql_with_params()
+    sql, params = Customer.objects.filter(born_today).order_by().values("pk").query.sql_with_params()
     return _bonuses_post(
         rule=rule, customers_sql=sql, customers_params=list(params), key=f"bonus:{BonusRule.Action.BIRTHDAY}:{today.year}",
         now=now, enrol=False,
