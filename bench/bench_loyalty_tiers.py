@@ -14,6 +14,8 @@ runs see the same state:
 - change_preview() of raising one tier's threshold (measured; reads only);
 - the floor: the bare SQL aggregate both are built on (every member's qualifying points in the
   window, GROUP BY account), consumed in the server: no tiers, no writes;
+- with --quiet-night: one downgrade run committed, then the next run timed (nothing left to change:
+  the cost of a night when few members move, the usual case);
 - with --with-old: the in-memory evaluations they replaced (tests/loyalty/reference.py).
 The load average (`uptime`) is printed with the figures: the machine is shared (2 cores)."""
 
@@ -137,6 +139,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--with-old", action="store_true", help="also time the in-memory evaluations replaced")
+    parser.add_argument(
+        "--quiet-night", action="store_true",
+        help="commit one downgrade run, then time the next night's (a retry at the same time): nothing left to change",
+    )
     args = parser.parse_args()
     setup_django(args.database_url)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -159,6 +165,12 @@ def main() -> None:
         best.setdefault("preview", []).append(
             timed("change_preview", lambda: {k: v for k, v in change_preview(tier=gold).items() if k.startswith("moving")})[0]
         )
+    if args.quiet_night:
+        timed("tiers_downgrade, committed", tiers_downgrade)
+        best["quiet-night downgrade"] = [
+            timed("tiers_downgrade, the next run (nothing to change)", tiers_downgrade, rollback=True)[0]
+        ]
+        best.setdefault("floor", []).append(timed("floor (bare SQL aggregate)", floor)[0])
     if args.with_old:
         from tests.loyalty.reference import reference_change_preview, reference_tiers_downgrade
 
