@@ -25,6 +25,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("value/", include("lifecycle.urls")),
     path("loyalty/", include("loyalty.urls")),
+    path("referrals/", include("referrals.urls")),
     path("portal/", include("portal.urls")),
     path("surveys/", include("feedback.urls")),
     path("s/", include("feedback.public_urls")),
