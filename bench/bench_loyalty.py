@@ -4,7 +4,8 @@
     DATABASE_URL=postgres://root@127.0.0.1:5432/h_loyalty_bench .venv/bin/python manage.py migrate
     DATABASE_URL=postgres://root@127.0.0.1:5432/h_loyalty_bench .venv/bin/python bench/bench_loyalty.py earn
     ... bench_loyalty.py expire      (after earn: the lots it made, all past their expiry)
-    ... bench_loyalty.py redeem      (gunicorn + 50 concurrent clients on 1M accounts / 10M entries)
+    ... bench_loyalty.py redeem      (gunicorn + 50 concurrent clients on 1M accounts / 10M entries;
+                                      needs wrk: apt-get install wrk)
 
 earn: N newly imported paid orders (default 1,000,000 over 200,000 customers) with their order-feed
 rows, as the import writes them; then loyalty's feed consumer earns for all of them (the measured
@@ -227,8 +228,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--entries", type=int, default=10_000_000)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (redeem)")
+    parser.add_argument("--seconds", type=int, default=20, help="length of each load (redeem)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (redeem)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (redeem): sync, gthread")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (redeem, gthread)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of lots_expire (expire)")
     parser.add_argument("--skip-seed", action="store_true", help="use the orders (earn) or accounts (redeem) already there")
     args = parser.parse_args()

@@ -165,7 +165,11 @@ def ledger_post(
         if draws:
             for lot, part in draws:
                 lot.remaining -= part
-            PointLot.objects.bulk_update([lot for lot, _part in draws], ["remaining"])
+            if len(draws) == 1:
+                # The usual case: a plain UPDATE (bulk_update's CASE took longer to build than to run).
+                PointLot.objects.filter(pk=draws[0][0].pk).update(remaining=draws[0][0].remaining)
+            else:
+                PointLot.objects.bulk_update([lot for lot, _part in draws], ["remaining"])
             LotAllocation.objects.bulk_create(
                 [LotAllocation(entry=entry, lot=lot, points=part) for lot, part in draws]
             )
