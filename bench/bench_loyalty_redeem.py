@@ -98,7 +98,9 @@ def run(args) -> None:
     wrk_env = {**os.environ, "TOKEN": token, "LOW": str(low), "HIGH": str(high)}
     try:
         _wait_for_server()
-        _wrk(wrk, wrk_env, clients=1, seconds=3)  # warm-up: imports, connections, caches
+        # Warm-up: a worker's first request loads the URLs, views and translations (seconds on a
+        # busy machine), and each opens its database connection.
+        _wrk(wrk, wrk_env, clients=2 * args.workers * args.threads, seconds=10)
         # One client first: the time a request takes when nothing queues (the server's own work,
         # plus the loopback); the concurrent figure adds the wait for a free worker and core.
         _report("one client alone", _measured(wrk, wrk_env, server, clients=1, seconds=args.seconds), setup)
