@@ -128,8 +128,8 @@ def main() -> None:
     changed = args.file.with_name(args.file.stem + "_changed.csv")
     started = time.perf_counter()
     write_orders(args.file, orders=args.orders, customers=args.customers, seed=args.seed)
-    # Same orders, every amount one cent more: all rows are updates.
-    write_orders(changed, orders=args.orders, customers=args.customers, seed=args.seed, amount_delta=1)
+    if not args.loyalty:  # same orders, every amount one cent more: all rows are updates
+        write_orders(changed, orders=args.orders, customers=args.customers, seed=args.seed, amount_delta=1)
     size = args.file.stat().st_size / 1e6
     print(f"wrote {args.orders:,} orders over {args.customers:,} customers to {args.file} ({size:.0f} MB) "
           f"in {time.perf_counter() - started:.1f} s", flush=True)

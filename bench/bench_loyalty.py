@@ -9,11 +9,12 @@
 
 earn: N newly imported paid orders (default 1,000,000 over 200,000 customers) with their order-feed
 rows, as the import writes them; then loyalty's feed consumer earns for all of them (the measured
-figure), then the bare-SQL floor: the same writes (accounts, entries, lots, balances) as single
+figure), then the earning service alone (orders_earn over the same ids); first the bare-SQL floor: the same writes (accounts, entries, lots, balances) as single
 statements over the whole set, no feed, no batches, no locks, no idempotency check, with the
 foreign-key checks a commit would run (SET CONSTRAINTS ALL IMMEDIATE), then rolled back.
 
-expire: every lot made by `earn` is set past its expiry; the floor (the same writes as bare
+expire: every lot made by `earn` (or, without one, by the floor's statements, committed) is set past
+its expiry; the floor (the same writes as bare
 statements, constraints checked, rolled back), then lots_expire() --repeat times, each committed;
 between runs the expiry is undone (allocations and expire entries deleted, lots refilled, balances
 restored, VACUUM ANALYZE), so each run expires the same 1,000,000 lots.
@@ -119,6 +120,9 @@ def bench_earn(args) -> None:
     else:
         print(f"seeding {args.orders:,} paid orders over {args.customers:,} customers ...", flush=True)
         seed_orders(orders=args.orders, customers=args.customers)
+    earn_floor()
+    if args.floor_only:
+        return
     waited = [0.0]
 
     def consume_all():
@@ -148,34 +152,43 @@ def bench_earn(args) -> None:
     sql(f"TRUNCATE {LOYALTY_TABLES}")
     order_ids = list(Order.objects.values_list("id", flat=True))
     timed(f"earning service alone, orders_earn() ({len(order_ids):,} orders)", lambda: orders_earn(order_ids=order_ids))
-    # The floor: the same writes as bare statements over the whole set into the real tables (their
-    # indexes, foreign keys and WAL), no feed, no batches, no locks, no idempotency; rolled back.
+
+
+def earn_floor() -> None:
+    """The floor: the same writes as bare statements over the whole set into the real tables (their
+    indexes, foreign keys and WAL), no feed, no batches, no locks, no idempotency; rolled back."""
     with transaction.atomic():
         sql(f"TRUNCATE {LOYALTY_TABLES}")
-        now = timezone.now()
 
         def floor():
-            sql("""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
-                   SELECT DISTINCT customer_id, 0, 0, %s FROM customers_order""", [now])
-            rows = sql(
-                """INSERT INTO loyalty_ledgerentry (account_id, kind, points, balance_after, reason, source, order_id,
-                       idempotency_key, rate, base_amount, unrecovered, created_at)
-                   SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, 'order:' || o.id || ':earn',
-                          1, o.amount, 0, %s
-                   FROM customers_order o JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id""",
-                [now],
-            )
-            sql("""INSERT INTO loyalty_pointlot (account_id, entry_id, points, remaining, available_at, expires_at)
-                   SELECT account_id, id, points, points, %s, %s FROM loyalty_ledgerentry""", [now, now])
-            sql("""UPDATE loyalty_loyaltyaccount SET balance = s.total
-                   FROM (SELECT account_id, SUM(points) AS total FROM loyalty_ledgerentry GROUP BY account_id) s
-                   WHERE loyalty_loyaltyaccount.id = s.account_id""")
+            rows = earn_as_bare_statements(now=timezone.now())
             sql("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred foreign-key checks, as a commit would
             return rows
 
         timed("bare-SQL floor (accounts, entries, lots, balances as 4 statements, FK checks; no feed, locks, "
               "idempotency)", floor)
         transaction.set_rollback(True)
+
+
+def earn_as_bare_statements(*, now) -> int:
+    """Every order's earn, lot and balance as four statements over the whole set (lots spendable at
+    once and expiring `now`)."""
+    sql("""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
+           SELECT DISTINCT customer_id, 0, 0, %s FROM customers_order""", [now])
+    rows = sql(
+        """INSERT INTO loyalty_ledgerentry (account_id, kind, points, balance_after, reason, source, order_id,
+               idempotency_key, rate, base_amount, unrecovered, created_at)
+           SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, 'order:' || o.id || ':earn',
+                  1, o.amount, 0, %s
+           FROM customers_order o JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id""",
+        [now],
+    )
+    sql("""INSERT INTO loyalty_pointlot (account_id, entry_id, points, remaining, available_at, expires_at)
+           SELECT account_id, id, points, points, %s, %s FROM loyalty_ledgerentry""", [now, now])
+    sql("""UPDATE loyalty_loyaltyaccount SET balance = s.total
+           FROM (SELECT account_id, SUM(points) AS total FROM loyalty_ledgerentry GROUP BY account_id) s
+           WHERE loyalty_loyaltyaccount.id = s.account_id""")
+    return rows
 
 
 def _check():
@@ -193,6 +206,10 @@ def sql_one(statement: str):
 def bench_expire(args) -> None:
     from loyalty.services.expiry import lots_expire
 
+    if not sql_one("SELECT EXISTS (SELECT 1 FROM loyalty_pointlot)")[0]:
+        # No earn run before: the same state by the floor's statements, committed.
+        earn_as_bare_statements(now=timezone.now())
+        sql("VACUUM ANALYZE")
     lots = sql("UPDATE loyalty_pointlot SET expires_at = now() - interval '1 day' WHERE remaining > 0")
     sql("ANALYZE loyalty_pointlot")
     print(f"{lots:,} lots past their expiry", flush=True)
@@ -247,6 +264,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (redeem)")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (redeem): sync, gthread")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (redeem, gthread)")
+    parser.add_argument("--floor-only", action="store_true", help="earn: only the bare-SQL floor")
     parser.add_argument("--repeat", type=int, default=1, help="runs of lots_expire (expire)")
     parser.add_argument("--skip-seed", action="store_true", help="use the orders (earn) or accounts (redeem) already there")
     args = parser.parse_args()
