@@ -8,16 +8,17 @@
                                       needs wrk: apt-get install wrk)
 
 earn: N newly imported paid orders (default 1,000,000 over 200,000 customers) with their order-feed
-rows, as the import writes them; then loyalty's feed consumer earns for all of them (the measured
-figure), then the earning service alone (orders_earn over the same ids); first the bare-SQL floor: the same writes (accounts, entries, lots, balances) as single
-statements over the whole set, no feed, no batches, no locks, no idempotency check, with the
-foreign-key checks a commit would run (SET CONSTRAINTS ALL IMMEDIATE), then rolled back.
+rows, as the import writes them. First the bare-SQL floor: the same writes (accounts, entries,
+lots, balances) as single statements over the whole set, no feed, no batches, no locks, no
+idempotency check, with the foreign-key checks a commit would run (SET CONSTRAINTS ALL IMMEDIATE),
+rolled back (--floor-only stops there). Then loyalty's feed consumer earns for all of them (the
+measured figure), then the earning service alone (orders_earn over the same ids, ledger emptied).
 
 expire: every lot made by `earn` (or, without one, by the floor's statements, committed) is set past
-its expiry; the floor (the same writes as bare
-statements, constraints checked, rolled back), then lots_expire() --repeat times, each committed;
-between runs the expiry is undone (allocations and expire entries deleted, lots refilled, balances
-restored, VACUUM ANALYZE), so each run expires the same 1,000,000 lots.
+its expiry; the floor (the same writes as bare statements, constraints checked, rolled back), then
+lots_expire() --repeat times, each committed; between runs the expiry is undone (allocations and
+expire entries deleted, lots refilled, balances restored, VACUUM ANALYZE), so each run expires the
+same 1,000,000 lots.
 
 Every figure is printed with the machine's load average (it is shared)."""
 

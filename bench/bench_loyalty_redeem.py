@@ -14,10 +14,10 @@ allocation, and commits."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -98,9 +98,11 @@ def run(args) -> None:
     wrk_env = {**os.environ, "TOKEN": token, "LOW": str(low), "HIGH": str(high)}
     try:
         _wait_for_server()
-        # Warm-up: a worker's first request loads the URLs, views and translations (seconds on a
-        # busy machine), and each opens its database connection.
-        _wrk(wrk, wrk_env, clients=2 * args.workers * args.threads, seconds=10)
+        # Warm-up until the workers answer steadily: each starts by importing every app (seconds on
+        # a busy machine) and opens its database connection on its first request.
+        for _ in range(12):
+            if _wrk(wrk, wrk_env, clients=2 * args.workers * args.threads, seconds=5)["requests"] >= 20 * args.workers:
+                break
         # One client first: the time a request takes when nothing queues (the server's own work,
         # plus the loopback); the concurrent figure adds the wait for a free worker and core.
         _report("one client alone", _measured(wrk, wrk_env, server, clients=1, seconds=args.seconds), setup)
@@ -186,9 +188,11 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 
 def _wait_for_server() -> None:
-    for _ in range(100):
+    # A TCP connection only: a request (e.g. the API schema, seconds of CPU to build) would keep a
+    # worker busy long after a client that gave up on it.
+    for _ in range(300):
         try:
-            http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/api/schema/")
+            socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
             return
         except OSError:
             time.sleep(0.2)
