@@ -15,6 +15,6 @@ def fillfactor(value: int):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loyalty", "0004_ledger_plain_ids")]
+    dependencies = [("loyalty", "0005_ledger_plain_ids")]
 
     operations = [migrations.RunPython(fillfactor(80), fillfactor(100))]

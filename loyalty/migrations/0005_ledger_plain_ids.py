@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0006_customer_language'),
-        ('loyalty', '0003_partial_entry_indexes'),
+        ('loyalty', '0004_birthday_schedule'),
     ]
 
     operations = [
