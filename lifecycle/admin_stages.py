@@ -23,7 +23,7 @@ class StageRulesAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("activation_events", "activation_count", "activation_days")}),
         (None, {"fields": ("repeat_orders", "repeat_days")}),
-        (None, {"fields": ("loyal_orders", "loyal_segments")}),
+        (None, {"fields": ("loyal_orders", "loyal_segments", "loyal_feedback", "loyal_advocates")}),
         (None, {"fields": ("at_risk_days", "churn_days")}),
     ]
 

@@ -13,7 +13,9 @@ The rules (parameters in lifecycle.models_stages.StageRules), in order, as of th
   activation_days of sign-up);
 - churned: idle (no paid order, no event) for churn_days or more;
 - at risk: idle for at_risk_days or more;
-- loyal: loyal_orders paid orders or more, or an RFM segment listed as loyal;
+- loyal: loyal_orders paid orders or more, an RFM segment listed as loyal, feedback positivity of
+  loyal_feedback or more (a promoter), or an advocate listed by a registered source (a successful
+  referrer: lifecycle.health_hooks.register_advocate_source) while loyal_advocates is on;
 - active: repeat_orders paid orders within repeat_days of each other (at any time), or the
   customer was already active, loyal, at risk or churned (a returning customer is active again);
 - new: otherwise (a first paid order or the activation moment).
@@ -38,7 +40,7 @@ from django.utils.translation import gettext as _
 from core.exceptions import DomainError
 from core.roles import Role, role_at_least
 from customers.models import Customer
-from lifecycle.health_hooks import feedback_source
+from lifecycle.health_hooks import advocate_sources, feedback_source
 from lifecycle.models_health import HealthRules
 from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
 
@@ -108,7 +110,7 @@ def _in_list(column: str, prefix: str, values: list[str], params: dict) -> str:
 
 FIGURE_COLUMNS = (
     "customer_id, current_stage, seen_changed_at, manual, paid_orders, repeated, early_core, last_active_at, rfm_segment, "
-    "window_actions, breadth, service, core_recent, core_previous, last_core_at, feedback"
+    "window_actions, breadth, service, core_recent, core_previous, last_core_at, feedback, advocate"
 )
 
 
@@ -139,6 +141,17 @@ def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params:
         sql, extra = source()
         params.update(extra)
         feedback_join, feedback = f"LEFT JOIN ({sql}) fb ON fb.customer_id = c.id", "fb.positivity"
+    advocate_join, advocate = "", "0"
+    sources = advocate_sources() if rules.loyal_advocates else {}
+    if sources:
+        selects = []
+        for _name, source in sorted(sources.items()):
+            sql, extra = source()
+            params.update(extra)
+            selects.append(f"SELECT customer_id FROM ({sql}) a")
+        # DISTINCT: each advocate once, however many times the sources list it, so the join adds no row.
+        advocate_join = f"LEFT JOIN (SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(selects)}) u) adv ON adv.customer_id = c.id"
+        advocate = "CASE WHEN adv.customer_id IS NULL THEN 0 ELSE 1 END"
     return f"""
 WITH paid AS (
     SELECT o.customer_id, o.ordered_at,
@@ -168,13 +181,14 @@ WITH paid AS (
 SELECT c.id, cs.stage, cs.changed_at, COALESCE(cs.manual, FALSE),
        COALESCE(o.paid_orders, 0), COALESCE(o.repeated, 0), COALESCE(e.early_core, 0), {last_active}, v.rfm_segment,
        COALESCE(o.window_orders, 0) + COALESCE(e.window_events, 0), COALESCE(e.breadth, 0), COALESCE(e.service, 0),
-       COALESCE(e.core_recent, 0), COALESCE(e.core_previous, 0), e.last_core_at, {feedback}
+       COALESCE(e.core_recent, 0), COALESCE(e.core_previous, 0), e.last_core_at, {feedback}, {advocate}
 FROM customers_customer c
 LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id
 LEFT JOIN o ON o.customer_id = c.id
 LEFT JOIN e ON e.customer_id = c.id
 LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id
 {feedback_join}
+{advocate_join}
 WHERE c.id >= %(lo)s AND c.id < %(hi)s
 """
 
@@ -186,7 +200,7 @@ def _target_stage(loyal_segment: str) -> str:
         WHEN f.last_active_at <= %(churn_since)s THEN 'churned'
         WHEN f.last_active_at <= %(at_risk_since)s THEN 'at_risk'
         WHEN (%(loyal_orders)s > 0 AND f.paid_orders >= %(loyal_orders)s) OR {loyal_segment}
-             OR (%(loyal_feedback)s > 0 AND f.feedback >= %(loyal_feedback)s) THEN 'loyal'
+             OR (%(loyal_feedback)s > 0 AND f.feedback >= %(loyal_feedback)s) OR f.advocate = 1 THEN 'loyal'
         WHEN f.repeated = 1 OR f.current_stage IN ('active', 'loyal', 'at_risk', 'churned') THEN 'active'
         ELSE 'new' END"""
 
@@ -211,7 +225,7 @@ SELECT g.customer_id, g.current_stage, g.seen_changed_at, g.target,
            WHEN g.target = 'loyal' THEN 'loyal'
            WHEN g.target = 'at_risk' THEN 'idle_at_risk'
            ELSE 'idle_churned' END AS rule,
-       g.paid_orders, g.repeated, g.early_core, g.rfm_segment,
+       g.paid_orders, g.repeated, g.early_core, g.rfm_segment, g.advocate,
        {d.days_since("t", "g.last_active_at")} AS days_idle
 FROM g
 WHERE (g.current_stage IS NULL OR g.current_stage <> g.target)
@@ -227,12 +241,12 @@ def _create_temp_tables(cursor, d: _Dialect) -> None:
         f"CREATE TEMPORARY TABLE {FIGURES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
         f"seen_changed_at {moment}, manual boolean, paid_orders integer, repeated integer, early_core integer, "
         f"last_active_at {moment}, rfm_segment {text}, window_actions integer, breadth integer, service integer, "
-        f"core_recent integer, core_previous integer, last_core_at {moment}, feedback integer)"
+        f"core_recent integer, core_previous integer, last_core_at {moment}, feedback integer, advocate integer)"
     )
     cursor.execute(
         f"CREATE TEMPORARY TABLE {CHANGES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
         f"seen_changed_at {moment}, target {text}, rule {text}, paid_orders integer, repeated integer, "
-        f"early_core integer, rfm_segment {text}, days_idle numeric)"
+        f"early_core integer, rfm_segment {text}, advocate integer, days_idle numeric)"
     )
     health_table_create(cursor, HEALTH_TABLE)
 
@@ -242,7 +256,7 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict) ->
     ch = CHANGES_TABLE
     cursor.execute(
         f"INSERT INTO {ch} (customer_id, current_stage, seen_changed_at, target, rule, paid_orders, repeated, "
-        f"early_core, rfm_segment, days_idle) {changes_sql}",
+        f"early_core, rfm_segment, advocate, days_idle) {changes_sql}",
         params,
     )
     cursor.execute(
@@ -259,7 +273,7 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict) ->
     )
     figures = (
         f"{d.json_object()}('paid_orders', ch.paid_orders, 'repeat', ch.repeated, 'core_actions', ch.early_core, "
-        "'rfm_segment', ch.rfm_segment, 'days_idle', ch.days_idle)"
+        "'rfm_segment', ch.rfm_segment, 'advocate', ch.advocate, 'days_idle', ch.days_idle)"
     )
     cursor.execute(
         "INSERT INTO lifecycle_stagetransition (customer_id, from_stage, to_stage, at, rule, figures, manual, reason, run_id) "
