@@ -8,6 +8,10 @@ class LoyaltyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from lifecycle.health_hooks import register_points_awarder
         from loyalty import ui
+        from loyalty.services.bonus import retention_points_award
 
         ui.register()
+        # Lifecycle's level-3 retention offer can be bonus points (lifecycle does not import loyalty).
+        register_points_awarder(retention_points_award)

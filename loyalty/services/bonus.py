@@ -59,3 +59,13 @@ def bonus_award(*, customer_id: int, action: str, key: str, reason: str = "") ->
         account_id=account.pk, kind=LedgerEntry.Kind.EARN, points=rule.points, idempotency_key=f"{prefix}{key}",
         source=SOURCES[action], reason=reason or rule.get_action_display(), on_created=check_limits, now=now,
     )
+
+
+def retention_points_award(*, customer_id: int, points: int, key: str, reason: str) -> PostResult:
+    """Lifecycle's retention offer in points (registered in lifecycle.health_hooks by LoyaltyConfig):
+    credits `points` once per `key` (retention:<level>:<day>:<customer id>)."""
+    account = account_for_customer(customer_id=customer_id)
+    return ledger_post(
+        account_id=account.pk, kind=LedgerEntry.Kind.EARN, points=points, idempotency_key=key,
+        source=LedgerEntry.Source.CAMPAIGN, reason=reason,
+    )
