@@ -9,9 +9,10 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self):
         from lifecycle.health_hooks import register_points_awarder
-        from loyalty import ui
+        from loyalty import demo, ui
         from loyalty.services.bonus import retention_points_award
 
         ui.register()
+        demo.register()
         # Lifecycle's level-3 retention offer can be bonus points (lifecycle does not import loyalty).
         register_points_awarder(retention_points_award)
