@@ -375,6 +375,30 @@ def customer_page(
         return _customer_page(customer_sorted(qs, sort), sort, key, descending, decoded, size)
 
 
+def _page_backwards(rows: list, sort: str, key: SortKey, size: int) -> CustomerPage:
+    """The page from up to size+1 rows fetched walking backwards from a "previous" cursor."""
+    more_before = len(rows) > size
+    rows = rows[:size][::-1]
+    page = CustomerPage(rows, sort)
+    if rows:
+        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
+        if more_before:
+            page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
+    return page
+
+
+def _page_forwards(rows: list, sort: str, key: SortKey, size: int, *, from_cursor: bool) -> CustomerPage:
+    """The page from up to size+1 rows fetched walking forwards (from the start or a "next" cursor)."""
+    more_after = len(rows) > size
+    rows = rows[:size]
+    page = CustomerPage(rows, sort)
+    if rows and more_after:
+        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
+    if rows and from_cursor:
+        page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
+    return page
+
+
 def _customer_page_missing_last(qs: QuerySet, sort: str, key: SortKey, descending: bool, decoded, size: int) -> CustomerPage:
     """A page of a sort whose customers without the row come last (the health sort) in two walks:
     the customers with the row by its index (the row comparison of `_seek`, tie-broken by the row's
@@ -413,28 +437,14 @@ def _customer_page_missing_last_rows(qs: QuerySet, sort: str, key: SortKey, desc
             rows += having(None, not descending, size + 1 - len(rows))
         else:
             rows = having(values, not descending, size + 1)
-        more_before = len(rows) > size
-        rows = rows[:size][::-1]
-        page = CustomerPage(rows, sort)
-        if rows:
-            page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
-            if more_before:
-                page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
-        return page
+        return _page_backwards(rows, sort, key, size)
 
     if decoded is not None and decoded[1][0] is None:
         rows = lacking(decoded[1][1], descending, size + 1)
     else:
         rows = having(decoded[1] if decoded else None, descending, size + 1)
         rows += lacking(None, descending, size + 1 - len(rows))
-    more_after = len(rows) > size
-    rows = rows[:size]
-    page = CustomerPage(rows, sort)
-    if rows and more_after:
-        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
-    if rows and decoded is not None:
-        page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
-    return page
+    return _page_forwards(rows, sort, key, size, from_cursor=decoded is not None)
 
 
 def _customer_page(qs: QuerySet, sort: str, key: SortKey, descending: bool, decoded, size: int) -> CustomerPage:
@@ -446,26 +456,12 @@ def _customer_page(qs: QuerySet, sort: str, key: SortKey, descending: bool, deco
         rows = list(
             qs.filter(_seek(key, decoded[1], not descending)).order_by(*customer_ordering(sort, reverse=True))[: size + 1]
         )
-        more_before = len(rows) > size
-        rows = rows[:size][::-1]
-        page = CustomerPage(rows, sort)
-        if rows:
-            page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
-            if more_before:
-                page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
-        return page
+        return _page_backwards(rows, sort, key, size)
 
     if decoded is not None:
         qs = qs.filter(_seek(key, decoded[1], descending))
     rows = list(qs.order_by(*customer_ordering(sort))[: size + 1])
-    more_after = len(rows) > size
-    rows = rows[:size]
-    page = CustomerPage(rows, sort)
-    if rows and more_after:
-        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
-    if rows and decoded is not None:
-        page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
-    return page
+    return _page_forwards(rows, sort, key, size, from_cursor=decoded is not None)
 
 
 def customer_export_rows(*, qs: QuerySet, sort: str = DEFAULT_SORT, chunk_size: int = 2000):
