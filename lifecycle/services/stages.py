@@ -5,8 +5,12 @@ no statement holds more than a range): one INSERT ... SELECT computes, in SQL, e
 figures (paid orders, repeat behaviour, core actions after sign-up, last activity, RFM segment) and
 the stage the rules give, and keeps only the customers whose stage would change into a temporary
 table; then one INSERT adds the customers who have no stage row yet, one UPDATE ... FROM moves the
-others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed. A re-run
-on the same data finds no change and writes no stage or transition row.
+others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed (on
+PostgreSQL all three are one statement: the transitions come from the RETURNING of the INSERT and
+the UPDATE, so the stage table is not read again). A re-run on the same data finds no change and
+writes no stage or transition row; a range with no change skips its writes. Each range commits
+asynchronously (its rows are derived: a server crash loses at most the last ranges, which the next
+run writes again) and the run records its seconds per phase (LifecycleRun.timings).
 
 The rules (parameters in lifecycle.models_stages.StageRules), in order, as of the moment T:
 - lead: no paid order and no activation moment (activation_count core actions within
