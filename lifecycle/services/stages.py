@@ -331,7 +331,8 @@ def _evaluate_range(cursor, d: _Dialect, sql: dict, params: dict, timings: _Timi
         cursor.execute(f"INSERT INTO {FIGURES_TABLE} ({FIGURE_COLUMNS}) {sql['figures']}", params)
     _write_stage_changes(cursor, d, sql["changes"], params, timings)
     health_write_changes(cursor, sql["health"], HEALTH_TABLE, params, timings)
-    cursor.execute(f"DELETE FROM {FIGURES_TABLE}")
+    with timings.phase("cleanup"):
+        cursor.execute(f"DELETE FROM {FIGURES_TABLE}")
 
 
 def lifecycle_run_create(*, as_of: dt.datetime | None = None, job=None) -> LifecycleRun:
@@ -373,8 +374,9 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
     d = _Dialect(connection.vendor)
     adapt = connection.ops.adapt_datetimefield_value
     t = run.as_of
-    bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    total = Customer.objects.count()
+    with timings.phase("setup"):
+        bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
+        total = Customer.objects.count()
     params: dict = {
         "t": adapt(t),
         "run": run.pk,
@@ -407,6 +409,8 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
                         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
                         cursor.execute("SET LOCAL synchronous_commit = off")
                     _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk}, timings)
+                    committing = time.perf_counter()
+                timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - committing
                 # Progress by the share of the id range covered: counting each range would cost a query.
                 done = total * min(span, lo + chunk - bounds["lo"]) // span
                 if progress:
