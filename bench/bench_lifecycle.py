@@ -15,7 +15,10 @@ measures in a fresh child process:
 - end to end (`evaluate_lifecycle`'s path): a first run (every customer gets a stage row and a
   transition), a second run on the same data (must write no row: checked with the tables' insert
   and update counters), and a run a week later (only the customers whose stage moves are written);
-- the ratio of the second run to the floor, and the process's peak resident memory.
+- the ratio of the second run to the floor, and the process's peak resident memory;
+- each run's seconds per phase (LifecycleRun.timings: figures = the aggregates, stage_changes /
+  health_changes = what changes, stage_writes / health_writes = the rows written) and the load;
+- with --repeat N, the backfill and its re-run N times (tables truncated in between), for the spread.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def table_writes() -> int:
         return int(cur.fetchone()[0])
 
 
-def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool) -> dict:
+def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool, repeat: int = 1) -> dict:
     from django.db import connection
     from django.db.models import Count
 
@@ -160,7 +163,13 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool) -> 
     result["floor_aggregates_cpu_s"] = round(backend_cpu() - cpu_before, 2)
 
     runs = [("first_run", AS_OF), ("second_run_same_data", AS_OF), ("week_later", AS_OF + dt.timedelta(days=7))]
+    for i in range(1, repeat):
+        # Another backfill from empty tables and its re-run, for the spread of the figures.
+        runs += [(f"first_run_again_{i}", AS_OF), (f"second_run_again_{i}", AS_OF)]
     for label, day in runs:
+        if label.startswith("first_run_again"):
+            with connection.cursor() as cur:
+                cur.execute(f"TRUNCATE {LIFECYCLE_TABLES}")
         writes_before = table_writes()
         started, cpu_before = time.perf_counter(), backend_cpu()
         run = lifecycle_evaluate(as_of=day)
@@ -170,6 +179,8 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool) -> 
             "transitions": run.n_transitions,
             "counts": run.counts,
             "rows_written": table_writes() - writes_before,
+            "phases_s": run.timings,
+            "load_avg": os.getloadavg(),
         }
     result["stages"] = dict(CustomerStage.objects.values_list("stage").annotate(n=Count("pk")).order_by())
     result["transitions_total"] = StageTransition.objects.count()
@@ -178,6 +189,7 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool) -> 
     result["ratio_first_run_to_floor"] = round(result["first_run"]["end_to_end_s"] / result["floor_aggregates_s"], 2)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["load_avg_after"] = os.getloadavg()
+    result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return result
 
 
@@ -186,18 +198,19 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--sizes", default="1000000:10000000:10000000", help="customers:orders:events")
     parser.add_argument("--no-seed", action="store_true", help="measure the data already there")
+    parser.add_argument("--repeat", type=int, default=1, help="backfill (and re-run) this many times, for the spread")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     setup_django(args.database_url)
     if args.child:
         customers, orders, events = (int(x) for x in args.child.split(":"))
-        print(json.dumps(measure(customers, orders, events, reseed=not args.no_seed), default=str))
+        print(json.dumps(measure(customers, orders, events, reseed=not args.no_seed, repeat=args.repeat), default=str))
         return
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    child = [sys.executable, __file__, "--database-url", args.database_url, "--child", args.sizes]
+    child = [sys.executable, __file__, "--database-url", args.database_url, "--child", args.sizes, "--repeat", str(args.repeat)]
     if args.no_seed:
         child.append("--no-seed")
     output = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout

@@ -16,7 +16,21 @@ from decimal import Decimal
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, DecimalField, F, Field, FloatField, Func, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    Field,
+    FloatField,
+    Func,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
@@ -66,6 +80,9 @@ class SortKey:
     annotate: tuple[tuple[str, object], ...] = ()
     # The reverse one-to-one a sort's annotations read (lifecycle.CustomerValue or CustomerHealth).
     row: str = "value"
+    # Customers without that row come too, after all the others in both directions (by id), instead
+    # of being left out: customer_page walks the row's index first, then the customers lacking it.
+    missing_last: bool = False
 
 
 # Below any real value: predicted CLV is never negative; recency - T (minus the time since the last
@@ -94,13 +111,14 @@ SORT_KEYS = {
     "last_order": SortKey(
         (("sort_last_order", False), ("sort_id", False)), annotate=(("sort_last_order", LAST_ORDER_SORT), ("sort_id", VALUE_ID))
     ),
-    # Health score (index lifecycle/migrations/0011: customerhealth_score_sort_idx on (score, customer)).
-    # Like the value sorts, it lists the customers that have a health row (the lifecycle evaluation
-    # writes one for every customer), tie-broken by the health row's customer_id.
+    # Health score (index lifecycle/migrations/0011: customerhealth_score_sort_idx on (score, customer)),
+    # tie-broken by the customer id. Customers without a health row yet (added since the last
+    # evaluation) come last in both directions, by id.
     "health": SortKey(
-        (("sort_health", False), ("sort_id", False)),
-        annotate=(("sort_health", F("health__score")), ("sort_id", F("health__customer_id"))),
+        (("sort_health", True), ("sort_id", False)),
+        annotate=(("sort_health", F("health__score")), ("sort_id", F("id"))),
         row="health",
+        missing_last=True,
     ),
 }
 SORT_CHOICES = [s for name in SORT_KEYS for s in (name, f"-{name}")]
@@ -215,6 +233,9 @@ def _sort_parts(sort: str) -> tuple[str, SortKey, bool]:
 def customer_ordering(sort: str, *, reverse: bool = False) -> list:
     sort, key, descending = _sort_parts(sort)
     descending ^= reverse
+    if key.missing_last:  # NULL last in the sort's own direction, first when walking it backwards
+        nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+        return [F(name).desc(**nulls) if descending else F(name).asc(**nulls) for name, _nullable in key.fields]
     return [
         F(name).desc(nulls_first=True) if descending else F(name).asc(nulls_last=True)
         for name, _nullable in key.fields
@@ -226,7 +247,9 @@ def customer_sorted(qs: QuerySet, sort: str) -> QuerySet:
     that row."""
     _sort, key, _descending = _sort_parts(sort)
     if key.annotate:
-        qs = qs.filter(**{f"{key.row}__isnull": False}).annotate(**dict(key.annotate))
+        if not key.missing_last:
+            qs = qs.filter(**{f"{key.row}__isnull": False})
+        qs = qs.annotate(**dict(key.annotate))
     return qs
 
 
@@ -346,9 +369,82 @@ def customer_page(
     sort, key, descending = _sort_parts(sort)
     decoded = _decode_cursor(cursor, sort, key) if cursor else None
     selective = bool(search) and customer_search_is_selective(qs, search)
-    qs = customer_sorted(qs, sort)
     with _by_search_indexes(selective):
-        return _customer_page(qs, sort, key, descending, decoded, size)
+        if key.missing_last:
+            return _customer_page_missing_last(qs, sort, key, descending, decoded, size)
+        return _customer_page(customer_sorted(qs, sort), sort, key, descending, decoded, size)
+
+
+def _page_backwards(rows: list, sort: str, key: SortKey, size: int) -> CustomerPage:
+    """The page from up to size+1 rows fetched walking backwards from a "previous" cursor."""
+    more_before = len(rows) > size
+    rows = rows[:size][::-1]
+    page = CustomerPage(rows, sort)
+    if rows:
+        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
+        if more_before:
+            page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
+    return page
+
+
+def _page_forwards(rows: list, sort: str, key: SortKey, size: int, *, from_cursor: bool) -> CustomerPage:
+    """The page from up to size+1 rows fetched walking forwards (from the start or a "next" cursor)."""
+    more_after = len(rows) > size
+    rows = rows[:size]
+    page = CustomerPage(rows, sort)
+    if rows and more_after:
+        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
+    if rows and from_cursor:
+        page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
+    return page
+
+
+def _customer_page_missing_last(qs: QuerySet, sort: str, key: SortKey, descending: bool, decoded, size: int) -> CustomerPage:
+    """A page of a sort whose customers without the row come last (the health sort) in two walks:
+    the customers with the row by its index (the row comparison of `_seek`, tie-broken by the row's
+    customer_id, which is the customer's id), then, while the page is not full, those without it by
+    id. A cursor in the second part has NULL for the value. Two queries at most, each by an index,
+    and one for the page's tags."""
+    page = _customer_page_missing_last_rows(qs, sort, key, descending, decoded, size)
+    prefetch_related_objects(page.customers, "tags")
+    return page
+
+
+def _customer_page_missing_last_rows(qs: QuerySet, sort: str, key: SortKey, descending: bool, decoded, size: int) -> CustomerPage:
+    qs = qs.select_related("channel", "owner", "value__run", "health")
+    (value_name, _), (id_name, _) = key.fields
+    value_expr = dict(key.annotate)[value_name]
+    has = qs.filter(**{f"{key.row}__isnull": False}).annotate(
+        **{value_name: value_expr, id_name: F(f"{key.row}__customer_id")}
+    )
+    lacks = qs.filter(**{f"{key.row}__isnull": True}).annotate(**{value_name: Value(None, output_field=Field()), id_name: F("id")})
+
+    def lacking(after_id, walk_descending: bool, limit: int) -> list:
+        rows = lacks
+        if after_id is not None:
+            rows = rows.filter(id__lt=after_id) if walk_descending else rows.filter(id__gt=after_id)
+        return list(rows.order_by("-id" if walk_descending else "id")[:limit]) if limit > 0 else []
+
+    def having(values, walk_descending: bool, limit: int) -> list:
+        rows = has if values is None else has.filter(_seek(key, values, walk_descending))
+        order = [F(value_name).desc(), F(id_name).desc()] if walk_descending else [F(value_name).asc(), F(id_name).asc()]
+        return list(rows.order_by(*order)[:limit]) if limit > 0 else []
+
+    if decoded is not None and decoded[0] == "p":
+        values = decoded[1]
+        if values[0] is None:  # backwards from the tail: the tail before the cursor, then the rows from their end
+            rows = lacking(values[1], not descending, size + 1)
+            rows += having(None, not descending, size + 1 - len(rows))
+        else:
+            rows = having(values, not descending, size + 1)
+        return _page_backwards(rows, sort, key, size)
+
+    if decoded is not None and decoded[1][0] is None:
+        rows = lacking(decoded[1][1], descending, size + 1)
+    else:
+        rows = having(decoded[1] if decoded else None, descending, size + 1)
+        rows += lacking(None, descending, size + 1 - len(rows))
+    return _page_forwards(rows, sort, key, size, from_cursor=decoded is not None)
 
 
 def _customer_page(qs: QuerySet, sort: str, key: SortKey, descending: bool, decoded, size: int) -> CustomerPage:
@@ -360,26 +456,12 @@ def _customer_page(qs: QuerySet, sort: str, key: SortKey, descending: bool, deco
         rows = list(
             qs.filter(_seek(key, decoded[1], not descending)).order_by(*customer_ordering(sort, reverse=True))[: size + 1]
         )
-        more_before = len(rows) > size
-        rows = rows[:size][::-1]
-        page = CustomerPage(rows, sort)
-        if rows:
-            page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
-            if more_before:
-                page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
-        return page
+        return _page_backwards(rows, sort, key, size)
 
     if decoded is not None:
         qs = qs.filter(_seek(key, decoded[1], descending))
     rows = list(qs.order_by(*customer_ordering(sort))[: size + 1])
-    more_after = len(rows) > size
-    rows = rows[:size]
-    page = CustomerPage(rows, sort)
-    if rows and more_after:
-        page.next_cursor = _encode_cursor(sort, "n", rows[-1], key)
-    if rows and decoded is not None:
-        page.previous_cursor = _encode_cursor(sort, "p", rows[0], key)
-    return page
+    return _page_forwards(rows, sort, key, size, from_cursor=decoded is not None)
 
 
 def customer_export_rows(*, qs: QuerySet, sort: str = DEFAULT_SORT, chunk_size: int = 2000):

@@ -4,7 +4,7 @@ transitions and evaluation runs, which only the evaluation and the manual-move s
 from django.contrib import admin
 
 from lifecycle.models_health import CustomerHealth, HealthHistory, HealthRules
-from lifecycle.models_retention import RetentionAction, RetentionIntervention
+from lifecycle.models_retention import RetentionAction, RetentionIntervention, RetentionOffer
 from lifecycle.models_stages import CustomerStage, LifecycleRun, StageRules, StageTransition
 
 
@@ -23,7 +23,7 @@ class StageRulesAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("activation_events", "activation_count", "activation_days")}),
         (None, {"fields": ("repeat_orders", "repeat_days")}),
-        (None, {"fields": ("loyal_orders", "loyal_segments")}),
+        (None, {"fields": ("loyal_orders", "loyal_segments", "loyal_feedback", "loyal_advocates")}),
         (None, {"fields": ("at_risk_days", "churn_days")}),
     ]
 
@@ -101,7 +101,7 @@ class HealthHistoryAdmin(_ReadOnly):
 
 @admin.register(RetentionIntervention)
 class RetentionInterventionAdmin(admin.ModelAdmin):
-    list_display = ("level", "kind", "enabled", "template", "task_title", "offer_days", "window_days")
+    list_display = ("level", "kind", "enabled", "template", "task_title", "offer", "offer_days", "offer_points", "window_days")
     list_editable = ("enabled",)
 
 
@@ -111,4 +111,13 @@ class RetentionActionAdmin(_ReadOnly):
     list_filter = ("level", "kind")
     raw_id_fields = ("customer",)
     search_fields = ("=customer__id",)
+    show_full_result_count = False
+
+
+@admin.register(RetentionOffer)
+class RetentionOfferAdmin(_ReadOnly):
+    list_display = ("customer", "level", "day", "kind", "code", "points", "expires_on")
+    list_filter = ("level", "kind")
+    raw_id_fields = ("customer", "action")
+    search_fields = ("=code", "=customer__id")
     show_full_result_count = False

@@ -1,6 +1,8 @@
 """The retention e-mails lifecycle ships to the outbox (staff edit them in the admin site; the
-outbox adds the one-click unsubscribe header, and the body links to {{ unsubscribe_url }})."""
+outbox adds the one-click unsubscribe header, and the body links to {{ unsubscribe_url }}). The offer
+e-mail gets each customer's own code or points at delivery (lifecycle.services.retention)."""
 
+from messaging.context import register_message_context
 from messaging.defaults import register_default_template
 
 _UNSUBSCRIBE_EN = "\n\nNo more e-mails like this: {{ unsubscribe_url }}\n"
@@ -8,6 +10,9 @@ _UNSUBSCRIBE_ZH = "\n\n不想再收到此类邮件：{{ unsubscribe_url }}\n"
 
 
 def register() -> None:
+    from lifecycle.services.retention import OFFER_TEMPLATE, retention_offer_context
+
+    register_message_context(template=OFFER_TEMPLATE, provider=retention_offer_context)
     register_default_template(
         key="retention_care",
         name="Retention: care e-mail with usage tips (churn risk 1)",
@@ -36,17 +41,21 @@ def register() -> None:
         key="retention_offer",
         name="Retention: time-limited offer (churn risk 3)",
         purpose="marketing",
-        variables="offer_code, offer_expires_on, offer_days",
-        subject_en="We miss you: an offer for the next {{ offer_days }} days",
+        variables="offer_code, offer_expires_on, offer_days, offer_points",
+        subject_en="We miss you: an offer just for you",
         text_en=(
             "Hello {{ customer.first_name|default:'there' }},\n\n"
-            "It has been a while. Use the code {{ offer_code }} on your next order; it is valid until {{ offer_expires_on }}.\n\n"
+            "It has been a while. "
+            "{% if offer_points %}We have added {{ offer_points }} bonus points to your account: spend them on your next order."
+            "{% else %}Use your own code {{ offer_code }} on your next order; it is valid until {{ offer_expires_on }}.{% endif %}\n\n"
             "{{ site_url }}" + _UNSUBSCRIBE_EN
         ),
-        subject_zh_hans="好久不见：未来 {{ offer_days }} 天的专属优惠",
+        subject_zh_hans="好久不见：您的专属优惠",
         text_zh_hans=(
             "{{ customer.first_name|default:'您' }}好，\n\n"
-            "好久不见。下次下单时使用优惠码 {{ offer_code }}，有效期至 {{ offer_expires_on }}。\n\n"
+            "好久不见。"
+            "{% if offer_points %}我们已向您的账户赠送 {{ offer_points }} 积分，下次下单时即可使用。"
+            "{% else %}下次下单时使用您的专属优惠码 {{ offer_code }}，有效期至 {{ offer_expires_on }}。{% endif %}\n\n"
             "{{ site_url }}" + _UNSUBSCRIBE_ZH
         ),
     )

@@ -86,6 +86,14 @@ class StageRules(models.Model):
             "is loyal. 0 turns it off."
         ),
     )
+    loyal_advocates = models.BooleanField(
+        _("advocates are loyal"),
+        default=True,
+        help_text=_(
+            "Customers another app lists as advocates (e.g. the referrals app: a successful referrer) are loyal. "
+            "Without such an app this rule never fires."
+        ),
+    )
     at_risk_days = models.PositiveSmallIntegerField(
         _("at risk after (idle days)"), default=60, help_text=_("No paid order and no activity for this many days: at risk.")
     )

@@ -76,29 +76,41 @@ WHERE h.customer_id IS NULL OR h.activity_points <> x.activity_points OR h.bread
 """
 
 
-def health_write_changes(cursor, select_sql: str, table: str, params: dict) -> None:
-    """Write one id range's health changes and their history rows: four statements."""
+def split_counts(cursor, table: str, new_condition: str) -> tuple[int, int]:
+    """(new rows, changed rows) of a changes table: the writes that have nothing to do are skipped."""
+    cursor.execute(f"SELECT COALESCE(SUM(CASE WHEN {new_condition} THEN 1 ELSE 0 END), 0), COUNT(*) FROM {table}")
+    new, total = cursor.fetchone()
+    return int(new), int(total) - int(new)
+
+
+def health_write_changes(cursor, select_sql: str, table: str, params: dict, timings) -> None:
+    """Write one id range's health changes and their history rows: at most four statements, none
+    when nothing changes."""
     score = "activity_points + breadth_points + service_points + feedback_points"
-    cursor.execute(
-        f"INSERT INTO {table} (customer_id, is_new, {POINT_COLUMNS}, churn_risk) {select_sql}",
-        params,
-    )
-    cursor.execute(
-        f"INSERT INTO lifecycle_customerhealth (customer_id, score, {POINT_COLUMNS}, churn_risk, changed_at) "
-        f"SELECT customer_id, {score}, {POINT_COLUMNS}, churn_risk, %(t)s FROM {table} WHERE is_new "
-        "ON CONFLICT (customer_id) DO NOTHING",
-        params,
-    )
-    cursor.execute(
-        f"UPDATE lifecycle_customerhealth AS h SET score = x.activity_points + x.breadth_points + x.service_points "
-        "+ x.feedback_points, activity_points = x.activity_points, breadth_points = x.breadth_points, "
-        "service_points = x.service_points, feedback_points = x.feedback_points, churn_risk = x.churn_risk, "
-        f"changed_at = %(t)s FROM {table} AS x WHERE h.customer_id = x.customer_id AND NOT x.is_new",
-        params,
-    )
-    cursor.execute(
-        f"INSERT INTO lifecycle_healthhistory (customer_id, at, score, {POINT_COLUMNS}, churn_risk, run_id) "
-        f"SELECT customer_id, %(t)s, {score}, {POINT_COLUMNS}, churn_risk, %(run)s FROM {table}",
-        params,
-    )
-    cursor.execute(f"DELETE FROM {table}")
+    with timings.phase("health_changes"):
+        cursor.execute(f"INSERT INTO {table} (customer_id, is_new, {POINT_COLUMNS}, churn_risk) {select_sql}", params)
+        new, changed = split_counts(cursor, table, "is_new")
+    if not new and not changed:
+        return
+    with timings.phase("health_writes"):
+        if new:
+            cursor.execute(
+                f"INSERT INTO lifecycle_customerhealth (customer_id, score, {POINT_COLUMNS}, churn_risk, changed_at) "
+                f"SELECT customer_id, {score}, {POINT_COLUMNS}, churn_risk, %(t)s FROM {table} WHERE is_new "
+                "ON CONFLICT (customer_id) DO NOTHING",
+                params,
+            )
+        if changed:
+            cursor.execute(
+                f"UPDATE lifecycle_customerhealth AS h SET score = x.activity_points + x.breadth_points + x.service_points "
+                "+ x.feedback_points, activity_points = x.activity_points, breadth_points = x.breadth_points, "
+                "service_points = x.service_points, feedback_points = x.feedback_points, churn_risk = x.churn_risk, "
+                f"changed_at = %(t)s FROM {table} AS x WHERE h.customer_id = x.customer_id AND NOT x.is_new",
+                params,
+            )
+        cursor.execute(
+            f"INSERT INTO lifecycle_healthhistory (customer_id, at, score, {POINT_COLUMNS}, churn_risk, run_id) "
+            f"SELECT customer_id, %(t)s, {score}, {POINT_COLUMNS}, churn_risk, %(run)s FROM {table}",
+            params,
+        )
+        cursor.execute(f"DELETE FROM {table}")

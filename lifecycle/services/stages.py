@@ -5,15 +5,21 @@ no statement holds more than a range): one INSERT ... SELECT computes, in SQL, e
 figures (paid orders, repeat behaviour, core actions after sign-up, last activity, RFM segment) and
 the stage the rules give, and keeps only the customers whose stage would change into a temporary
 table; then one INSERT adds the customers who have no stage row yet, one UPDATE ... FROM moves the
-others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed. A re-run
-on the same data finds no change and writes no stage or transition row.
+others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed (on
+PostgreSQL all three are one statement: the transitions come from the RETURNING of the INSERT and
+the UPDATE, so the stage table is not read again). A re-run on the same data finds no change and
+writes no stage or transition row; a range with no change skips its writes. Each range commits
+asynchronously (its rows are derived: a server crash loses at most the last ranges, which the next
+run writes again) and the run records its seconds per phase (LifecycleRun.timings).
 
 The rules (parameters in lifecycle.models_stages.StageRules), in order, as of the moment T:
 - lead: no paid order and no activation moment (activation_count core actions within
   activation_days of sign-up);
 - churned: idle (no paid order, no event) for churn_days or more;
 - at risk: idle for at_risk_days or more;
-- loyal: loyal_orders paid orders or more, or an RFM segment listed as loyal;
+- loyal: loyal_orders paid orders or more, an RFM segment listed as loyal, feedback positivity of
+  loyal_feedback or more (a promoter), or an advocate listed by a registered source (a successful
+  referrer: lifecycle.health_hooks.register_advocate_source) while loyal_advocates is on;
 - active: repeat_orders paid orders within repeat_days of each other (at any time), or the
   customer was already active, loyal, at risk or churned (a returning customer is active again);
 - new: otherwise (a first paid order or the activation moment).
@@ -29,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
@@ -38,12 +45,12 @@ from django.utils.translation import gettext as _
 from core.exceptions import DomainError
 from core.roles import Role, role_at_least
 from customers.models import Customer
-from lifecycle.health_hooks import feedback_source
+from lifecycle.health_hooks import advocate_sources, feedback_source
 from lifecycle.models_health import HealthRules
 from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
 
 from .aggregate import end_of_day
-from .health import health_rules_get, health_select, health_table_create, health_write_changes
+from .health import health_rules_get, health_select, health_table_create, health_write_changes, split_counts
 
 JOB_KIND = "lifecycle_evaluate"
 # Customers per id range. Orders and events of a range are scattered over the whole table (they
@@ -108,7 +115,7 @@ def _in_list(column: str, prefix: str, values: list[str], params: dict) -> str:
 
 FIGURE_COLUMNS = (
     "customer_id, current_stage, seen_changed_at, manual, paid_orders, repeated, early_core, last_active_at, rfm_segment, "
-    "window_actions, breadth, service, core_recent, core_previous, last_core_at, feedback"
+    "window_actions, breadth, service, core_recent, core_previous, last_core_at, feedback, advocate"
 )
 
 
@@ -139,6 +146,17 @@ def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params:
         sql, extra = source()
         params.update(extra)
         feedback_join, feedback = f"LEFT JOIN ({sql}) fb ON fb.customer_id = c.id", "fb.positivity"
+    advocate_join, advocate = "", "0"
+    sources = advocate_sources() if rules.loyal_advocates else {}
+    if sources:
+        selects = []
+        for _name, source in sorted(sources.items()):
+            sql, extra = source()
+            params.update(extra)
+            selects.append(f"SELECT customer_id FROM ({sql}) a")
+        # DISTINCT: each advocate once, however many times the sources list it, so the join adds no row.
+        advocate_join = f"LEFT JOIN (SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(selects)}) u) adv ON adv.customer_id = c.id"
+        advocate = "CASE WHEN adv.customer_id IS NULL THEN 0 ELSE 1 END"
     return f"""
 WITH paid AS (
     SELECT o.customer_id, o.ordered_at,
@@ -168,13 +186,14 @@ WITH paid AS (
 SELECT c.id, cs.stage, cs.changed_at, COALESCE(cs.manual, FALSE),
        COALESCE(o.paid_orders, 0), COALESCE(o.repeated, 0), COALESCE(e.early_core, 0), {last_active}, v.rfm_segment,
        COALESCE(o.window_orders, 0) + COALESCE(e.window_events, 0), COALESCE(e.breadth, 0), COALESCE(e.service, 0),
-       COALESCE(e.core_recent, 0), COALESCE(e.core_previous, 0), e.last_core_at, {feedback}
+       COALESCE(e.core_recent, 0), COALESCE(e.core_previous, 0), e.last_core_at, {feedback}, {advocate}
 FROM customers_customer c
 LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id
 LEFT JOIN o ON o.customer_id = c.id
 LEFT JOIN e ON e.customer_id = c.id
 LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id
 {feedback_join}
+{advocate_join}
 WHERE c.id >= %(lo)s AND c.id < %(hi)s
 """
 
@@ -186,7 +205,7 @@ def _target_stage(loyal_segment: str) -> str:
         WHEN f.last_active_at <= %(churn_since)s THEN 'churned'
         WHEN f.last_active_at <= %(at_risk_since)s THEN 'at_risk'
         WHEN (%(loyal_orders)s > 0 AND f.paid_orders >= %(loyal_orders)s) OR {loyal_segment}
-             OR (%(loyal_feedback)s > 0 AND f.feedback >= %(loyal_feedback)s) THEN 'loyal'
+             OR (%(loyal_feedback)s > 0 AND f.feedback >= %(loyal_feedback)s) OR f.advocate = 1 THEN 'loyal'
         WHEN f.repeated = 1 OR f.current_stage IN ('active', 'loyal', 'at_risk', 'churned') THEN 'active'
         ELSE 'new' END"""
 
@@ -211,7 +230,7 @@ SELECT g.customer_id, g.current_stage, g.seen_changed_at, g.target,
            WHEN g.target = 'loyal' THEN 'loyal'
            WHEN g.target = 'at_risk' THEN 'idle_at_risk'
            ELSE 'idle_churned' END AS rule,
-       g.paid_orders, g.repeated, g.early_core, g.rfm_segment,
+       g.paid_orders, g.repeated, g.early_core, g.rfm_segment, g.advocate,
        {d.days_since("t", "g.last_active_at")} AS days_idle
 FROM g
 WHERE (g.current_stage IS NULL OR g.current_stage <> g.target)
@@ -227,56 +246,93 @@ def _create_temp_tables(cursor, d: _Dialect) -> None:
         f"CREATE TEMPORARY TABLE {FIGURES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
         f"seen_changed_at {moment}, manual boolean, paid_orders integer, repeated integer, early_core integer, "
         f"last_active_at {moment}, rfm_segment {text}, window_actions integer, breadth integer, service integer, "
-        f"core_recent integer, core_previous integer, last_core_at {moment}, feedback integer)"
+        f"core_recent integer, core_previous integer, last_core_at {moment}, feedback integer, advocate integer)"
     )
     cursor.execute(
         f"CREATE TEMPORARY TABLE {CHANGES_TABLE} (customer_id bigint PRIMARY KEY, current_stage {text}, "
         f"seen_changed_at {moment}, target {text}, rule {text}, paid_orders integer, repeated integer, "
-        f"early_core integer, rfm_segment {text}, days_idle numeric)"
+        f"early_core integer, rfm_segment {text}, advocate integer, days_idle numeric)"
     )
     health_table_create(cursor, HEALTH_TABLE)
 
 
-def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict) -> None:
-    """Move the stages of one id range: four statements, whatever its size."""
+class _Timings(dict):
+    """Seconds per phase of the evaluation, summed over the id ranges (kept in LifecycleRun.timings)."""
+
+    @contextmanager
+    def phase(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - started
+
+
+def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, timings: _Timings) -> None:
+    """Move the stages of one id range and log a transition for exactly the rows moved: at most
+    four statements whatever its size, none when nothing changes."""
     ch = CHANGES_TABLE
-    cursor.execute(
-        f"INSERT INTO {ch} (customer_id, current_stage, seen_changed_at, target, rule, paid_orders, repeated, "
-        f"early_core, rfm_segment, days_idle) {changes_sql}",
-        params,
-    )
-    cursor.execute(
+    with timings.phase("stage_changes"):
+        cursor.execute(
+            f"INSERT INTO {ch} (customer_id, current_stage, seen_changed_at, target, rule, paid_orders, repeated, "
+            f"early_core, rfm_segment, advocate, days_idle) {changes_sql}",
+            params,
+        )
+        new, changed = split_counts(cursor, ch, "current_stage IS NULL")
+    if not new and not changed:
+        return
+    insert = (
         "INSERT INTO lifecycle_customerstage (customer_id, stage, changed_at, manual, run_id) "
         f"SELECT customer_id, target, %(t)s, FALSE, %(run)s FROM {ch} WHERE current_stage IS NULL "
-        "ON CONFLICT (customer_id) DO NOTHING",
-        params,
+        "ON CONFLICT (customer_id) DO NOTHING"
     )
-    cursor.execute(
+    # Compared with what the figures saw, so a manual move committed in between is never overwritten.
+    update = (
         f"UPDATE lifecycle_customerstage AS cs SET stage = ch.target, changed_at = %(t)s, manual = FALSE, run_id = %(run)s "
-        f"FROM {ch} AS ch WHERE cs.customer_id = ch.customer_id AND cs.stage = ch.current_stage "
-        "AND cs.changed_at = ch.seen_changed_at",
-        params,
+        f"FROM {ch} AS ch WHERE cs.customer_id = ch.customer_id AND ch.current_stage IS NOT NULL "
+        "AND cs.stage = ch.current_stage AND cs.changed_at = ch.seen_changed_at"
     )
     figures = (
         f"{d.json_object()}('paid_orders', ch.paid_orders, 'repeat', ch.repeated, 'core_actions', ch.early_core, "
-        "'rfm_segment', ch.rfm_segment, 'days_idle', ch.days_idle)"
+        "'rfm_segment', ch.rfm_segment, 'advocate', ch.advocate, 'days_idle', ch.days_idle)"
     )
-    cursor.execute(
+    log = (
         "INSERT INTO lifecycle_stagetransition (customer_id, from_stage, to_stage, at, rule, figures, manual, reason, run_id) "
-        f"SELECT ch.customer_id, ch.current_stage, ch.target, %(t)s, ch.rule, {figures}, FALSE, '', %(run)s "
-        f"FROM {ch} AS ch JOIN lifecycle_customerstage cs ON cs.customer_id = ch.customer_id "
-        "WHERE cs.run_id = %(run)s AND cs.stage = ch.target AND cs.changed_at = %(t)s",
-        params,
+        f"SELECT ch.customer_id, ch.current_stage, ch.target, %(t)s, ch.rule, {figures}, FALSE, '', %(run)s FROM {ch} AS ch "
     )
-    cursor.execute(f"DELETE FROM {ch}")
+    with timings.phase("stage_writes"):
+        if d.pg:
+            # One statement: the rows the INSERT and the UPDATE actually wrote (RETURNING) are the
+            # ones logged, without reading the stage table again.
+            written = {}
+            if new:
+                written["ins"] = f"{insert} RETURNING customer_id"
+            if changed:
+                written["upd"] = f"{update} RETURNING cs.customer_id"
+            ctes = ", ".join(f"{name} AS ({statement})" for name, statement in written.items())
+            moved = " UNION ALL ".join(f"SELECT customer_id FROM {name}" for name in written)
+            cursor.execute(f"WITH {ctes} {log} JOIN ({moved}) w ON w.customer_id = ch.customer_id", params)
+        else:
+            if new:
+                cursor.execute(insert, params)
+            if changed:
+                cursor.execute(update, params)
+            cursor.execute(
+                f"{log} JOIN lifecycle_customerstage cs ON cs.customer_id = ch.customer_id "
+                "WHERE cs.run_id = %(run)s AND cs.stage = ch.target AND cs.changed_at = %(t)s",
+                params,
+            )
+        cursor.execute(f"DELETE FROM {ch}")
 
 
-def _evaluate_range(cursor, d: _Dialect, sql: dict, params: dict) -> None:
+def _evaluate_range(cursor, d: _Dialect, sql: dict, params: dict, timings: _Timings) -> None:
     """One id range: its figures, then the stage changes and the health changes drawn from them."""
-    cursor.execute(f"INSERT INTO {FIGURES_TABLE} ({FIGURE_COLUMNS}) {sql['figures']}", params)
-    _write_stage_changes(cursor, d, sql["changes"], params)
-    health_write_changes(cursor, sql["health"], HEALTH_TABLE, params)
-    cursor.execute(f"DELETE FROM {FIGURES_TABLE}")
+    with timings.phase("figures"):
+        cursor.execute(f"INSERT INTO {FIGURES_TABLE} ({FIGURE_COLUMNS}) {sql['figures']}", params)
+    _write_stage_changes(cursor, d, sql["changes"], params, timings)
+    health_write_changes(cursor, sql["health"], HEALTH_TABLE, params, timings)
+    with timings.phase("cleanup"):
+        cursor.execute(f"DELETE FROM {FIGURES_TABLE}")
 
 
 def lifecycle_run_create(*, as_of: dt.datetime | None = None, job=None) -> LifecycleRun:
@@ -313,12 +369,14 @@ def lifecycle_evaluate(
 
 def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: int) -> LifecycleRun:
     started = time.perf_counter()
+    timings = _Timings()
     rules, health = stage_rules_get(), health_rules_get()
     d = _Dialect(connection.vendor)
     adapt = connection.ops.adapt_datetimefield_value
     t = run.as_of
-    bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    total = Customer.objects.count()
+    with timings.phase("setup"):
+        bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
+        total = Customer.objects.count()
     params: dict = {
         "t": adapt(t),
         "run": run.pk,
@@ -344,22 +402,29 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
             for lo in range(bounds["lo"], bounds["hi"] + 1, chunk):
                 with transaction.atomic():
                     if d.pg:
-                        # For this transaction only: the range's sort and hash tables fit in memory.
+                        # For this transaction only: the range's sort and hash tables fit in memory;
+                        # and its COMMIT does not wait for the range's WAL (often hundreds of MB on
+                        # the first run) to reach the disk: a crash loses at most the last ranges'
+                        # derived rows, never half a range, and the next run writes them again.
                         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-                    _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk})
+                        cursor.execute("SET LOCAL synchronous_commit = off")
+                    _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk}, timings)
+                    committing = time.perf_counter()
+                timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - committing
                 # Progress by the share of the id range covered: counting each range would cost a query.
                 done = total * min(span, lo + chunk - bounds["lo"]) // span
                 if progress:
                     progress(done, total)
         for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    counts = dict(StageTransition.objects.filter(run=run).values_list("rule").annotate(n=Count("id")).order_by())
+    with timings.phase("counts"):
+        counts = dict(StageTransition.objects.filter(run=run).values_list("rule").annotate(n=Count("id")).order_by())
     run.status = LifecycleRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
     run.n_customers = total
     run.counts = counts
     run.n_transitions = sum(counts.values())
-    run.timings = {"total": round(time.perf_counter() - started, 3)}
+    run.timings = {**{name: round(seconds, 3) for name, seconds in timings.items()}, "total": round(time.perf_counter() - started, 3)}
     run.save(update_fields=["status", "finished_at", "n_customers", "counts", "n_transitions", "timings"])
     return run
 

@@ -219,3 +219,13 @@ def birthday_bonuses_award(*, now: dt.datetime | None = None) -> int:
         rule=rule, customers_sql=sql, customers_params=list(params), key=f"bonus:{BonusRule.Action.BIRTHDAY}:{today.year}",
         now=now, enrol=False,
     )
+
+
+def retention_points_award(*, customer_id: int, points: int, key: str, reason: str) -> PostResult:
+    """Lifecycle's retention offer in points (registered in lifecycle.health_hooks by LoyaltyConfig):
+    credits `points` once per `key` (retention:<level>:<day>:<customer id>)."""
+    account = account_for_customer(customer_id=customer_id)
+    return ledger_post(
+        account_id=account.pk, kind=LedgerEntry.Kind.EARN, points=points, idempotency_key=key,
+        source=LedgerEntry.Source.CAMPAIGN, reason=reason,
+    )

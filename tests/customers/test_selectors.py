@@ -402,3 +402,32 @@ def test_a_search_with_many_matches_costs_one_query_more(tied_customers, monkeyp
     expected = 3 if connection.vendor == "postgresql" else 2  # (the count,) the page, its tags
     with django_assert_num_queries(expected):
         customer_page(qs=customer_filter(q="lee"), sort="name", search="lee")
+
+
+@pytest.mark.parametrize("sort", ["health", "-health"])
+def test_health_sort_lists_customers_without_health_last_in_both_directions(tied_customers, sort, django_assert_max_num_queries):
+    # Four customers not yet evaluated (no health row): after every scored one, whichever direction.
+    missing = {c.pk for c in tied_customers[::6]}
+    CustomerHealth.objects.filter(customer_id__in=missing).delete()
+    expected = _expected(sort)
+    assert len(expected) == 23 and set(expected[-len(missing):]) == missing
+    scores = dict(CustomerHealth.objects.values_list("customer_id", "score"))
+    scored = [scores[pk] for pk in expected[: -len(missing)]]
+    assert scored == sorted(scored, reverse=sort.startswith("-"))
+    for size in (3, 4, 19, 20, 23):
+        pages, cursor = [], ""
+        while True:
+            with django_assert_max_num_queries(3):  # the scored walk, the unscored walk, the tags
+                page = customer_page(qs=Customer.objects.all(), sort=sort, cursor=cursor, size=size)
+            pages.append([c.pk for c in page.customers])
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert [pk for p in pages for pk in p] == expected, size
+        back = [pages[-1]]
+        cursor = customer_page(qs=Customer.objects.all(), sort=sort, cursor=cursor, size=size).previous_cursor
+        while cursor:
+            page = customer_page(qs=Customer.objects.all(), sort=sort, cursor=cursor, size=size)
+            back.append([c.pk for c in page.customers])
+            cursor = page.previous_cursor
+        assert [pk for p in back[::-1] for pk in p] == expected, size

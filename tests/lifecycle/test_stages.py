@@ -147,14 +147,13 @@ def test_rerun_on_the_same_data_writes_nothing_and_each_run_records_counts():
     before = list(CustomerStage.objects.order_by("pk").values_list("pk", "stage", "changed_at", "run_id"))
     with CaptureQueriesContext(connection) as ctx:
         second = lifecycle_evaluate(as_of=T)
-    writes = [
-        q["sql"]
-        for q in ctx.captured_queries
-        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))
-        and ("lifecycle_customerstage" in q["sql"] or "lifecycle_stagetransition" in q["sql"])
-    ]
-    assert writes  # the statements run, set-based ...
+    targets = ("INSERT INTO LIFECYCLE_CUSTOMERSTAGE", "UPDATE LIFECYCLE_CUSTOMERSTAGE", "INSERT INTO LIFECYCLE_STAGETRANSITION")
+    computed = [q["sql"] for q in ctx.captured_queries if "INSERT INTO LIFECYCLE_STAGE_CHANGES" in q["sql"].upper()]
+    writes = [q["sql"] for q in ctx.captured_queries if any(t in q["sql"].upper().replace('"', "") for t in targets)]
+    assert computed and not writes  # the changes are computed set-based, none found, no write is even tried ...
     assert second.n_transitions == 0 and second.counts == {}
+    assert {"figures", "stage_changes", "health_changes", "commit"} <= set(second.timings)
+    assert "stage_writes" in first.timings and "stage_writes" not in second.timings
     assert list(CustomerStage.objects.order_by("pk").values_list("pk", "stage", "changed_at", "run_id")) == before
     assert StageTransition.objects.count() == 3  # ... and change no row
 
@@ -318,3 +317,35 @@ def test_hourly_task_evaluates(django_capture_on_commit_callbacks):
     lifecycle_evaluate_hourly()
     assert CustomerStage.objects.count() == 1
     assert Job.objects.get(kind="lifecycle_evaluate").status == Job.Status.SUCCEEDED
+
+
+def test_a_registered_advocate_source_makes_its_customers_loyal_until_turned_off():
+    from lifecycle.health_hooks import advocate_sources, register_advocate_source
+
+    referrer, other = _customer(), _customer()
+    for customer in (referrer, other):
+        _order(customer, T - 5 * DAY)
+    # What the referrals app will register: customers with an approved referral (here: one customer),
+    # restricted to the evaluation's id range, with a parameter name of its own.
+    source = lambda: (  # noqa: E731
+        "SELECT id AS customer_id FROM customers_customer WHERE id = %(adv_id)s AND id >= %(lo)s AND id < %(hi)s "
+        "UNION ALL SELECT id FROM customers_customer WHERE id = %(adv_id)s",  # listed twice: still one row
+        {"adv_id": referrer.pk},
+    )
+    assert "test" not in advocate_sources()
+    register_advocate_source("test", source)
+    try:
+        run = lifecycle_evaluate(as_of=T)
+        assert (_stage(referrer), _stage(other)) == (Stage.LOYAL, Stage.NEW)
+        assert _last_transition(referrer).figures["advocate"] == 1
+        assert _last_transition(other).figures["advocate"] == 0
+        assert run.n_transitions == 2  # no duplicate rows from the source's repeated id
+        assert lifecycle_evaluate(as_of=T).n_transitions == 0
+
+        StageRules.objects.filter(pk=1).update(loyal_advocates=False)
+        lifecycle_evaluate(as_of=T)
+        assert _stage(referrer) == Stage.ACTIVE  # a loyal customer who no longer qualifies stays active
+        assert _last_transition(referrer).rule == "not_loyal"
+    finally:
+        register_advocate_source("test", None)
+    assert "test" not in advocate_sources()

@@ -24,6 +24,8 @@ def _form(**changes):
         "repeat_days": 30,
         "loyal_orders": 5,
         "loyal_segments": "champions,loyal",
+        "loyal_feedback": 90,
+        "loyal_advocates": "on",
         "at_risk_days": 60,
         "churn_days": 120,
     }
@@ -47,6 +49,9 @@ def test_contradicting_windows_are_refused_with_a_reason(root_client):
 
 def test_valid_rules_are_saved(root_client):
     url = reverse("admin:lifecycle_stagerules_change", args=[1])
-    response = root_client.post(url, _form(at_risk_days=45, churn_days=90))
+    form = _form(at_risk_days=45, churn_days=90, loyal_feedback=80)
+    del form["loyal_advocates"]  # an unticked box
+    response = root_client.post(url, form)
     assert response.status_code == 302
-    assert (StageRules.objects.get().at_risk_days, StageRules.objects.get().churn_days) == (45, 90)
+    rules = StageRules.objects.get()
+    assert (rules.at_risk_days, rules.churn_days, rules.loyal_feedback, rules.loyal_advocates) == (45, 90, 80, False)
