@@ -86,6 +86,19 @@ def _empty_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts and ends in the default language: a request through LocaleMiddleware (or a
+    test's own translation.activate) leaves its language active in the thread, so a test that views
+    a page in Chinese would otherwise leave Chinese behind for whichever test runs next."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def mailbox():
     """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it accepts: tests/mailbox.py."""
