@@ -13,9 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.client_ip import client_ip
 from portal.access import customer_required, portal_customer, portal_public
 from portal.forms import LoginLinkRequestForm
-from portal.ratelimit import client_ip, rate_hit
+from portal.ratelimit import rate_hit
 from portal.registry import portal_home_sections_load
 from portal.services import login_token_is_valid, login_token_spend, portal_login, portal_logout
 from portal.tasks import login_link_send

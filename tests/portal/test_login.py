@@ -202,7 +202,7 @@ def test_the_portal_speaks_chinese(client, customer_a):
 
 
 def test_behind_a_proxy_the_limit_counts_the_address_it_reports(client, settings):
-    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.CLIENT_IP_PROXY_COUNT = 1
     settings.PORTAL_LOGIN_RATE_PER_IP = "1/h"
     # The client may put anything in front; our proxy appends the address it saw, the last entry.
     first = client.post(LOGIN_URL, {"email": "r1@example.com"}, HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1")
