@@ -26,7 +26,7 @@ def _rate_limited(request: HttpRequest, email: str) -> int | None:
     """Seconds to wait when this client or this address asked too often, else None. Both counters
     move on every request, whether or not the address is a customer's."""
     waits = [
-        rate_hit(scope="login-ip", ident=client_ip(request), rate=settings.PORTAL_LOGIN_RATE_PER_IP),
+        rate_hit(scope="login-ip", ident=client_ip(request) or "unknown", rate=settings.PORTAL_LOGIN_RATE_PER_IP),
         rate_hit(scope="login-email", ident=email, rate=settings.PORTAL_LOGIN_RATE_PER_EMAIL),
     ]
     waits = [wait for wait in waits if wait is not None]
