@@ -122,6 +122,27 @@ def _project_celery_app_stays_current():
 
 
 @pytest.fixture
+def broker_down(settings, monkeypatch):
+    """Tasks go to a Celery broker that is down: a Redis URL on a port nobody listens on."""
+    import socket
+
+    from config.celery import app
+
+    with socket.socket() as probe:  # a port that was free a moment ago, so nothing answers on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.TASK_RUNNER = "celery"
+    monkeypatch.setattr(app.conf, "task_always_eager", False)
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{port}/0")
+    # Connection pools made for the test broker (memory://) must not be reused, nor these kept.
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    yield
+    if app._pool is not None:
+        app._pool.force_close_all()
+
+
+@pytest.fixture
 def mailbox():
     """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it accepts: tests/mailbox.py."""
     box = Mailbox().start()
