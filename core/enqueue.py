@@ -56,8 +56,7 @@ def _send(task, args, kwargs) -> None:
     try:
         task.delay(*args, **kwargs)  # looked up now, so tests that replace .delay see the call
     except OperationalError as exc:
-        logger.error("could not queue %s: the broker is unreachable (%s)", task.name, exc)
-        raise QueueUnavailable() from exc
+        raise _unavailable(task, exc) from exc
 
 
 def _broker_check(task) -> None:
@@ -67,5 +66,9 @@ def _broker_check(task) -> None:
         with task.app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0)
     except OperationalError as exc:
-        logger.error("could not queue %s: the broker is unreachable (%s)", task.name, exc)
-        raise QueueUnavailable() from exc
+        raise _unavailable(task, exc) from exc
+
+
+def _unavailable(task, exc: Exception) -> QueueUnavailable:
+    logger.error("could not queue %s: the broker is unreachable (%s)", task.name, exc)
+    return QueueUnavailable()
