@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "messaging",
     "feedback",
     "loyalty",
+    "referrals",
 ]
 
 MIDDLEWARE = [
