@@ -16,6 +16,7 @@ message) and log why. Inside a transaction the broker is checked before the comm
 rolls back what the caller wrote: no job left "queued" that no worker will ever see."""
 
 import logging
+from contextlib import suppress
 
 from django.db import transaction
 from django.utils.module_loading import import_string
@@ -47,9 +48,15 @@ def enqueue_on_commit(task_path: str, *args, **kwargs) -> None:
         _send(task, args, kwargs)
         return
     _broker_check(task)
-    # Robust: the broker answered a moment ago; should it fail between that and the commit, the rows
-    # are committed and the error is logged rather than turned into a server error.
-    transaction.on_commit(lambda: _send(task, args, kwargs), robust=True)
+    transaction.on_commit(lambda: _send_after_commit(task, args, kwargs))
+
+
+def _send_after_commit(task, args, kwargs) -> None:
+    # The broker answered a moment ago; should it fail between that and the commit, the rows are
+    # committed, so the error is logged rather than turned into a server error. Anything else (an
+    # eager task's own error) goes on as before.
+    with suppress(QueueUnavailable):
+        _send(task, args, kwargs)
 
 
 def _send(task, args, kwargs) -> None:
