@@ -66,3 +66,13 @@ def test_the_outbox_keeps_the_message_when_the_broker_is_down(broker_down, djang
         message = message_send(customer=opted_in_customer(), template="news", key="k1", purpose="marketing")
     assert Message.objects.get(pk=message.pk).state == Message.State.QUEUED
     assert "could not queue messaging.tasks.messages_deliver" in caplog.text
+
+
+def test_a_survey_answer_is_not_refused_when_the_survey_bonus_cannot_be_queued(broker_down, caplog):
+    """Loyalty's listener runs after the answer committed: it logs the broker, it does not raise."""
+    from types import SimpleNamespace
+
+    from loyalty.receivers import survey_bonus_on_response
+
+    survey_bonus_on_response(sender=None, response=SimpleNamespace(pk=1))
+    assert "could not queue loyalty.tasks.loyalty_survey_bonus" in caplog.text
