@@ -6,3 +6,10 @@ class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = _("Referrals")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from referrals import ui
+        from referrals.services.rewards import register_templates
+
+        ui.register()
+        register_templates()
