@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 from referrals.filters import ReferralFilter, RewardFilter
 from referrals.models import Referral, Reward
 from referrals.serializers import (
-    ConflictSerializer,
     DecisionInputSerializer,
+    ReferralConflictSerializer,
     ReferralDetailOutputSerializer,
     ReferralOutputSerializer,
     RejectInputSerializer,
@@ -71,7 +71,7 @@ class ReferralApproveApi(_DecisionApi):
 
     @extend_schema(
         operation_id="referrals_approve", request=DecisionInputSerializer,
-        responses={200: ReferralDetailOutputSerializer, 409: ConflictSerializer},
+        responses={200: ReferralDetailOutputSerializer, 409: ReferralConflictSerializer},
         summary="A manager approves a flagged referral (note optional); 409 when it is not flagged.",
         tags=["referrals"],
     )
@@ -85,7 +85,7 @@ class ReferralRejectApi(_DecisionApi):
 
     @extend_schema(
         operation_id="referrals_reject", request=RejectInputSerializer,
-        responses={200: ReferralDetailOutputSerializer, 409: ConflictSerializer},
+        responses={200: ReferralDetailOutputSerializer, 409: ReferralConflictSerializer},
         summary="A manager rejects a referral not decided yet, with a note; 409 when it is decided.",
         tags=["referrals"],
     )

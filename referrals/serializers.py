@@ -41,7 +41,7 @@ class RejectInputSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=NOTE_MAX)
 
 
-class ConflictSerializer(serializers.Serializer):
+class ReferralConflictSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
     state = serializers.CharField()
