@@ -199,7 +199,7 @@ def main() -> None:
 
         time.sleep(4)  # the worker's start-up, out of its CPU figure
         worker_cpu, smtp_cpu = cpu_seconds(worker.pid), cpu_seconds(smtp.pid)
-        Celery(broker=args.redis_url).send_task("messaging.tasks.messages_deliver", queue=queue)
+        Celery(broker=args.redis_url, set_as_current=False).send_task("messaging.tasks.messages_deliver", queue=queue)
         samples, started = [], time.perf_counter()
         while True:
             time.sleep(0.5)

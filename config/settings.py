@@ -130,7 +130,11 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+# Proxies of our own in front of the app (0: clients connect directly). Every per-client count (this
+# lockout, the portal's limits, the API throttles) takes the client's address by this one rule:
+# core.client_ip. axes' own AXES_IPWARE_* settings need django-ipware, which this project does not use.
+CLIENT_IP_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
@@ -220,7 +224,7 @@ CLV_CHURN_DAYS = env.int("CLV_CHURN_DAYS", default=365)
 
 # --- Customer portal (/portal/) -------------------------------------------------------------------
 # A login link works once, for this many minutes. Requests for links are limited per address and per
-# client address ("N/period", period s, m, h or d; the client address as AXES_PROXY_COUNT says).
+# client address ("N/period", period s, m, h or d; the client address by core.client_ip).
 PORTAL_LOGIN_LINK_MINUTES = env.int("PORTAL_LOGIN_LINK_MINUTES", default=10)
 PORTAL_LOGIN_RATE_PER_EMAIL = env("PORTAL_LOGIN_RATE_PER_EMAIL", default="5/h")
 PORTAL_LOGIN_RATE_PER_IP = env("PORTAL_LOGIN_RATE_PER_IP", default="30/h")
@@ -270,9 +274,9 @@ REST_FRAMEWORK = {
         "auth": env("API_AUTH_THROTTLE", default="20/min"),
         "survey_answer": env("API_SURVEY_ANSWER_THROTTLE", default="60/min"),
     },
-    # Throttles key on the client IP: trust X-Forwarded-For only as far as our own proxies (as axes does),
+    # Throttles key on the client IP: trust X-Forwarded-For only as far as our own proxies (core.client_ip),
     # or a client could dodge the login throttle by sending a new X-Forwarded-For each time.
-    "NUM_PROXIES": AXES_IPWARE_PROXY_COUNT,
+    "NUM_PROXIES": CLIENT_IP_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifecycle CRM API",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import time
 
-from django.conf import settings
 from django.core.cache import cache
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -43,16 +42,3 @@ def rate_hit(*, scope: str, ident: str, rate: str) -> int | None:
     if count <= limit:
         return None
     return (window + 1) * seconds - now
-
-
-def client_ip(request) -> str:
-    """The client's address as our own proxies report it, as the API's throttles read it (DRF's
-    NUM_PROXIES logic): with AXES_PROXY_COUNT proxies in front, the address that many entries from the
-    right of X-Forwarded-For; with none, the connection's address, never a header a client can forge."""
-    proxies = settings.AXES_IPWARE_PROXY_COUNT
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies > 0 and forwarded:
-        addresses = [address.strip() for address in forwarded.split(",") if address.strip()]
-        if addresses:
-            return addresses[-min(proxies, len(addresses))]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"

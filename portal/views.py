@@ -3,6 +3,7 @@ and their e-mail preferences. Views stay thin: a form, a service or selector, a 
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.conf import settings
@@ -12,20 +13,24 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from redis.exceptions import RedisError
 
+from core.client_ip import client_ip
+from core.enqueue import QueueUnavailable, enqueue_on_commit
 from portal.access import customer_required, portal_customer, portal_public
 from portal.forms import LoginLinkRequestForm
-from portal.ratelimit import client_ip, rate_hit
+from portal.ratelimit import rate_hit
 from portal.registry import portal_home_sections_load
 from portal.services import login_token_is_valid, login_token_spend, portal_login, portal_logout
-from portal.tasks import login_link_send
+
+logger = logging.getLogger(__name__)
 
 
 def _rate_limited(request: HttpRequest, email: str) -> int | None:
     """Seconds to wait when this client or this address asked too often, else None. Both counters
     move on every request, whether or not the address is a customer's."""
     waits = [
-        rate_hit(scope="login-ip", ident=client_ip(request), rate=settings.PORTAL_LOGIN_RATE_PER_IP),
+        rate_hit(scope="login-ip", ident=client_ip(request) or "unknown", rate=settings.PORTAL_LOGIN_RATE_PER_IP),
         rate_hit(scope="login-email", ident=email, rate=settings.PORTAL_LOGIN_RATE_PER_EMAIL),
     ]
     waits = [wait for wait in waits if wait is not None]
@@ -45,10 +50,19 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             email = form.cleaned_data["email"]
-            wait = _rate_limited(request, email)
-            if wait is None:
-                login_link_send.delay_on_commit(email, str(uuid.uuid4()))
-                return redirect("portal:login_sent")
+            try:
+                wait = _rate_limited(request, email)
+                if wait is None:
+                    enqueue_on_commit("portal.tasks.login_link_send", email, str(uuid.uuid4()))
+                    return redirect("portal:login_sent")
+            except (QueueUnavailable, RedisError):
+                # The broker (or the Redis holding the counters, usually the same one) is down: say so
+                # plainly; nothing was queued, and the customer may simply ask again.
+                logger.exception("portal login link not queued")
+                form.add_error(None, _("We could not send the link now. Please try again in a minute."))
+                response = render(request, "portal/login.html", {"form": form}, status=503)
+                response["Retry-After"] = "60"
+                return response
             form.add_error(None, _("Too many login requests. Please wait a few minutes and try again."))
             response = render(request, "portal/login.html", {"form": form}, status=429)
             response["Retry-After"] = str(wait)

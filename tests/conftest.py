@@ -2,6 +2,8 @@ import os
 import shutil
 
 import pytest
+from celery import Celery
+from celery import _state as celery_state
 from django.contrib.auth.models import Group
 from django.db import connection
 from rest_framework.test import APIClient
@@ -19,6 +21,14 @@ def skip_or_fail(reason: str) -> None:
     if STRICT:
         pytest.fail(f"{reason} (CI must run this test)")
     pytest.skip(reason)
+
+
+def broker_client(url: str) -> Celery:
+    """A Celery app that only sends tasks to the broker at `url`, for tests that feed a real worker.
+    Never the current app: @shared_task resolves through the current app, so one made current here
+    would take over every later .delay() of the run (sent to this broker instead of run at once),
+    and a task module imported after it would be NotRegistered."""
+    return Celery(broker=url, set_as_current=False)
 
 
 def pytest_runtest_setup(item):
@@ -84,6 +94,52 @@ def _empty_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts and ends in the default language: a request through LocaleMiddleware (or a
+    test's own translation.activate) leaves its language active in the thread, so a test that views
+    a page in Chinese would otherwise leave Chinese behind for whichever test runs next."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _project_celery_app_stays_current():
+    """Fail the test that leaves another Celery app current (see broker_client), and put the
+    project's back, so the tests after it are not hit by what it did."""
+    from config.celery import app
+
+    yield
+    if celery_state.get_current_app() is not app:
+        app.set_current()
+        pytest.fail("this test left another Celery app current: create it with broker_client()")
+
+
+@pytest.fixture
+def broker_down(settings, monkeypatch):
+    """Tasks go to a Celery broker that is down: a Redis URL on a port nobody listens on."""
+    import socket
+
+    from config.celery import app
+
+    with socket.socket() as probe:  # a port that was free a moment ago, so nothing answers on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.TASK_RUNNER = "celery"
+    monkeypatch.setattr(app.conf, "task_always_eager", False)
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{port}/0")
+    # Connection pools made for the test broker (memory://) must not be reused, nor these kept.
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    yield
+    if app._pool is not None:
+        app._pool.force_close_all()
 
 
 @pytest.fixture

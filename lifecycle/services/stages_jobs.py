@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.enqueue import enqueue_on_commit
 from core.exceptions import DomainError
 from core.models import Job
 from core.services import job_create, job_fail, job_progress_callback, job_start, job_succeed
@@ -28,9 +29,7 @@ def lifecycle_evaluate_start(*, as_of: dt.date | None = None, created_by=None, e
     with transaction.atomic():
         job = job_create(kind=JOB_KIND, params={"as_of": as_of.isoformat() if as_of else None}, created_by=created_by)
         if enqueue:
-            from lifecycle.tasks import lifecycle_evaluate_job
-
-            lifecycle_evaluate_job.delay_on_commit(job.pk)
+            enqueue_on_commit("lifecycle.tasks.lifecycle_evaluate_job", job.pk)
     return job
 
 

@@ -6,12 +6,14 @@ message is queued or recorded as suppressed (and the deliverer checks again befo
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.enqueue import QueueUnavailable, enqueue
 from core.exceptions import DomainError
 from messaging.context import secret_context_templates
 from messaging.models import Message, MessageTemplate, Purpose, Suppression, normalise_address
@@ -22,9 +24,10 @@ NO_CONSENT = "no_consent"
 
 
 def _kick_deliverer() -> None:
-    from messaging.tasks import messages_deliver
-
-    messages_deliver.delay()
+    # A broker that is down is logged by enqueue; the messages are stored, and beat starts a delivery
+    # run every minute.
+    with suppress(QueueUnavailable):
+        enqueue("messaging.tasks.messages_deliver")
 
 
 def deliver_after_commit() -> None:
@@ -32,7 +35,7 @@ def deliver_after_commit() -> None:
     many messages it wrote)."""
     if any(callback is _kick_deliverer for _sids, callback, _robust in connection.run_on_commit):
         return
-    # robust: a broker that is down must not break the caller's commit; beat runs it every minute.
+    # robust: nothing after the commit may break the caller's request; beat runs it every minute.
     transaction.on_commit(_kick_deliverer, robust=True)
 
 

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from celery import Celery
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -19,7 +18,7 @@ from django.db import connection
 from core.models import Job
 from core.services import job_create
 from customers.models import Customer
-from tests.conftest import skip_or_fail
+from tests.conftest import broker_client, skip_or_fail
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +60,7 @@ def test_a_worker_process_takes_an_import_job_from_redis(tmp_path, settings):
         stderr=subprocess.STDOUT,
     )
     try:
-        Celery(broker=REDIS_URL).send_task("customers.tasks.import_file", args=[job.pk], queue=queue)
+        broker_client(REDIS_URL).send_task("customers.tasks.import_file", args=[job.pk], queue=queue)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             job.refresh_from_db()

@@ -4,9 +4,11 @@ import re
 import uuid
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -213,6 +215,44 @@ def test_login_is_locked_after_five_failures(client, agent):
     # Another user from the same address is not locked (lock is per username and IP).
     UserFactory(username="other")
     response = client.post(url, {"username": "other", "password": "correct-horse-battery"})
+    assert response.status_code == 302
+
+
+def _fail_logins(client, *, username, times, **headers):
+    return [
+        client.post(reverse("login"), {"username": username, "password": "wrong"}, **headers).status_code
+        for _ in range(times)
+    ]
+
+
+PROXY = {"REMOTE_ADDR": "10.0.0.2"}  # every request arrives from our proxy's address
+
+
+@override_settings(CLIENT_IP_PROXY_COUNT=1)
+def test_behind_a_proxy_the_lockout_keys_on_the_forwarded_client_address(client, agent):
+    attacker = {**PROXY, "HTTP_X_FORWARDED_FOR": "forged, 203.0.113.5"}  # the proxy appended the last entry
+    assert _fail_logins(client, username="agent", times=settings.AXES_FAILURE_LIMIT, **attacker)[-1] == 429
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["203.0.113.5"]
+    # The same client cannot dodge it with another forged entry ...
+    again = {**PROXY, "HTTP_X_FORWARDED_FOR": "other, 203.0.113.5"}
+    assert client.post(reverse("login"), {"username": "agent", "password": "correct-horse-battery"}, **again).status_code == 429
+    # ... and the agent, from another address behind the same proxy, still logs in.
+    colleague = {**PROXY, "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    response = client.post(reverse("login"), {"username": "agent", "password": "correct-horse-battery"}, **colleague)
+    assert response.status_code == 302
+
+
+@override_settings(CLIENT_IP_PROXY_COUNT=0)
+def test_without_a_proxy_the_lockout_keys_on_the_connection_and_ignores_the_header(client, agent):
+    statuses = [
+        client.post(
+            reverse("login"), {"username": "agent", "password": "wrong"}, REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR=f"10.9.0.{i}"
+        ).status_code
+        for i in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert statuses[-1] == 429  # a new X-Forwarded-For each time did not spread the failures
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.9"}
+    response = client.post(reverse("login"), {"username": "agent", "password": "correct-horse-battery"}, REMOTE_ADDR="203.0.113.10")
     assert response.status_code == 302
 
 

@@ -1,6 +1,7 @@
 """Defect 9: staff create customers and orders in the UI (Manager role), with the API's rules, and
 a country must be an ISO 3166-1 code everywhere (model, API, import, forms)."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -97,3 +98,16 @@ def test_a_country_outside_iso_3166_is_refused_everywhere(manager_api, tmp_path,
 def test_a_real_country_is_accepted_in_any_case(manager_api):
     response = manager_api.post("/api/v1/customers/", {"external_id": "A1", "country": "gb"}, format="json")
     assert response.status_code == 201 and response.json()["country"] == "GB"
+
+
+def test_the_create_and_the_edit_page_show_every_field_of_the_customer_form(client, manager):
+    """One include (customers/_form_fields.html) renders the fields for both pages: neither lacks one
+    the form accepts (the create page used to leave out the e-mail language)."""
+    from customers.forms import CustomerForm
+
+    client.force_login(manager)
+    names = re.compile(r'<(?:input|select|textarea)[^>]*\bname="(\w+)"')
+    create = set(names.findall(client.get(reverse("customers:create")).content.decode()))
+    edit = set(names.findall(client.get(reverse("customers:edit", args=[CustomerFactory().pk])).content.decode()))
+    expected = set(CustomerForm.base_fields) | {"csrfmiddlewaretoken"}
+    assert create >= expected and edit >= expected

@@ -14,13 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from celery import Celery
 from django.db import connection, transaction
 
 from customers.models import Customer
 from messaging.models import Message, Suppression
 from messaging.services import message_send, messages_queue_bulk
-from tests.conftest import skip_or_fail
+from tests.conftest import broker_client, skip_or_fail
 from tests.messaging.factories import MessageTemplateFactory, opted_in_customer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +43,7 @@ def _needs_redis():
 def queue(monkeypatch):
     """A queue of this test's own; the outbox's kick after commit goes to it through Redis."""
     name = f"outbox-test-{uuid.uuid4().hex}"
-    app = Celery(broker=REDIS_URL)
+    app = broker_client(REDIS_URL)
 
     def kick():
         app.send_task("messaging.tasks.messages_deliver", queue=name)

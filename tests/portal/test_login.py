@@ -139,10 +139,13 @@ def test_the_lookup_runs_after_the_answer(client, customer_a):
     the token and the message happen in the worker), so its timing tells nothing either."""
     from unittest import mock
 
-    with mock.patch("portal.views.login_link_send.delay_on_commit") as enqueue:
+    with mock.patch("portal.views.enqueue_on_commit") as enqueue:
         client.post(LOGIN_URL, {"email": customer_a.email})
         client.post(LOGIN_URL, {"email": "nobody@example.com"})
-    assert [c.args[0] for c in enqueue.call_args_list] == [customer_a.email, "nobody@example.com"]
+    assert [c.args[:2] for c in enqueue.call_args_list] == [
+        ("portal.tasks.login_link_send", customer_a.email),
+        ("portal.tasks.login_link_send", "nobody@example.com"),
+    ]
     assert not LoginToken.objects.exists()
 
 
@@ -202,7 +205,7 @@ def test_the_portal_speaks_chinese(client, customer_a):
 
 
 def test_behind_a_proxy_the_limit_counts_the_address_it_reports(client, settings):
-    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.CLIENT_IP_PROXY_COUNT = 1
     settings.PORTAL_LOGIN_RATE_PER_IP = "1/h"
     # The client may put anything in front; our proxy appends the address it saw, the last entry.
     first = client.post(LOGIN_URL, {"email": "r1@example.com"}, HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1")
@@ -236,3 +239,22 @@ def test_every_portal_form_that_posts_carries_a_csrf_token():
                 posting += 1
                 assert "{% csrf_token %}" in form, template.name
     assert posting >= 5  # login, link button, preferences, language switch, logout
+
+
+def test_with_the_broker_down_the_customer_is_told_to_try_again(client, customer_a, broker_down, caplog, mailoutbox):
+    response = client.post(LOGIN_URL, {"email": customer_a.email})
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert "We could not send the link now. Please try again in a minute." in response.text
+    assert 'name="email"' in response.text  # the form, to ask again
+    assert "portal login link not queued" in caplog.text
+    assert not LoginToken.objects.exists() and not mailoutbox
+    chinese = client.post(LOGIN_URL, {"email": customer_a.email}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert chinese.status_code == 503 and "We could not send the link now" not in chinese.text
+
+
+def test_with_the_redis_of_the_counters_down_the_customer_is_told_to_try_again(client, customer_a, broker_down, settings):
+    """The limiter's counters usually live in the broker's Redis: down together, the answer is the same."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    response = client.post(LOGIN_URL, {"email": customer_a.email})
+    assert response.status_code == 503
+    assert "We could not send the link now. Please try again in a minute." in response.text

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.background import job_guard
+from core.enqueue import enqueue_on_commit
 from core.exceptions import DomainError
 from core.models import Job, JobRejectedRow
 from core.services import job_create, job_progress_callback, job_start, job_succeed
@@ -34,9 +35,6 @@ def import_job_start(*, kind: str, uploaded_file, user) -> Job:
     import_kind_check(kind)
     import_header_check(kind=kind, file=uploaded_file)
     path = default_storage.save(f"imports/{uuid.uuid4()}.csv", uploaded_file)
-    # Imported here: the task module imports this one.
-    from customers.tasks import import_file
-
     try:
         with transaction.atomic():
             job = job_create(
@@ -45,7 +43,7 @@ def import_job_start(*, kind: str, uploaded_file, user) -> Job:
                 created_by=user,
                 total=default_storage.size(path),
             )
-            transaction.on_commit(partial(import_file.delay, job.pk))
+            enqueue_on_commit("customers.tasks.import_file", job.pk)
     except Exception:
         default_storage.delete(path)
         raise
