@@ -8,8 +8,9 @@ class ReferralsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from referrals import ui
+        from referrals import advocates, ui
         from referrals.services.rewards import register_templates
 
         ui.register()
         register_templates()
+        advocates.register()
