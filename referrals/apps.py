@@ -6,3 +6,6 @@ class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = _("Referrals")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from referrals import hooks  # noqa: F401 -- connects the import column and the portal login
