@@ -55,8 +55,8 @@ def seed(cursor, customers: int, referrals: int) -> dict:
         # Referees: the customers with the lowest ids not divisible by 3 (no paid order); referrers
         # from the top half, 5 referrals each on average.
         cursor.execute(
-            "INSERT INTO referrals_referralcode (customer_id, code, created_at)"
-            " SELECT c.id, 'BENCH' || c.id, now() FROM customers_customer c"
+            "INSERT INTO referrals_referralcode (customer_id, code, created_at, suspended_reason)"
+            " SELECT c.id, 'BENCH' || c.id, now(), '' FROM customers_customer c"
             " WHERE c.id > (SELECT MAX(id) FROM customers_customer) - %s ON CONFLICT DO NOTHING",
             [referrals // 5],
         )

@@ -62,7 +62,7 @@ def referral_signup(request, code: str):
             response["Retry-After"] = str(wait)
             return response
         data = form.cleaned_data
-        referee = customer_for_signup(
+        referee, created = customer_for_signup(
             first_name=data["first_name"], last_name=data["last_name"], email=data["email"],
             marketing_opt_in=data["marketing_opt_in"],
         )
@@ -72,7 +72,7 @@ def referral_signup(request, code: str):
             referral_intake(
                 code=referral_code.code, referee_id=referee.pk, source=Referral.Source.SIGNUP,
                 actor=ReferralEvent.Actor.CUSTOMER, ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""),
-                device_id=device_id,
+                device_id=device_id, referee_existed=not created,
             )
         response = render(request, "referrals/signup_done.html", {"first_name": data["first_name"]})
         return _with_device(response, device_id, new_device, request)

@@ -15,7 +15,10 @@ Definitions the rules use (documented in the README too):
 - same e-mail: both e-mail keys (customers.email_keys: case, Gmail dots, plus-tags of the providers
   that ignore them) are equal.
 - existing customer: the referee had a paid order before the referral, or an older customer record
-  (created before the referee's) has the referee's e-mail key.
+  (created before the referee's) has the referee's e-mail key, or -- for the sign-up page and the
+  import, which create the referee -- the referee's record existed before that sign-up or import
+  (someone typing a known customer's address must not attribute them). The API names an existing
+  record by design, so there the first two tests decide.
 - already referred: the referee already has a referral that is not rejected (the first valid
   referrer wins; the database's partial unique index settles a race).
 - circular: the referee is somewhere up the referrer's chain of referrers (A refers B, B refers A;
@@ -172,6 +175,7 @@ class Facts:
     in_referrer_chain: bool = False  # the referee is up the referrer's chain of referrers
     paid_order_before: bool = False
     older_record: bool = False  # an older customer record has the referee's e-mail key
+    record_existed: bool = False  # a sign-up or import found the referee's record already there
     referrer_kinds: set[str] = field(default_factory=set)  # kinds of the referrer's matching fingerprints
     ip_count: int = 0  # referrals from this IP in the rule's window, this one included
     referrer_hour: int = 0  # the referrer's referrals in the velocity windows, this one included
@@ -283,8 +287,9 @@ def fraud_assess(*, facts: Facts, rules: Mapping[str, FraudRule], review_score: 
         trip(Code.SELF_REFERRAL, customer=referee.id)
     elif referrer.email_key and referrer.email_key == referee.email_key:
         trip(Code.SAME_EMAIL, email_key=referee.email_key)
-    if facts.paid_order_before or facts.older_record:
-        trip(Code.EXISTING_CUSTOMER, paid_order=facts.paid_order_before, older_record=facts.older_record)
+    if facts.paid_order_before or facts.older_record or facts.record_existed:
+        trip(Code.EXISTING_CUSTOMER, paid_order=facts.paid_order_before, older_record=facts.older_record,
+             record_existed=facts.record_existed)
     if facts.live_referral_id is not None:
         trip(Code.ALREADY_REFERRED, referral=facts.live_referral_id)
     if facts.in_referrer_chain:

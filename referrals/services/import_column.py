@@ -35,8 +35,8 @@ from referrals.services.intake import created_reason, referral_fields_set, refer
 from referrals.services.program import program_get
 
 
-def _staged(cursor, sql: str) -> list[tuple]:
-    cursor.execute(sql)
+def _staged(cursor, sql: str, params=None) -> list[tuple]:
+    cursor.execute(sql, params)
     return cursor.fetchall()
 
 
@@ -89,16 +89,20 @@ def referral_rows_merged(cursor, stage: str, now) -> None:
     customer = connection.ops.quote_name(Customer._meta.db_table)
     rows = _staged(
         cursor,
-        f"SELECT s.line, c.id, s.referral_code FROM {stage} s JOIN {customer} c ON c.external_id = s.external_id"
-        f" WHERE s.referral_code IS NOT NULL ORDER BY s.line",
+        # created_at < the import's stamp: the customer existed before this import (see fraud.py).
+        f"SELECT s.line, c.id, s.referral_code, c.created_at < %s FROM {stage} s"
+        f" JOIN {customer} c ON c.external_id = s.external_id WHERE s.referral_code IS NOT NULL ORDER BY s.line",
+        [now],
     )
     if rows:
-        referrals_import_rows(rows=[(customer_id, text) for _line, customer_id, text in rows])
+        referrals_import_rows(rows=[(customer_id, text) for _line, customer_id, text, _existed in rows],
+                              existed={customer_id for _line, customer_id, _text, existed in rows if existed})
 
 
-def referrals_import_rows(*, rows: list[tuple[int, str]]) -> list[Referral]:
-    """Referrals for (referee id, code text) pairs whose codes were checked (referral_rows_reject).
-    The new referrals, rejected ones included."""
+def referrals_import_rows(*, rows: list[tuple[int, str]], existed: set[int] = frozenset()) -> list[Referral]:
+    """Referrals for (referee id, code text) pairs whose codes were checked (referral_rows_reject);
+    `existed`: referees whose record was there before the import. The new referrals, rejected ones
+    included."""
     program = program_get()
     if not program.active:
         return []
@@ -142,6 +146,7 @@ def referrals_import_rows(*, rows: list[tuple[int, str]]) -> list[Referral]:
             referrer=Person.of(code.customer), referee=Person.of(referee), traits=traits,
             live_referral_id=live, in_referrer_chain=referee_id in chains.get(code.customer_id, ()),
             paid_order_before=referee.fraud_paid_before, older_record=referee.fraud_older_twin,
+            record_existed=referee_id in existed,
             referrer_kinds={"phone"} if (code.customer_id, phones.get(referee_id)) in referrer_phones else set(),
             referrer_hour=hour[code.customer_id], referrer_day=day[code.customer_id],
         )

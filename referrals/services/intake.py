@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
 from customers.models import Customer
+from customers.services.customers import customer_create
 from referrals.models import Fingerprint, FraudRule, Referral, ReferralCode, ReferralEvent
 from referrals.services.codes import code_normalise
 from referrals.services.fraud import (
@@ -83,12 +84,14 @@ def referral_intake(
     payment_fingerprint: str = "",
     address: str = "",
     staff=None,
+    referee_existed: bool = False,
 ) -> IntakeResult:
     """Attribute `referee_id` to the owner of `code`, with every fraud signal checked.
 
     Returns the new referral (pending, or flagged for review) and its assessment. Raises
     DomainError for a bad code, an unknown referee or an inactive programme (nothing stored), and
     ReferralRefused when it is auto-rejected (stored as a rejected referral, except a self-referral).
+    `referee_existed`: the sign-up page found the referee's record already there (see fraud.py).
     A fixed number of queries, whatever the size of the tables."""
     program = program_get()
     if not program.active:
@@ -105,6 +108,7 @@ def referral_intake(
         payment_fingerprint=payment_fingerprint, address=address,
     )
     facts = facts_for_attempt(referrer=referrer, referee=referee, traits=traits, rules=rules, now=now, ip=ip)
+    facts.record_existed = referee_existed
     assessment = fraud_assess(facts=facts, rules=rules, review_score=program.review_score)
     if referrer.pk == referee.pk:
         # Not storable (referral_not_self), even with the rule switched off; only the answer is kept.
@@ -190,21 +194,21 @@ def fingerprints_record(*, customer_id: int, traits: Traits, now: dt.datetime | 
     )
 
 
-def customer_for_signup(*, first_name: str, last_name: str, email: str, marketing_opt_in: bool) -> Customer:
-    """The referee of a sign-up: a new lead customer (no orders yet). An address that is already a
-    customer's is that customer (the fraud check then sees an existing customer): a sign-up form must
-    not tell a stranger whether an address is known, so both go through the same path."""
-    from customers.services.customers import customer_create
-
+def customer_for_signup(*, first_name: str, last_name: str, email: str, marketing_opt_in: bool) -> tuple[Customer, bool]:
+    """The referee of a sign-up and whether it is new: a new lead customer (no orders yet), or the
+    customer who has this address already (then the referral is rejected as an existing customer,
+    and the record is left unchanged). The page answers alike, so it tells nobody whether an address
+    is known."""
     existing = Customer.objects.filter(email=email.strip().lower()).first()
     if existing is not None:
-        return existing
+        return existing, False
     try:
-        return customer_create(first_name=first_name, last_name=last_name, email=email, email_opt_in=marketing_opt_in,
-                               signed_up_at=timezone.now())
+        customer = customer_create(first_name=first_name, last_name=last_name, email=email,
+                                   email_opt_in=marketing_opt_in, signed_up_at=timezone.now())
     except DomainError:
         # Created by a parallel sign-up with the same address a moment ago.
         existing = Customer.objects.filter(email=email.strip().lower()).first()
         if existing is None:
             raise
-        return existing
+        return existing, False
+    return customer, True

@@ -80,3 +80,12 @@ def test_queries_do_not_grow_with_the_rows():
     run(3, 200)  # the first import also creates the programme's settings row
     assert run(40, 0) == run(5, 100)
     assert Referral.objects.count() == 48
+
+
+def test_a_customer_who_existed_before_the_import_is_rejected_as_existing():
+    _r, code = _referrer()
+    CustomerFactory(external_id="OLD1", email="old@customer.example", first_name="Old", last_name="Timer")
+    result = import_csv(kind="customers", file=_file([f"OLD1,old@customer.example,Old,Timer,{code}"]))
+    assert not result.rejected
+    referral = Referral.objects.get()
+    assert referral.state == "rejected" and referral.signals[0]["detail"]["record_existed"] is True

@@ -53,11 +53,14 @@ def test_consent_is_recorded_only_when_ticked(client, code):
     assert Customer.objects.get(email="zed.quinn@mailbox.net").email_opt_in is True
 
 
-def test_a_known_address_gets_the_same_answer_and_the_fraud_check_decides(client, code):
-    CustomerFactory(email="zed.quinn@mailbox.net")
-    response = client.post(f"/r/{code.code}/", FORM)
-    assert response.status_code == 200
-    assert Customer.objects.filter(email="zed.quinn@mailbox.net").count() == 1
+def test_a_known_address_gets_the_same_answer_but_is_rejected_as_an_existing_customer(client, code):
+    known = CustomerFactory(email="zed.quinn@mailbox.net", first_name="Zora", email_opt_in=False)
+    response = client.post(f"/r/{code.code}/", {**FORM, "marketing_opt_in": "on"})
+    assert response.status_code == 200 and "Zed" in response.content.decode()
+    referral = Referral.objects.get(referee=known)
+    assert referral.state == "rejected" and referral.signals[0]["code"] == "existing_customer"
+    known.refresh_from_db()
+    assert (known.first_name, known.email_opt_in) == ("Zora", False)  # a stranger changes nothing
 
 
 def test_bad_form_is_400(client, code):
