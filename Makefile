@@ -19,6 +19,11 @@ run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --seed 42 --if-empty
 	$(PY) manage.py recompute_clv --sync
+	$(PY) manage.py evaluate_lifecycle
+	@# Celery beat runs the scheduled jobs (loyalty's order feed, outbox delivery, the hourly lifecycle
+	@# evaluation...) beside the server; without a broker each job runs in a thread of the beat process.
+	$(VENV)/bin/celery -A config beat -l warning & beat=$$!; \
+	trap 'kill $$beat 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST)
 
 test: $(VENV)/.installed

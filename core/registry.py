@@ -66,10 +66,21 @@ class NavItem:
     current_url_names: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class DemoStep:
+    """What an app adds to the demo data after the customers, orders and events are in (its own
+    settings, its state computed from them). `run(seed=)` returns a line for the person watching."""
+
+    key: str
+    run: Callable[..., str]
+    order: int = 100
+
+
 _customer_panels: dict[str, CustomerPanel] = {}
 _home_sections: dict[str, HomeSection] = {}
 _job_kinds: dict[str, JobKind] = {}
 _nav_items: dict[str, NavItem] = {}
+_demo_steps: dict[str, DemoStep] = {}
 
 
 def register_customer_panel(*, key: str, template: str, load: Loader, order: int = 100) -> None:
@@ -105,6 +116,14 @@ def register_nav_item(
         section=section,
         current_url_names=tuple(current_url_names),
     )
+
+
+def register_demo_step(*, key: str, run: Callable[..., str], order: int = 100) -> None:
+    _demo_steps[key] = DemoStep(key=key, run=run, order=order)
+
+
+def demo_steps() -> list[DemoStep]:
+    return sorted(_demo_steps.values(), key=lambda step: (step.order, step.key))
 
 
 def customer_panels() -> list[CustomerPanel]:

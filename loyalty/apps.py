@@ -8,6 +8,7 @@ class LoyaltyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from loyalty import ui
+        from loyalty import demo, ui
 
         ui.register()
+        demo.register()

@@ -14,7 +14,8 @@ A referral's states (services/transitions.py holds the allowed moves):
 Invariants the database keeps: one referral that is not rejected per referee (the first valid
 referrer wins), nobody refers themselves, one reward per referral and side, one group bonus per
 referrer, period and step, one payout per reward (a claim is idempotent), money never negative,
-and the programme's spent budget never above its total."""
+and the programme's spent budget never above its total. Everything here goes with the customer it
+belongs to (erasure, the demo's reset): the audit trail is per customer, not kept past them."""
 
 from decimal import Decimal
 
@@ -249,7 +250,7 @@ class Referral(models.Model):
     referee = models.ForeignKey(
         "customers.Customer", verbose_name=_("referee"), on_delete=models.CASCADE, related_name="referrals_received"
     )
-    code = models.ForeignKey(ReferralCode, verbose_name=_("code"), on_delete=models.PROTECT, related_name="referrals")
+    code = models.ForeignKey(ReferralCode, verbose_name=_("code"), on_delete=models.CASCADE, related_name="referrals")
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.API)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
@@ -260,7 +261,7 @@ class Referral(models.Model):
     # [{"code": ..., "weight": ..., "action": ..., "detail": {...}}]: why the score is what it is.
     signals = models.JSONField(_("fraud signals"), default=list, blank=True)
     qualifying_order = models.ForeignKey(
-        "customers.Order", verbose_name=_("qualifying order"), on_delete=models.PROTECT, null=True, blank=True,
+        "customers.Order", verbose_name=_("qualifying order"), on_delete=models.SET_NULL, null=True, blank=True,
         related_name="+",
     )
     order_amount = models.DecimalField(_("first order amount"), **money_field_args(), null=True, blank=True)
@@ -384,7 +385,7 @@ class Reward(models.Model):
         "customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="referral_rewards"
     )
     referral = models.ForeignKey(
-        Referral, verbose_name=_("referral"), on_delete=models.PROTECT, null=True, blank=True, related_name="rewards"
+        Referral, verbose_name=_("referral"), on_delete=models.CASCADE, null=True, blank=True, related_name="rewards"
     )
     role = models.CharField(_("for"), max_length=8, choices=Role.choices)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
@@ -444,7 +445,7 @@ class Payout(models.Model):
         PAID = "paid", _("Paid")
         CANCELLED = "cancelled", _("Cancelled")
 
-    reward = models.OneToOneField(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="payout")
+    reward = models.OneToOneField(Reward, verbose_name=_("reward"), on_delete=models.CASCADE, related_name="payout")
     customer = models.ForeignKey(
         "customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="referral_payouts"
     )

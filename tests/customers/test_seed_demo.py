@@ -291,3 +291,26 @@ def test_roles_of_the_demo_staff():
     seed(n=10, s=1)
     roles = {u.username: user_role(u) for u in get_user_model().objects.all()}
     assert roles == {"admin": Role.ADMIN, "manager": Role.MANAGER, "agent1": Role.AGENT, "agent2": Role.AGENT}
+
+
+@pytest.mark.django_db
+def test_the_demo_orders_reach_the_feed_and_each_apps_demo_step_runs():
+    from customers.models import OrderChange
+    from loyalty.models import EarningRule, LedgerEntry, LoyaltyAccount
+
+    out = StringIO()
+    call_command("seed_demo", "--customers", "120", "--seed", "4", "--no-progress", stdout=out)
+    feed = OrderChange.objects.values_list("order_id", "old_status", "new_status", "new_amount")
+    assert sorted(feed) == sorted((o.pk, None, o.status, o.amount) for o in Order.objects.all())
+    # Loyalty's demo step configured a programme and earned for the paid orders through the feed.
+    assert EarningRule.objects.filter(currency="USD").exists()
+    paid_buyers = Order.objects.filter(status="paid").values("customer_id").distinct().count()
+    assert LoyaltyAccount.objects.count() == paid_buyers > 0
+    assert LedgerEntry.objects.filter(kind="earn").count() == Order.objects.filter(status="paid").count()
+    assert "Loyalty: points earned for" in out.getvalue()
+    # The reset removes the demo customers' loyalty history with them.
+    call_command("seed_demo", "--customers", "10", "--seed", "4", "--reset", "--no-progress", stdout=StringIO())
+    assert LedgerEntry.objects.filter(account__customer__external_id__startswith=P.CUSTOMER_PREFIX).count() == (
+        LedgerEntry.objects.count()
+    )
+    assert Customer.objects.count() == 10

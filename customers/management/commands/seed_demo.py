@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
+from core.registry import demo_steps
 from customers.models import Customer
 from customers.services.demo import demo_reset, demo_seed
 
@@ -12,7 +13,8 @@ class Command(BaseCommand):
     help = _(
         "Fill the database with reproducible demo data: staff accounts, acquisition channels with monthly "
         "spend, customers acquired over the last months, their orders (a buy-till-you-die process), activity "
-        "events, notes and tasks. The same --seed gives the same data."
+        "events, notes and tasks, then each app's own demo step (e.g. loyalty's rules and the demo's points)."
+        " The same --seed gives the same data."
     )
 
     def add_arguments(self, parser):
@@ -85,6 +87,9 @@ class Command(BaseCommand):
                 "seconds": result.seconds,
             }
         )
+        # Each app's demo step (core.registry.register_demo_step): its settings and the state it derives.
+        for step in demo_steps():
+            self.stdout.write(step.run(seed=seed))
         for login in result.staff:
             if login.created:
                 line = _("Demo staff login: %(username)s / %(password)s (%(role)s)")

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from core.roles import Role
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Order, Tag
+from customers.order_feed import FEED_COLUMNS, order_feed_table, order_feed_writer_lock
 
 from . import params as P
 from .generate import chunks, customer_base
@@ -158,6 +159,8 @@ def demo_seed(
     base = customer_base(seed, customers, now_s, months)
     result = DemoSeedResult(customers=customers, seconds=0.0)
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            order_feed_writer_lock(cursor)  # the demo's orders go into the feed like any others
         result.staff = demo_staff_ensure()
         users = dict(
             get_user_model().objects.filter(username__in=[s.username for s in P.STAFF]).values_list("username", "pk")
@@ -185,8 +188,23 @@ def demo_seed(
                     result.counts.update(counts)
                     if on_progress:
                         on_progress(chunk.hi - chunk.lo)
+            if len(ids):
+                result.counts["order_changes"] = _demo_orders_to_feed(cursor, int(ids[0]), int(ids[-1]))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _demo_orders_to_feed(cursor, first_id: int, last_id: int) -> int:
+    """One feed row per demo order (as new, at its order time), so the apps that react to orders
+    (loyalty's points, referrals) hear of the demo's orders as they hear of an import's."""
+    orders = connection.ops.quote_name(Order._meta.db_table)
+    cursor.execute(
+        f"INSERT INTO {order_feed_table()} ({FEED_COLUMNS})"
+        f" SELECT id, customer_id, NULL, status, NULL, amount, currency, ordered_at FROM {orders}"
+        " WHERE customer_id BETWEEN %s AND %s ORDER BY id",
+        [first_id, last_id],
+    )
+    return cursor.rowcount
 
 
 def _purge(queryset) -> int:
@@ -205,7 +223,13 @@ def _purge(queryset) -> int:
             through._base_manager.filter(**{f"{name}__in": queryset})._raw_delete(queryset.db)
             continue
         related = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": queryset})
-        if relation.on_delete is models.CASCADE:
+        if relation.related_model is model and relation.field.null:
+            # A row pointing at its own table (a reversal at the entry it reverses): unlink, so the
+            # recursion ends; the rows themselves go with the rest of `queryset`'s kind.
+            related.update(**{relation.field.name: None})
+        elif relation.on_delete in (models.CASCADE, models.PROTECT):
+            # PROTECT guards history a person could delete by mistake (a loyalty ledger); the demo's
+            # reset removes the demo customers' history whole, so it goes too.
             _purge(related)
         elif relation.on_delete is models.SET_NULL:
             related.update(**{relation.field.name: None})
