@@ -244,3 +244,19 @@ def test_the_referees_traits_are_remembered():
     assert set(Fingerprint.objects.filter(customer=referee).values_list("kind", flat=True)) == {
         "ip", "ip_agent", "device", "phone"
     }
+
+
+def test_a_portal_login_records_the_referrers_device(rf, django_capture_on_commit_callbacks):
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    from portal.services import portal_login
+    from referrals.views_signup import DEVICE_COOKIE
+
+    referrer, referee = _people()
+    request = rf.get("/portal/", HTTP_USER_AGENT="Firefox 9", REMOTE_ADDR="192.0.2.44")
+    request.COOKIES[DEVICE_COOKIE] = "a" * 32
+    SessionMiddleware(lambda r: None).process_request(request)
+    with django_capture_on_commit_callbacks(execute=True):
+        portal_login(request, customer=referrer)
+    assert set(Fingerprint.objects.filter(customer=referrer).values_list("kind", flat=True)) == {"ip", "ip_agent", "device"}
+    assert "same_device" in _codes(_intake(referrer, referee, ip="192.0.2.44", user_agent="Firefox 9"))
