@@ -94,7 +94,7 @@ def test_the_create_path_runs_a_constant_number_of_queries(django_assert_max_num
         return referral_intake(code=code.code, referee_id=referees[i].pk, source="api", actor="api", ip="10.0.0.1",
                                user_agent="UA", device_id="dev", phone="555", payment_fingerprint="p", address="a")
 
-    with django_assert_max_num_queries(20) as first:
+    with django_assert_max_num_queries(15) as first:
         one(0)
     for i in range(1, 30):
         one(i)
