@@ -35,7 +35,7 @@ def test_email_key_in_python(address, key):
 
 
 def test_the_database_column_computes_the_same_keys():
-    for i, (address, key) in enumerate(NORMALISED):
+    for i, (address, _key) in enumerate(NORMALISED):
         Customer.objects.create(external_id=f"n{i}", email=address)
     # A plain save keeps the case it is given: the column lower-cases by itself.
     stored = dict(Customer.objects.filter(external_id__startswith="n").values_list("email", "email_key"))
