@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 from django_setup import setup_django  # a sibling module of this script
 
@@ -106,6 +109,17 @@ FLOOR_SQL = [
 ]
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time of the PostgreSQL backend serving us (it runs on this machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -137,10 +151,15 @@ def main() -> None:
         codes = cursor.fetchall()
     rng = random.Random(args.seed)
     service_ms, floor_ms, verdicts = [], [], {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    cpu_client = cpu_server = 0.0
     for i in range(args.attempts):
         code, _referrer = codes[i]
         referee = referees[i]
         ip = f"10.{rng.randrange(80)}.{rng.randrange(250)}.1"
+        client_before, server_before = cpu_seconds(), server_cpu_seconds(backend)
         started = time.perf_counter()
         try:
             result = referral_intake(
@@ -152,6 +171,8 @@ def main() -> None:
         except ReferralRefused as refused:
             verdict = refused.assessment.verdict
         service_ms.append((time.perf_counter() - started) * 1000)
+        cpu_client += cpu_seconds() - client_before
+        cpu_server += server_cpu_seconds(backend) - server_before
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
         # The floor: the same look-ups for another fresh pair, hand-written SQL, one cursor.
         code2, referrer2 = codes[args.attempts + i]
@@ -174,6 +195,9 @@ def main() -> None:
                       "max": round(max(service_ms), 1)},
         "floor_sql_ms": {"p50": round(statistics.median(floor_ms), 1), "p95": round(floor_p95, 1)},
         "ratio_p95": round(p95 / floor_p95, 1) if floor_p95 else None,
+        # CPU per referral (this process + its PostgreSQL backend): the cost without the wait for a core.
+        "cpu_ms_per_intake": {"client": round(1000 * cpu_client / args.attempts, 1),
+                              "server": round(1000 * cpu_server / args.attempts, 1)},
         "uptime": uptime,
     }, indent=2))
 
