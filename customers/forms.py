@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.people import PersonChoiceField
 from core.times import as_utc
-from customers.models import AcquisitionChannel, Order, Tag, validate_country
+from customers.models import AcquisitionChannel, Order, Tag, validate_birth_date, validate_country
 from customers.rules import customer_new_error
 from customers.selectors import (
     DEFAULT_SORT,
@@ -146,6 +146,14 @@ class CustomerForm(forms.Form):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+    birth_date = forms.DateField(
+        label=_("Date of birth"),
+        required=False,
+        # The model's validator (customers.rules.birth_date_clean wraps the same one for the API and import).
+        validators=[validate_birth_date],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
     )
     channel = forms.ModelChoiceField(
         label=_("Acquisition channel"), required=False, queryset=AcquisitionChannel.objects.all()

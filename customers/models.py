@@ -1,3 +1,4 @@
+import datetime as dt
 from decimal import Decimal
 
 import pycountry
@@ -11,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
 from core.money import ORDER_DIGITS, TOTAL_DIGITS, money_field_args
+from core.times import shop_day
 from customers.email_keys import email_key_expression
 from customers.event_labels import event_label
 
@@ -25,6 +27,24 @@ def validate_country(value: str) -> None:
             _("'%(value)s' is not a two-letter country code of ISO 3166-1 (e.g. DE)."),
             code="invalid_country",
             params={"value": value[:60]},
+        )
+
+
+# Nobody alive was born before this; an earlier year is a typo (1899 for 1989) or a placeholder.
+EARLIEST_BIRTH_YEAR = 1900
+
+
+def validate_birth_date(value: dt.date) -> None:
+    """A plausible date of birth: not after the shop's today, not before 1900."""
+    if value > shop_day():
+        raise ValidationError(
+            _("%(value)s is in the future."), code="birth_date_future", params={"value": value.isoformat()}
+        )
+    if value.year < EARLIEST_BIRTH_YEAR:
+        raise ValidationError(
+            _("%(value)s is before %(year)d: not a plausible date of birth."),
+            code="birth_date_too_early",
+            params={"value": value.isoformat(), "year": EARLIEST_BIRTH_YEAR},
         )
 
 
@@ -107,6 +127,8 @@ class Customer(TimeStampedModel):
         _("country"), max_length=2, blank=True, validators=[validate_country], help_text=_("ISO 3166-1 alpha-2 code.")
     )
     signed_up_at = models.DateTimeField(_("signed up"), null=True, blank=True)
+    # Optional: the loyalty programme's birthday bonus reads it (validated by customers.rules).
+    birth_date = models.DateField(_("date of birth"), null=True, blank=True, validators=[validate_birth_date])
     channel = models.ForeignKey(
         AcquisitionChannel,
         verbose_name=_("acquisition channel"),

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.roles import Role, role_at_least
-from customers.models import Order, validate_country
+from customers.models import Order, validate_birth_date, validate_country
 
 MAX_AMOUNT = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
 CENT = Decimal("0.01")
@@ -75,6 +75,15 @@ def country_clean(value: str) -> str:
     except ValidationError as exc:
         raise RuleError(exc.messages[0]) from None
     return country
+
+
+def birth_date_clean(value: dt.date) -> dt.date:
+    """A plausible date of birth (the model's validator): not in the future, not before 1900."""
+    try:
+        validate_birth_date(value)
+    except ValidationError as exc:
+        raise RuleError(exc.messages[0]) from None
+    return value
 
 
 def moment_check(value: dt.datetime) -> None:

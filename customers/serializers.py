@@ -13,7 +13,7 @@ from rest_framework import serializers
 from core.ids import MAX_BIGINT
 from core.roles import ROLE_RANK
 from customers.models import AcquisitionChannel, ActivityEvent, ChannelSpend, Customer, Note, Order, Task
-from customers.rules import RuleError, country_clean, customer_new_error, order_item_errors
+from customers.rules import RuleError, birth_date_clean, country_clean, customer_new_error, order_item_errors
 from customers.services.customers import CUSTOMER_EDITABLE_FIELDS
 
 
@@ -60,6 +60,7 @@ class CustomerInputSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
     signed_up_at = serializers.DateTimeField(required=False, allow_null=True)
+    birth_date = serializers.DateField(required=False, allow_null=True, help_text=_("Date of birth (YYYY-MM-DD)."))
     channel = CodeRelatedField(slug_field="code", queryset=AcquisitionChannel.objects.all(), required=False, allow_null=True)
     owner = IdRelatedField(queryset=staff_users(), required=False, allow_null=True)
     email_opt_in = serializers.BooleanField(required=False)
@@ -71,6 +72,12 @@ class CustomerInputSerializer(serializers.Serializer):
     def validate_country(self, value):
         try:
             return country_clean(value) if value.strip() else ""
+        except RuleError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_birth_date(self, value):
+        try:
+            return None if value is None else birth_date_clean(value)
         except RuleError as exc:
             raise serializers.ValidationError(str(exc)) from None
 

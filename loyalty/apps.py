@@ -8,7 +8,8 @@ class LoyaltyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from loyalty import demo, ui
+        from loyalty import demo, receivers, ui
 
         ui.register()
         demo.register()
+        receivers.connect()

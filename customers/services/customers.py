@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
 from customers.models import Customer, Note, Tag, Task
-from customers.rules import RuleError, country_clean, customer_write_check
+from customers.rules import RuleError, birth_date_clean, country_clean, customer_write_check
 
 CUSTOMER_EDITABLE_FIELDS = (
     "external_id",
@@ -16,6 +16,7 @@ CUSTOMER_EDITABLE_FIELDS = (
     "phone",
     "country",
     "signed_up_at",
+    "birth_date",
     "channel",
     "owner",
     "email_opt_in",
@@ -32,7 +33,16 @@ def _normalise(data: dict) -> dict:
     if "country" in data:
         # The one country rule (customers.rules): the API, forms and import all end here or there.
         data["country"] = country_clean(data["country"]) if (data["country"] or "").strip() else ""
+    if data.get("birth_date") is not None:
+        data["birth_date"] = _by_field("birth_date", birth_date_clean, data["birth_date"])
     return data
+
+
+def _by_field(name: str, rule, value):
+    try:
+        return rule(value)
+    except RuleError as exc:
+        raise DomainError(str(exc), field=name) from None
 
 
 def _apply_opt_in(customer: Customer, opt_in: bool | None) -> None:

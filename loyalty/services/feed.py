@@ -3,7 +3,8 @@ import, staff form, admin), its change reaches here once, inside the transaction
 loyalty's cursor, so points and cursor commit together or not at all.
 
 A batch is handled set-based: every newly paid order of it earns through one orders_earn call (a
-handful of statements for thousands of orders). Refunds are rarer and go one by one through
+handful of statements for thousands of orders), and the customers on their first paid order get
+the first-order bonus through one first_order_bonuses_award call. Refunds are rarer and go one by one through
 order_refund_reverse, keyed by the change, so a change handled twice reverses once:
 - paid -> refunded or cancelled: a full refund;
 - paid -> paid with a lower amount: a partial refund of the difference."""
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from customers.models import Order
 from customers.order_feed import order_changes_consume
+from loyalty.services.bonus import first_order_bonuses_award
 from loyalty.services.earning import orders_earn
 from loyalty.services.refunds import order_refund_reverse
 
@@ -27,6 +29,7 @@ def order_changes_handle(changes: list) -> None:
     paid = [c.order_id for c in changes if c.new_status == PAID and c.old_status != PAID]
     if paid:
         orders_earn(order_ids=paid)
+        first_order_bonuses_award(order_ids=paid)
     for change in changes:
         if change.old_status != PAID:
             continue

@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,16 +25,12 @@ from loyalty.services.program import _add_months, program_get
 ZERO = Decimal("0")
 
 
-def qualifying_values(
-    *, account_ids: Iterable[int] | None, program: LoyaltyProgram, now: dt.datetime, tiers_override=None
-) -> dict[int, Decimal]:
-    """Each account's qualifying figure in the window (one aggregate query); None: every account."""
+def qualifying_queryset(*, program: LoyaltyProgram, now: dt.datetime):
+    """Each account's qualifying figure in the window: rows of (account_id, value), one aggregate."""
     since = _add_months(now, -program.qualify_window_months)
     entries = LedgerEntry.objects.filter(created_at__gte=since, order__isnull=False).filter(
         Q(kind=LedgerEntry.Kind.EARN) | Q(kind=LedgerEntry.Kind.REVERSE, points__lt=0)
     )
-    if account_ids is not None:
-        entries = entries.filter(account_id__in=list(account_ids))
     if program.qualify_by == LoyaltyProgram.QualifyBy.POINTS:
         # A reversal takes back what it reversed, written off or not.
         figure = Sum(F("points") - Case(When(kind=LedgerEntry.Kind.REVERSE, then=F("unrecovered")), default=Value(0)))
@@ -45,7 +42,19 @@ def qualifying_values(
                 output_field=DecimalField(max_digits=14, decimal_places=2),
             )
         )
-    rows = entries.values("account_id").annotate(value=Coalesce(figure, Value(ZERO), output_field=DecimalField()))
+    return (
+        entries.order_by()
+        .values("account_id")
+        .annotate(value=Coalesce(figure, Value(ZERO), output_field=DecimalField()))
+        .values("account_id", "value")
+    )
+
+
+def qualifying_values(*, account_ids: Iterable[int] | None, program: LoyaltyProgram, now: dt.datetime) -> dict[int, Decimal]:
+    """Each account's qualifying figure in the window (one aggregate query); None: every account."""
+    rows = qualifying_queryset(program=program, now=now)
+    if account_ids is not None:
+        rows = rows.filter(account_id__in=list(account_ids))
     return {row["account_id"]: Decimal(row["value"]) for row in rows}
 
 
@@ -88,49 +97,108 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     return len(changes)
 
 
+def qualifying_sql(*, program: LoyaltyProgram, now: dt.datetime, accounts_sql: str | None = None) -> tuple[str, list]:
+    """qualifying_values() as SQL (columns account_id, value) to join in set-based statements;
+    `accounts_sql`: a SELECT of the account ids to restrict it to (None: every account)."""
+    rows = qualifying_queryset(program=program, now=now)
+    if accounts_sql is not None:
+        rows = rows.filter(account_id__in=RawSQL(accounts_sql, []))
+    sql, params = rows.query.sql_with_params()
+    return sql, list(params)
+
+
+DOWNGRADE_EVAL = "loyalty_downgrade_eval"  # temporary: the members whose tier or due date may change
+DOWNGRADE_PLAN = "loyalty_downgrade_plan"  # temporary: what happens to each of them
+# A member with a tier (`cur`) and their qualifying figure (`q`, joined on the account `a`).
+MEMBERS = """loyalty_loyaltyaccount a JOIN loyalty_tier cur ON cur.id = a.tier_id
+    LEFT JOIN ({qualifying}) q ON q.account_id = a.id"""
+NOT_HELD = "(a.tier_held_until IS NULL OR a.tier_held_until < %s)"
+FIGURE = "COALESCE(q.value, 0)"
+
+
 def tiers_downgrade(*, now: dt.datetime | None = None) -> dict[str, int]:
     """The nightly evaluation. A member below their tier gets a grace period; when it has run out
     and they still do not qualify, they drop one tier (and a new grace period starts if they are
     still below). Manual tiers held until a date are left alone until then. Safe to run twice:
-    a drop needs a due date in the past, and the drop sets the next one in the future."""
+    a drop needs a due date in the past, and the drop sets the next one in the future.
+
+    Set-based, a fixed number of statements however many members: one aggregate over the window
+    finds the members whose state may change (few on most nights), their rows are locked in id
+    order (as the earning locks them: no deadlock with it), their figures are read again under the
+    locks (an earning committed in between counts, as when every member was locked first), then
+    two UPDATEs, one INSERT ... SELECT of the tier changes and one UPDATE ... FROM apply the plan."""
     now = now or timezone.now()
     program = program_get()
-    tiers = list(Tier.objects.order_by("threshold"))
-    if not tiers:
-        return {"scheduled": 0, "downgraded": 0, "cleared": 0}
-    today = timezone.localdate(now)
-    grace = dt.timedelta(days=program.downgrade_grace_days)
     counts = {"scheduled": 0, "downgraded": 0, "cleared": 0}
-    members = LoyaltyAccount.objects.filter(tier__isnull=False).exclude(tier_held_until__gte=today)
-    with transaction.atomic():
-        candidates = list(members.select_for_update().order_by("pk").only("pk", "tier", "downgrade_due_at"))
-        values = qualifying_values(account_ids=None, program=program, now=now)
-        changed, changes = [], []
-        for account in candidates:
-            earned = tier_for(values.get(account.pk, ZERO), tiers)
-            rank, earned_rank = _rank(account.tier, tiers), _rank(earned, tiers)
-            if earned_rank >= rank:
-                if account.downgrade_due_at:
-                    account.downgrade_due_at = None
-                    counts["cleared"] += 1
-                    changed.append(account)
-                continue
-            if account.downgrade_due_at is None:
-                account.downgrade_due_at = now + grace
-                counts["scheduled"] += 1
-            elif account.downgrade_due_at <= now:
-                lower = tiers[rank - 1] if rank > 0 else None
-                changes.append(
-                    TierChange(account=account, from_tier=account.tier, to_tier=lower, reason=TierChange.Reason.DOWNGRADE)
-                )
-                account.tier = lower
-                account.downgrade_due_at = now + grace if earned_rank < rank - 1 else None
-                counts["downgraded"] += 1
-            else:
-                continue
-            changed.append(account)
-        LoyaltyAccount.objects.bulk_update(changed, ["tier", "downgrade_due_at"], batch_size=5000)
-        TierChange.objects.bulk_create(changes, batch_size=5000)
+    if not Tier.objects.exists():
+        return counts
+    ops = connection.ops
+    today = ops.adapt_datefield_value(timezone.localdate(now))
+    at = ops.adapt_datetimefield_value(now)
+    due = ops.adapt_datetimefield_value(now + dt.timedelta(days=program.downgrade_grace_days))
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if postgres:
+            # JIT compiled these plans for longer than they ran (their row estimates are high).
+            cursor.execute("SET LOCAL jit = off")
+        for table in (DOWNGRADE_EVAL, DOWNGRADE_PLAN):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TEMP TABLE {DOWNGRADE_EVAL} (account_id bigint)")
+        cursor.execute(
+            f"""CREATE TEMP TABLE {DOWNGRADE_PLAN}
+                (account_id bigint, from_tier_id bigint, lower_tier_id bigint, step varchar(8), below_lower integer)"""
+        )
+        qualifying, params = qualifying_sql(program=program, now=now)
+        cursor.execute(
+            f"""INSERT INTO {DOWNGRADE_EVAL} (account_id) SELECT a.id FROM {MEMBERS.format(qualifying=qualifying)}
+                WHERE {NOT_HELD}
+                AND (({FIGURE} >= cur.threshold AND a.downgrade_due_at IS NOT NULL)
+                     OR ({FIGURE} < cur.threshold AND (a.downgrade_due_at IS NULL OR a.downgrade_due_at <= %s)))""",
+            [*params, today, at],
+        )
+        if postgres:
+            cursor.execute(f"ANALYZE {DOWNGRADE_EVAL}")  # temporary tables get no statistics otherwise
+            cursor.execute(
+                f"""SELECT COUNT(*) FROM (SELECT a.id FROM loyalty_loyaltyaccount a
+                    WHERE a.id IN (SELECT account_id FROM {DOWNGRADE_EVAL}) ORDER BY a.id FOR UPDATE OF a) locked"""
+            )
+        qualifying, params = qualifying_sql(program=program, now=now, accounts_sql=f"SELECT account_id FROM {DOWNGRADE_EVAL}")
+        # The tier one below: the highest threshold under the member's (none below the lowest).
+        cursor.execute(
+            f"""INSERT INTO {DOWNGRADE_PLAN} (account_id, from_tier_id, lower_tier_id, step, below_lower)
+                SELECT a.id, a.tier_id, low.id,
+                       CASE WHEN {FIGURE} >= cur.threshold THEN 'clear'
+                            WHEN a.downgrade_due_at IS NULL THEN 'schedule'
+                            WHEN a.downgrade_due_at <= %s THEN 'drop' ELSE 'wait' END,
+                       CASE WHEN low.id IS NOT NULL AND {FIGURE} < low.threshold THEN 1 ELSE 0 END
+                FROM {MEMBERS.format(qualifying=qualifying)}
+                LEFT JOIN loyalty_tier low ON low.id = (
+                    SELECT t.id FROM loyalty_tier t WHERE t.threshold < cur.threshold ORDER BY t.threshold DESC LIMIT 1)
+                WHERE a.id IN (SELECT account_id FROM {DOWNGRADE_EVAL}) AND {NOT_HELD}""",
+            [at, *params, today],
+        )
+        if postgres:
+            cursor.execute(f"ANALYZE {DOWNGRADE_PLAN}")
+        planned = f"SELECT account_id FROM {DOWNGRADE_PLAN} WHERE step = %s"
+        cursor.execute(f"UPDATE loyalty_loyaltyaccount SET downgrade_due_at = NULL WHERE id IN ({planned})", ["clear"])
+        counts["cleared"] = cursor.rowcount
+        cursor.execute(f"UPDATE loyalty_loyaltyaccount SET downgrade_due_at = %s WHERE id IN ({planned})", [due, "schedule"])
+        counts["scheduled"] = cursor.rowcount
+        cursor.execute(
+            f"""INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, staff_id, created_at)
+                SELECT p.account_id, p.from_tier_id, p.lower_tier_id, %s, NULL, %s FROM {DOWNGRADE_PLAN} p
+                WHERE p.step = %s ORDER BY p.account_id""",
+            [TierChange.Reason.DOWNGRADE.value, ops.adapt_datetimefield_value(timezone.now()), "drop"],
+        )
+        counts["downgraded"] = cursor.rowcount
+        cursor.execute(
+            f"""UPDATE loyalty_loyaltyaccount
+                SET tier_id = p.lower_tier_id, downgrade_due_at = CASE WHEN p.below_lower = 1 THEN %s END
+                FROM {DOWNGRADE_PLAN} p WHERE p.account_id = loyalty_loyaltyaccount.id AND p.step = %s""",
+            [due, "drop"],
+        )
+        for table in (DOWNGRADE_EVAL, DOWNGRADE_PLAN):
+            cursor.execute(f"DROP TABLE {table}")
     return counts
 
 

@@ -21,7 +21,7 @@ def test_beat_entries_exist():
     assert names == {
         "loyalty.tasks.loyalty_feed", "loyalty.tasks.loyalty_expire", "loyalty.tasks.loyalty_tier_downgrades",
         "loyalty.tasks.loyalty_expiry_warnings",
-        "loyalty.tasks.loyalty_balance_check",
+        "loyalty.tasks.loyalty_balance_check", "loyalty.tasks.loyalty_birthday_bonuses",
     }
 
 

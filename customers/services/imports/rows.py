@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from customers.import_hooks import CUSTOMER_IMPORT_COLUMNS
-from customers.rules import RuleError, amount_clean, country_clean, currency_clean, order_status_clean
+from customers.rules import RuleError, amount_clean, birth_date_clean, country_clean, currency_clean, order_status_clean
 
 from .reader import CsvFile, RowBatch
 
@@ -37,7 +37,9 @@ IMPORT_KINDS: dict[str, dict] = {
         "label": gettext_lazy("Customers"),
         "required": ("customer_id", "email"),
         # referral_code: the referrals app's column (customers.import_hooks).
-        "optional": ("first_name", "last_name", "phone", "country", "signed_up_at", "channel", "referral_code"),
+        "optional": (
+            "first_name", "last_name", "phone", "country", "signed_up_at", "channel", "birth_date", "referral_code",
+        ),
         # Free text: a quoted name may span lines; a line break in any other cell means a stray quote.
         "multiline": ("first_name", "last_name"),
     },
@@ -367,7 +369,8 @@ class CustomerRows(RowParser):
         return {}
 
     def parse(self, row):
-        external_id, email, first_name, last_name, phone, country, signed_up_at, channel, referral_code = self.cells(row)
+        (external_id, email, first_name, last_name, phone, country, signed_up_at, channel, birth_date,
+         referral_code) = self.cells(row)
         external_id = self.text("customer_id", external_id, 64, required=True)
         email = self.email(email)
         country = self.country(country)
@@ -382,6 +385,7 @@ class CustomerRows(RowParser):
             self.when("signed_up_at", signed_up_at),
             channel_code,
             channel_name,
+            self.birth_date(birth_date),
             self.text("referral_code", referral_code, CUSTOMER_IMPORT_COLUMNS["referral_code"]),
         )
         return values, external_id
@@ -402,7 +406,8 @@ class CustomerRows(RowParser):
             columns.moments(6)[0],
             list(codes),
             list(names),
-            columns.text(8, CUSTOMER_IMPORT_COLUMNS["referral_code"]),
+            columns.each(8, self.birth_date),
+            columns.text(9, CUSTOMER_IMPORT_COLUMNS["referral_code"]),
         ]
         return ParsedColumns(values=values, keys=external_id, slow=columns.slow)
 
@@ -417,6 +422,19 @@ class CustomerRows(RowParser):
     @staticmethod
     def country(value: str | None) -> str | None:
         return None if value is None else _by_rule("country", country_clean, value)
+
+    @staticmethod
+    def birth_date(value: str | None) -> str | None:
+        """An ISO date (YYYY-MM-DD), plausible as a date of birth (customers.rules), as ISO text."""
+        if value is None:
+            return None
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            raise RowError(
+                _("birth_date: '%(value)s' is not an ISO date (e.g. 1984-03-05).") % {"value": _shown(value)}
+            ) from None
+        return _by_rule("birth_date", birth_date_clean, day).isoformat()
 
     def channel(self, value: str | None) -> tuple[str | None, str | None]:
         """(code, name) of an acquisition channel."""

@@ -39,6 +39,7 @@ TYPES = {
     "int": ("integer", "integer"),
     "text": ("text", "text"),
     "datetime": ("timestamptz", "text"),
+    "date": ("date", "text"),
     "money": ("numeric(12,2)", "decimal"),
     "json": ("jsonb", "text"),
     "id": ("bigint", "integer"),
@@ -434,6 +435,7 @@ class CustomerStaging(Staging):
         ("signed_up_at", "datetime"),
         ("channel_code", "text"),
         ("channel_name", "text"),
+        ("birth_date", "date"),
         ("referral_code", "text"),  # customers.import_hooks
     )
 
@@ -458,7 +460,10 @@ class CustomerStaging(Staging):
         outcome.channels_created = cursor.rowcount
         changed = " OR ".join(
             [f"(s.{name} IS NOT NULL AND c.{name} <> s.{name})" for name in ("first_name", "last_name", "phone", "country")]
-            + [f"(s.{name} IS NOT NULL AND {_differs(f'c.{name}', f's.{name}')})" for name in ("email", "signed_up_at")]
+            + [
+                f"(s.{name} IS NOT NULL AND {_differs(f'c.{name}', f's.{name}')})"
+                for name in ("email", "signed_up_at", "birth_date")
+            ]
             + [f"(ch.id IS NOT NULL AND {_differs('c.channel_id', 'ch.id')})"]
         )
         cursor.execute(
@@ -466,6 +471,7 @@ class CustomerStaging(Staging):
             f" first_name = COALESCE(s.first_name, c.first_name), last_name = COALESCE(s.last_name, c.last_name),"
             f" phone = COALESCE(s.phone, c.phone), country = COALESCE(s.country, c.country),"
             f" signed_up_at = COALESCE(s.signed_up_at, c.signed_up_at), channel_id = COALESCE(ch.id, c.channel_id),"
+            f" birth_date = COALESCE(s.birth_date, c.birth_date),"
             f" updated_at = %s"
             f" FROM {STAGE} s LEFT JOIN {channel} ch ON ch.code = s.channel_code"
             f" WHERE c.external_id = s.external_id AND ({changed})",
@@ -474,9 +480,9 @@ class CustomerStaging(Staging):
         outcome.updated = cursor.rowcount
         cursor.execute(
             f"INSERT INTO {customer} (external_id, email, first_name, last_name, phone, country, signed_up_at,"
-            f" channel_id, email_opt_in, created_at, updated_at)"
+            f" channel_id, birth_date, email_opt_in, created_at, updated_at)"
             f" SELECT s.external_id, s.email, COALESCE(s.first_name, ''), COALESCE(s.last_name, ''),"
-            f" COALESCE(s.phone, ''), COALESCE(s.country, ''), s.signed_up_at, ch.id, %s, %s, %s"
+            f" COALESCE(s.phone, ''), COALESCE(s.country, ''), s.signed_up_at, ch.id, s.birth_date, %s, %s, %s"
             f" FROM {STAGE} s LEFT JOIN {channel} ch ON ch.code = s.channel_code"
             f" WHERE NOT EXISTS (SELECT 1 FROM {customer} c WHERE c.external_id = s.external_id)"
             f" ON CONFLICT (external_id) DO NOTHING",

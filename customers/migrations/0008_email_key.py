@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0006_customer_language'),
+        ('customers', '0007_customer_birth_date'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
