@@ -10,7 +10,12 @@ Options: --orders N --customers N --file PATH --keep (keep existing orders inste
 --writers N (connections writing at once, default as the import), --chunk-size N.
 The first run imports into an empty orders table (all created, customers created from customer_id),
 the second imports the same file again (every row found, nothing written) and the third a copy of
-the file with every amount changed (every row updated)."""
+the file with every amount changed (every row updated).
+
+--loyalty: instead, the fresh import twice in the same run, first with nothing reading the order
+feed, then with loyalty's feed consumer running beside it in a second process (earning for the paid
+orders as their changes become final, as the every-minute task does when it finds work), and the
+second's rows/s against the first's; then how long loyalty takes to catch up after the import."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import csv
 import datetime as dt
 import os
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -75,7 +81,8 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_import(label: str, path: Path, *, writers: int, chunk_size: int) -> None:
+def timed_import(label: str, path: Path, *, writers: int, chunk_size: int) -> float:
+    """Import the file, print the figures; the rows per second."""
     load_before = os.getloadavg()[0]
     busy_before = machine_busy_seconds()
     started = time.perf_counter()
@@ -91,6 +98,7 @@ def timed_import(label: str, path: Path, *, writers: int, chunk_size: int) -> No
         f"rejected {summary['rejected']:,}, customers created {summary['customers_created']:,})",
         flush=True,
     )
+    return summary["rows"] / seconds
 
 
 def main() -> None:
@@ -102,6 +110,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not empty the orders and customers tables first")
     parser.add_argument("--writers", type=int, default=DEFAULT_WRITERS)
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--loyalty", action="store_true", help="the fresh import without and with loyalty's consumer")
+    parser.add_argument("--consume-loyalty", action="store_true", help=argparse.SUPPRESS)  # the consumer process
     parser.add_argument(
         "--ceiling",
         action="store_true",
@@ -111,28 +121,75 @@ def main() -> None:
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("The benchmark measures PostgreSQL: set DATABASE_URL=postgres://... (a database of its own).")
+    if args.consume_loyalty:
+        consume_loyalty_until_stopped()
+        return
 
     changed = args.file.with_name(args.file.stem + "_changed.csv")
     started = time.perf_counter()
     write_orders(args.file, orders=args.orders, customers=args.customers, seed=args.seed)
-    # Same orders, every amount one cent more: all rows are updates.
-    write_orders(changed, orders=args.orders, customers=args.customers, seed=args.seed, amount_delta=1)
+    if not args.loyalty:  # same orders, every amount one cent more: all rows are updates
+        write_orders(changed, orders=args.orders, customers=args.customers, seed=args.seed, amount_delta=1)
     size = args.file.stat().st_size / 1e6
     print(f"wrote {args.orders:,} orders over {args.customers:,} customers to {args.file} ({size:.0f} MB) "
           f"in {time.perf_counter() - started:.1f} s", flush=True)
 
-    if not args.keep:
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {Order._meta.db_table}, {Customer._meta.db_table} CASCADE")
-            if "customers_orderchange" in connection.introspection.table_names(cursor):  # the order feed
-                cursor.execute("TRUNCATE customers_orderchange")
     options = {"writers": args.writers, "chunk_size": args.chunk_size}
+    if args.loyalty:
+        import_with_and_without_loyalty(args.file, options)
+        return
+    if not args.keep:
+        empty_orders()
     timed_import("fresh import (all new)", args.file, **options)
     timed_import("re-run, same file (all unchanged)", args.file, **options)
     timed_import("re-run, changed amounts (all updated)", changed, **options)
     print(f"orders in the database: {Order.objects.count():,}; customers: {Customer.objects.count():,}")
     if args.ceiling:
         insert_ceiling(args.orders)
+
+
+def empty_orders() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Order._meta.db_table}, {Customer._meta.db_table} CASCADE")
+        if "customers_orderchange" in connection.introspection.table_names(cursor):  # the order feed
+            cursor.execute("TRUNCATE customers_orderchange, customers_orderfeedcursor")
+        if "loyalty_pointlot" in connection.introspection.table_names(cursor):
+            # Lots and allocations keep plain ids (no foreign key): a CASCADE does not reach them.
+            cursor.execute("TRUNCATE loyalty_lotallocation, loyalty_voucher, loyalty_pointlot, loyalty_ledgerentry, "
+                           "loyalty_tierchange, loyalty_loyaltyaccount")
+
+
+def import_with_and_without_loyalty(path: Path, options: dict) -> None:
+    from customers.models import OrderChange, OrderFeedCursor
+    from loyalty.models import EarningRule
+
+    for currency in ("USD", "EUR"):
+        EarningRule.objects.update_or_create(currency=currency, defaults={"points_per_unit": 1, "active": True})
+    empty_orders()
+    alone = timed_import("fresh import, nothing reading the feed", path, **options)
+    empty_orders()
+    consumer = subprocess.Popen([sys.executable, __file__, "--consume-loyalty"])
+    try:
+        time.sleep(3)  # its Django start-up, before the import begins
+        beside = timed_import("fresh import, loyalty's feed consumer running beside it", path, **options)
+        ended = time.perf_counter()
+        last = OrderChange.objects.order_by("-id").values_list("id", flat=True).first()
+        while OrderFeedCursor.objects.filter(consumer="loyalty", last_id__gte=last).count() == 0:
+            time.sleep(0.2)
+        caught_up = time.perf_counter() - ended
+    finally:
+        consumer.terminate()
+        consumer.wait(timeout=30)
+    print(f"with loyalty: {beside / alone:.1%} of the rows/s without ({beside:,.0f} / {alone:,.0f}); "
+          f"loyalty caught up {caught_up:.1f} s after the import ended; load {os.getloadavg()}", flush=True)
+
+
+def consume_loyalty_until_stopped() -> None:
+    from loyalty.services.feed import loyalty_feed_consume
+
+    while True:
+        if not loyalty_feed_consume():
+            time.sleep(0.2)
 
 
 def insert_ceiling(orders: int) -> None:

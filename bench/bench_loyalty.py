@@ -4,15 +4,23 @@
     DATABASE_URL=postgres://root@127.0.0.1:5432/h_loyalty_bench .venv/bin/python manage.py migrate
     DATABASE_URL=postgres://root@127.0.0.1:5432/h_loyalty_bench .venv/bin/python bench/bench_loyalty.py earn
     ... bench_loyalty.py expire      (after earn: the lots it made, all past their expiry)
-    ... bench_loyalty.py redeem      (gunicorn + 50 concurrent clients on 1M accounts / 10M entries)
+    ... bench_loyalty.py redeem      (gunicorn + 50 concurrent clients on 1M accounts / 10M entries;
+                                      needs wrk: apt-get install wrk)
 
 earn: N newly imported paid orders (default 1,000,000 over 200,000 customers) with their order-feed
-rows, as the import writes them; then loyalty's feed consumer earns for all of them (the measured
-figure), then the bare-SQL floor: the same three writes (entries, lots, balances) as single
-statements over the whole set, no feed, no batches, no locks, no idempotency check.
+rows, as the import writes them. First the bare-SQL floor: the same writes (accounts, entries,
+lots, balances) as single statements over the whole set, no feed, no batches, no locks, no
+idempotency check, with the foreign-key checks a commit would run (SET CONSTRAINTS ALL IMMEDIATE),
+rolled back (--floor-only stops there). Then loyalty's feed consumer earns for all of them (the
+measured figure), then the earning service alone (orders_earn over the same ids, ledger emptied).
 
-expire: every lot made by `earn` is set past its expiry; lots_expire() is measured, then the floor
-(the same writes as bare statements) on a fresh copy of the state."""
+expire: every lot made by `earn` (or, without one, by the floor's statements, committed) is set past
+its expiry; the floor (the same writes as bare statements, constraints checked, rolled back), then
+lots_expire() --repeat times, each committed; between runs the expiry is undone (allocations and
+expire entries deleted, lots refilled, balances restored, VACUUM ANALYZE), so each run expires the
+same 1,000,000 lots.
+
+Every figure is printed with the machine's load average (it is shared)."""
 
 from __future__ import annotations
 
@@ -47,11 +55,31 @@ def sql(statement: str, params=None) -> int:
         return cursor.rowcount
 
 
+def load() -> str:
+    return "load " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def cpu_seconds() -> float:
+    """CPU used so far by this process and its database backend (the server is on this machine):
+    steadier than the wall clock when other work shares the cores."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        backend = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        backend = float("nan")
+    return time.process_time() + backend
+
+
 def timed(label: str, work) -> float:
+    before, cpu_before = load(), cpu_seconds()
     start = time.perf_counter()
     result = work()
     elapsed = time.perf_counter() - start
-    print(f"{label}: {elapsed:.2f} s ({result})", flush=True)
+    print(f"{label}: {elapsed:.2f} s, {cpu_seconds() - cpu_before:.1f} CPU-s ({result}) "
+          f"[{before} before, {load()} after]", flush=True)
     return elapsed
 
 
@@ -93,6 +121,9 @@ def bench_earn(args) -> None:
     else:
         print(f"seeding {args.orders:,} paid orders over {args.customers:,} customers ...", flush=True)
         seed_orders(orders=args.orders, customers=args.customers)
+    earn_floor()
+    if args.floor_only:
+        return
     waited = [0.0]
 
     def consume_all():
@@ -122,32 +153,43 @@ def bench_earn(args) -> None:
     sql(f"TRUNCATE {LOYALTY_TABLES}")
     order_ids = list(Order.objects.values_list("id", flat=True))
     timed(f"earning service alone, orders_earn() ({len(order_ids):,} orders)", lambda: orders_earn(order_ids=order_ids))
-    # The floor: the same writes as bare statements over the whole set into the real tables (their
-    # indexes, foreign keys and WAL), no feed, no batches, no locks, no idempotency; rolled back.
+
+
+def earn_floor() -> None:
+    """The floor: the same writes as bare statements over the whole set into the real tables (their
+    indexes, foreign keys and WAL), no feed, no batches, no locks, no idempotency; rolled back."""
     with transaction.atomic():
         sql(f"TRUNCATE {LOYALTY_TABLES}")
-        now = timezone.now()
 
         def floor():
-            sql("""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
-                   SELECT DISTINCT customer_id, 0, 0, %s FROM customers_order""", [now])
-            rows = sql(
-                """INSERT INTO loyalty_ledgerentry (account_id, kind, points, balance_after, reason, source, order_id,
-                       idempotency_key, rate, base_amount, unrecovered, created_at)
-                   SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, 'order:' || o.id || ':earn',
-                          1, o.amount, 0, %s
-                   FROM customers_order o JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id""",
-                [now],
-            )
-            sql("""INSERT INTO loyalty_pointlot (account_id, entry_id, points, remaining, available_at, expires_at)
-                   SELECT account_id, id, points, points, %s, %s FROM loyalty_ledgerentry""", [now, now])
-            sql("""UPDATE loyalty_loyaltyaccount SET balance = s.total
-                   FROM (SELECT account_id, SUM(points) AS total FROM loyalty_ledgerentry GROUP BY account_id) s
-                   WHERE loyalty_loyaltyaccount.id = s.account_id""")
+            rows = earn_as_bare_statements(now=timezone.now())
+            sql("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred foreign-key checks, as a commit would
             return rows
 
-        timed("bare-SQL floor (accounts, entries, lots, balances as 4 statements; no feed, locks, idempotency)", floor)
+        timed("bare-SQL floor (accounts, entries, lots, balances as 4 statements, FK checks; no feed, locks, "
+              "idempotency)", floor)
         transaction.set_rollback(True)
+
+
+def earn_as_bare_statements(*, now) -> int:
+    """Every order's earn, lot and balance as four statements over the whole set (lots spendable at
+    once and expiring `now`)."""
+    sql("""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
+           SELECT DISTINCT customer_id, 0, 0, %s FROM customers_order""", [now])
+    rows = sql(
+        """INSERT INTO loyalty_ledgerentry (account_id, kind, points, balance_after, reason, source, order_id,
+               idempotency_key, rate, base_amount, unrecovered, created_at)
+           SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, 'order:' || o.id || ':earn',
+                  1, o.amount, 0, %s
+           FROM customers_order o JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id""",
+        [now],
+    )
+    sql("""INSERT INTO loyalty_pointlot (account_id, entry_id, points, remaining, available_at, expires_at)
+           SELECT account_id, id, points, points, %s, %s FROM loyalty_ledgerentry""", [now, now])
+    sql("""UPDATE loyalty_loyaltyaccount SET balance = s.total
+           FROM (SELECT account_id, SUM(points) AS total FROM loyalty_ledgerentry GROUP BY account_id) s
+           WHERE loyalty_loyaltyaccount.id = s.account_id""")
+    return rows
 
 
 def _check():
@@ -165,6 +207,10 @@ def sql_one(statement: str):
 def bench_expire(args) -> None:
     from loyalty.services.expiry import lots_expire
 
+    if not sql_one("SELECT EXISTS (SELECT 1 FROM loyalty_pointlot)")[0]:
+        # No earn run before: the same state by the floor's statements, committed.
+        earn_as_bare_statements(now=timezone.now())
+        sql("VACUUM ANALYZE")
     lots = sql("UPDATE loyalty_pointlot SET expires_at = now() - interval '1 day' WHERE remaining > 0")
     sql("ANALYZE loyalty_pointlot")
     print(f"{lots:,} lots past their expiry", flush=True)
@@ -180,12 +226,31 @@ def bench_expire(args) -> None:
                    FROM (SELECT account_id, SUM(remaining) AS total FROM loyalty_pointlot
                          WHERE remaining > 0 AND expires_at <= %s GROUP BY account_id) s
                    WHERE a.id = s.account_id""", [at])
-            return sql("UPDATE loyalty_pointlot SET remaining = 0 WHERE remaining > 0 AND expires_at <= %s", [at])
+            emptied = sql("UPDATE loyalty_pointlot SET remaining = 0 WHERE remaining > 0 AND expires_at <= %s", [at])
+            sql("SET CONSTRAINTS ALL IMMEDIATE")
+            return emptied
 
         timed("bare-SQL floor (entries, balances, lots; no allocations, no locks)", floor)
         transaction.set_rollback(True)
-    timed(f"lots_expire ({lots:,} lots)", lots_expire)
-    print(f"  check: {_check()}")
+    figures = []
+    for run in range(args.repeat):
+        if run:
+            _expiry_undo()
+        figures.append(timed(f"lots_expire ({lots:,} lots), run {run + 1}", lots_expire))
+        print(f"  check: {_check()}")
+    print(f"lots_expire: {min(figures):.1f}-{max(figures):.1f} s over {len(figures)} runs")
+
+
+def _expiry_undo() -> None:
+    """Back to the state before the expiry: the bench's lots were never spent, so full again."""
+    with transaction.atomic():
+        sql("DELETE FROM loyalty_lotallocation")
+        sql("DELETE FROM loyalty_ledgerentry WHERE kind = 'expire'")
+        sql("UPDATE loyalty_pointlot SET remaining = points WHERE remaining <> points")
+        sql("""UPDATE loyalty_loyaltyaccount a SET balance = s.total
+               FROM (SELECT account_id, SUM(points) AS total FROM loyalty_pointlot GROUP BY account_id) s
+               WHERE a.id = s.account_id""")
+    sql("VACUUM ANALYZE loyalty_lotallocation, loyalty_ledgerentry, loyalty_pointlot, loyalty_loyaltyaccount")
 
 
 def main() -> None:
@@ -196,8 +261,12 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--entries", type=int, default=10_000_000)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (redeem)")
+    parser.add_argument("--seconds", type=int, default=20, help="length of each load (redeem)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (redeem)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (redeem): sync, gthread")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (redeem, gthread)")
+    parser.add_argument("--floor-only", action="store_true", help="earn: only the bare-SQL floor")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of lots_expire (expire)")
     parser.add_argument("--skip-seed", action="store_true", help="use the orders (earn) or accounts (redeem) already there")
     args = parser.parse_args()
     if connection.vendor != "postgresql":

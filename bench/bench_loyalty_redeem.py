@@ -1,8 +1,12 @@
 """The redemption API under load: gunicorn serving POST /api/v1/loyalty/accounts/{id}/redeem/ to 50
-concurrent clients (threads with keep-alive connections), on a database of 1,000,000 accounts and
-10,000,000 ledger entries. Run through bench/bench_loyalty.py redeem [--accounts N --entries N
---clients N --requests N --workers N]; it reports p50 / p95 / p99 and the throughput, after the
-same figures for one client alone (the per-request time without queueing).
+concurrent keep-alive clients, on a database of 1,000,000 accounts and 10,000,000 ledger entries.
+Run through bench/bench_loyalty.py redeem [--accounts N --entries N --clients N --seconds N
+--workers N --worker-class sync|gthread --threads N]; it reports p50 / p95 / p99 and the throughput,
+after the same figures for one client alone (the per-request time without queueing), and the CPU
+each request cost: gunicorn's processes and the database's backends, measured from /proc, divided
+by the requests served. The clients are wrk (the Debian package `wrk`; a C event loop, with the
+Lua script beside this file), so the load generator takes little of the 2 cores: its own CPU is
+printed too.
 
 Each request redeems 1 point from a random account with a fresh idempotency key (the accounts hold
 plenty: no 409s), so every request locks a row, draws from a lot, appends an entry and an
@@ -10,14 +14,12 @@ allocation, and commits."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import random
-import statistics
+import shutil
+import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -75,6 +77,9 @@ def _token() -> str:
 
 
 def run(args) -> None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("the redeem benchmark needs wrk: apt-get install wrk")
     if not args.skip_seed:
         seed(accounts=args.accounts, entries=args.entries)
     token = _token()
@@ -84,70 +89,111 @@ def run(args) -> None:
     connection.close()
     env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "bench-only-key-that-signs-nothing",
            "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false", "LOG_LEVEL": "WARNING"}
-    workers = str(args.workers)
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", workers,
-         "--log-level", "warning"],
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", str(args.workers),
+         "--worker-class", args.worker_class, "--threads", str(args.threads), "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
+    setup = f"{args.workers} {args.worker_class} worker(s)" + (f" x {args.threads} threads" if args.threads > 1 else "")
+    wrk_env = {**os.environ, "TOKEN": token, "LOW": str(low), "HIGH": str(high)}
     try:
         _wait_for_server()
+        # Warm-up until the workers answer steadily: each starts by importing every app (seconds on
+        # a busy machine) and opens its database connection on its first request.
+        for _ in range(12):
+            if _wrk(wrk, wrk_env, clients=2 * args.workers * args.threads, seconds=5)["requests"] >= 20 * args.workers:
+                break
         # One client first: the time a request takes when nothing queues (the server's own work,
         # plus the loopback); the concurrent figure adds the wait for a free worker and core.
-        alone, _statuses = _load(token=token, low=low, high=high, clients=1, total=300)
-        alone.sort()
-        a = statistics.quantiles(alone, n=100)
-        print(f"  one client alone: p50 {a[49] * 1000:.1f} ms, p95 {a[94] * 1000:.1f} ms")
-        latencies, statuses = _load(token=token, low=low, high=high, clients=args.clients, total=args.requests)
+        _report("one client alone", _measured(wrk, wrk_env, server, clients=1, seconds=args.seconds), setup)
+        _report(f"{args.clients} clients", _measured(wrk, wrk_env, server, clients=args.clients, seconds=args.seconds),
+                setup)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100)
-    print(f"{len(latencies):,} redemptions, {args.clients} clients, {workers} gunicorn workers: "
-          f"p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms; statuses {statuses}")
+
+
+def _report(label: str, result: dict, setup: str) -> None:
+    served = result["requests"]
+    print(f"  {label}, {setup}: {served:,} redemptions in {result['seconds']:.1f} s = "
+          f"{served / result['seconds']:.0f}/s; p50 {result['p50'] / 1000:.1f} ms, p95 {result['p95'] / 1000:.1f} ms, "
+          f"p99 {result['p99'] / 1000:.1f} ms; statuses {result['statuses']}, socket errors {result['errors']}; "
+          f"CPU per request: gunicorn {result['gunicorn_cpu'] / served * 1000:.2f} ms + PostgreSQL "
+          f"{result['postgres_cpu'] / served * 1000:.2f} ms; the client (wrk) {result['client_cpu']:.1f} CPU-s "
+          f"= {result['client_cpu'] / result['seconds']:.0%} of a core; "
+          f"load {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
+
+
+def _measured(wrk: str, env: dict, server: subprocess.Popen, *, clients: int, seconds: int) -> dict:
+    gunicorn = [server.pid, *_children(server.pid)]
+    postgres = _backends()
+    before = _cpu_seconds(gunicorn), _cpu_seconds(postgres)
+    result = _wrk(wrk, env, clients=clients, seconds=seconds)
+    # Backends opened during the run (a worker's first connection) count from zero.
+    postgres = sorted(set(postgres) | set(_backends()))
+    result["gunicorn_cpu"] = _cpu_seconds(gunicorn) - before[0]
+    result["postgres_cpu"] = _cpu_seconds(postgres) - before[1]
+    return result
+
+
+def _wrk(wrk: str, env: dict, *, clients: int, seconds: int) -> dict:
+    threads = min(clients, 2)
+    process = subprocess.Popen(
+        [wrk, f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s",
+         str(Path(__file__).with_suffix(".lua")), f"http://127.0.0.1:{PORT}"],
+        env={**env, "RUN": uuid.uuid4().hex[:12]}, stdout=subprocess.PIPE, text=True,
+    )
+    output = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    if process.returncode or not lines:
+        sys.exit(f"wrk failed:\n{output}")
+    result = json.loads(lines[0].removeprefix("RESULT "))
+    result["client_cpu"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return children
+
+
+def _backends() -> list[int]:
+    """The PostgreSQL backends connected to this database (the server runs on this machine)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (those that have ended count as nothing)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_for_server() -> None:
-    for _ in range(100):
+    # A TCP connection only: a request (e.g. the API schema, seconds of CPU to build) would keep a
+    # worker busy long after a client that gave up on it.
+    for _ in range(300):
         try:
-            http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/api/schema/")
+            socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
             return
         except OSError:
             time.sleep(0.2)
     sys.exit("gunicorn did not start")
-
-
-def _load(*, token: str, low: int, high: int, clients: int, total: int):
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    per_client = total // clients
-    start = threading.Barrier(clients)
-
-    def client(seed: int) -> None:
-        rng = random.Random(seed)
-        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Host": "127.0.0.1"}
-        start.wait()
-        for _ in range(per_client):
-            customer = rng.randint(low, high)
-            body = json.dumps({"points": 1, "idempotency_key": str(uuid.uuid4())})
-            began = time.perf_counter()
-            conn.request("POST", f"/api/v1/loyalty/accounts/{customer}/redeem/", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            elapsed = time.perf_counter() - began
-            with lock:
-                latencies.append(elapsed)
-                statuses[response.status] = statuses.get(response.status, 0) + 1
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
-    print(f"  {len(latencies) / wall:.0f} requests/s over {wall:.1f} s")
-    return latencies, statuses

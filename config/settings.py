@@ -291,6 +291,9 @@ SPECTACULAR_SETTINGS = {
         "LifecycleStageEnum": "lifecycle.models_stages.Stage",
         "LedgerEntryKindEnum": "loyalty.models.LedgerEntry.Kind",
         "SurveyKindEnum": "feedback.models.Survey.Kind",
+        "ReferralStateEnum": "referrals.models.Referral.State",
+        "ReferralSourceEnum": "referrals.models.Referral.Source",
+        "ReferralRewardStateEnum": "referrals.models.Reward.State",
     },
 }
 

@@ -41,3 +41,14 @@ def shop_day_start(day: dt.date) -> dt.datetime:
     """Midnight at the start of `day` in the shop's time zone, aware (zoneinfo picks the offset
     across DST changes); the end of a day is the start of the next."""
     return dt.datetime.combine(day, dt.time.min, tzinfo=shop_zone())
+
+
+def month_starts(now: dt.datetime, months: int) -> list[dt.date]:
+    """The first days of the last `months` calendar months up to `now`'s (in the current time
+    zone), oldest first: the x axis of the per-month charts."""
+    first = timezone.localdate(now).replace(day=1)
+    starts = []
+    for back in range(months - 1, -1, -1):
+        index = first.year * 12 + first.month - 1 - back
+        starts.append(dt.date(index // 12, index % 12 + 1, 1))
+    return starts

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Min, Q, QuerySet, Sum
 from django.utils import timezone
 
+from core.times import month_starts
 from loyalty.models import LedgerEntry, LoyaltyAccount, PointLot, Tier
 from loyalty.services.program import program_get
 from loyalty.services.tiers import qualifying_values
@@ -78,15 +79,6 @@ def ledger_entries(
     return entries.order_by("-id")
 
 
-def _month_starts(now: dt.datetime, months: int) -> list[dt.date]:
-    first = timezone.localdate(now).replace(day=1)
-    starts = []
-    for back in range(months - 1, -1, -1):
-        index = first.year * 12 + first.month - 1 - back
-        starts.append(dt.date(index // 12, index % 12 + 1, 1))
-    return starts
-
-
 def programme_figures(*, now: dt.datetime | None = None, months: int = 12) -> dict:
     """The programme dashboard: liability (outstanding points and their money value), expected
     breakage, earned / redeemed / expired per month, members per tier and the redemption rate.
@@ -96,7 +88,7 @@ def programme_figures(*, now: dt.datetime | None = None, months: int = 12) -> di
 
     now = now or timezone.now()
     program = program_get()
-    starts = _month_starts(now, months)
+    starts = month_starts(now, months)
     since = timezone.make_aware(dt.datetime.combine(starts[0], dt.time.min))
     accounts = LoyaltyAccount.objects.aggregate(members=Count("pk"), outstanding=Sum("balance"), debt=Sum("debt"))
     outstanding = accounts["outstanding"] or 0

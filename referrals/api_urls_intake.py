@@ -8,5 +8,6 @@ from referrals import apis_intake
 urlpatterns = [
     path("customers/<id:customer_id>/referral-code/", apis_intake.CustomerReferralCodeApi.as_view(),
          name="api-customer-referral-code"),
-    path("referrals/", apis_intake.ReferralIntakeApi.as_view(), name="api-referral-create"),
+    # Before referrals.api_urls in config/urls.py: this view also serves its GET list.
+    path("referrals/", apis_intake.ReferralListCreateApi.as_view(), name="api-referral-create"),
 ]

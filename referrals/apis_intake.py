@@ -9,7 +9,8 @@
   "already referred" (also a lost race) included: the request was understood and refused by a
   rule, and clients read the rule from fraud.signals[].code;
 - 400 with field errors for bad input, an unknown or suspended code, an unknown referee.
-Writes need the Manager role (core.permissions), as every write of the customers API."""
+Writes need the Manager role (core.permissions), as every write of the customers API. The same
+path lists referrals (GET, referrals.apis.ReferralListApi, which this view extends)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.models import Customer
+from referrals.apis import ReferralListApi
 from referrals.models import Referral, ReferralEvent
 from referrals.services.codes import referral_code_for
 from referrals.services.fraud import Assessment
@@ -88,10 +90,11 @@ class CustomerReferralCodeApi(APIView):
         return Response(ReferralCodeOutputSerializer(data).data)
 
 
-class ReferralIntakeApi(APIView):
-    """Create a referral: see the module docstring for the answers."""
+class ReferralListCreateApi(ReferralListApi):
+    """GET: the referrals list (referrals.apis); POST: create a referral (see the module docstring)."""
 
     @extend_schema(
+        operation_id="referrals_create", tags=["referrals"],
         request=ReferralIntakeInputSerializer,
         responses={
             201: ReferralIntakeOutputSerializer,

@@ -7,5 +7,10 @@ class ReferralsConfig(AppConfig):
     verbose_name = _("Referrals")
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self) -> None:
+    def ready(self):
+        from referrals import ui
+        from referrals.services.rewards import register_templates
+
+        ui.register()
+        register_templates()
         from referrals import hooks  # noqa: F401 -- connects the import column and the portal login

@@ -6,7 +6,9 @@ A referral's states (services/transitions.py holds the allowed moves):
 
     pending -> qualified (the referee's first paid order, above the minimum)
             -> held (until the refund window closes) -> approved -> rewarded
-    pending/qualified/held -> flagged (review queue) -> approved / rejected
+    pending/qualified/held -> flagged (review queue) -> approved / rejected; a manager's approval of a
+            flagged referral that has no qualifying order yet goes back to pending, one still in
+            its hold to held; a refund of its qualifying order voids it
     pending -> rejected (auto-rejected by a fraud rule, or by staff)
     held -> void (the qualifying order was refunded during the hold)
     rewarded -> clawed_back (refunded after the rewards were made; recorded, never deleted)
@@ -269,6 +271,8 @@ class Referral(models.Model):
     hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
     review_deadline = models.DateTimeField(_("review deadline"), null=True, blank=True)
     escalated_at = models.DateTimeField(_("escalated"), null=True, blank=True)
+    # When it became approved: the group period it counts in for the referrer's group bonus.
+    approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -295,6 +299,10 @@ class Referral(models.Model):
             models.Index(fields=["ip", "created_at"], name="referral_ip_created_idx", condition=Q(ip__isnull=False)),
             models.Index(fields=["hold_until"], name="referral_hold_idx", condition=Q(state="held")),
             models.Index(fields=["review_deadline"], name="referral_review_idx", condition=Q(state="flagged")),
+            models.Index(
+                fields=["referrer", "approved_at"], name="referral_referrer_approved_idx",
+                condition=Q(state__in=["approved", "rewarded"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,9 +1,12 @@
 """The daily expiry of lots and the nightly balance check, both set-based.
 
 Expiry: one expire entry per account for everything of its lots that has passed its expiry, with
-an allocation per lot, the lots emptied and the balances lowered: five statements whatever the
-number of lots, under the accounts' locks (id order). Running it twice expires nothing twice: an
-emptied lot is not picked again, and each run's entries have their own key."""
+an allocation per lot, the lots emptied and the balances lowered, under the accounts' locks (id
+order). On PostgreSQL that is two statements whatever the number of lots: the locks, then one
+statement that reads the expired lots once and writes the entries, allocations, lots and balances
+from that one reading (five statements each reading the lots again took twice as long at 1M lots).
+Running it twice expires nothing twice: an emptied lot is not picked again, and each run's entries
+have their own key."""
 
 from __future__ import annotations
 
@@ -18,6 +21,31 @@ from loyalty.models import BalanceCheck
 logger = logging.getLogger(__name__)
 
 EXPIRED_LOTS = "FROM loyalty_pointlot l WHERE l.remaining > 0 AND l.expires_at <= %s"
+INSERT_EXPIRE_ENTRIES = """INSERT INTO loyalty_ledgerentry
+        (account_id, kind, points, balance_after, reason, source, idempotency_key, unrecovered, created_at)
+    SELECT a.id, 'expire', -s.total, a.balance - a.debt - s.total, '', 'system', {key}, 0, {at}"""
+# Every CTE sees the same snapshot, taken after the accounts were locked: `expired` is read once
+# (MATERIALIZED) and feeds the rest. Returns (accounts, lots, points expired).
+EXPIRE_IN_ONE_STATEMENT = f"""
+    WITH expired AS MATERIALIZED (
+        SELECT l.id, l.account_id, l.remaining FROM loyalty_pointlot l
+        WHERE l.remaining > 0 AND l.expires_at <= %(at)s
+    ), emptied AS (
+        UPDATE loyalty_pointlot SET remaining = 0 FROM expired x WHERE loyalty_pointlot.id = x.id
+    ), entry AS (
+        {INSERT_EXPIRE_ENTRIES.format(key="%(key)s", at="%(at)s")}
+        FROM (SELECT account_id, SUM(remaining) AS total FROM expired GROUP BY account_id) s
+        JOIN loyalty_loyaltyaccount a ON a.id = s.account_id
+        RETURNING id, account_id, points
+    ), balance AS (
+        UPDATE loyalty_loyaltyaccount SET balance = balance + e.points
+        FROM entry e WHERE loyalty_loyaltyaccount.id = e.account_id
+    ), allocation AS (
+        INSERT INTO loyalty_lotallocation (entry_id, lot_id, points)
+        SELECT e.id, x.id, x.remaining FROM expired x JOIN entry e ON e.account_id = x.account_id
+    )
+    SELECT (SELECT COUNT(*) FROM entry), (SELECT COUNT(*) FROM expired),
+           (SELECT COALESCE(-SUM(points), 0) FROM entry)"""
 
 
 def lots_expire(*, now: dt.datetime | None = None) -> dict[str, int]:
@@ -33,10 +61,11 @@ def lots_expire(*, now: dt.datetime | None = None) -> dict[str, int]:
                     WHERE a.id IN (SELECT l.account_id {EXPIRED_LOTS}) ORDER BY a.id FOR UPDATE OF a) locked""",
                 [at],
             )
+            cursor.execute(EXPIRE_IN_ONE_STATEMENT, {"at": at, "key": key})
+            accounts, lots, points = cursor.fetchone()
+            return {"accounts": accounts, "lots": lots, "points": int(points)}
         cursor.execute(
-            f"""INSERT INTO loyalty_ledgerentry
-                    (account_id, kind, points, balance_after, reason, source, idempotency_key, unrecovered, created_at)
-                SELECT a.id, 'expire', -s.total, a.balance - a.debt - s.total, '', 'system', %s, 0, %s
+            f"""{INSERT_EXPIRE_ENTRIES.format(key="%s", at="%s")}
                 FROM (SELECT l.account_id, SUM(l.remaining) AS total {EXPIRED_LOTS} GROUP BY l.account_id) s
                 JOIN loyalty_loyaltyaccount a ON a.id = s.account_id""",
             [key, at, at],

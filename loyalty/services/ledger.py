@@ -85,7 +85,8 @@ def _draw(lots: list[PointLot], wanted: int) -> list[tuple[PointLot, int]]:
 
 def ledger_post(
     *,
-    account_id: int,
+    account_id: int | None = None,
+    customer_id: int | None = None,
     kind: str,
     points: int,
     idempotency_key: str,
@@ -110,16 +111,20 @@ def ledger_post(
     where a refund gives back what an order paid with points). A debit draws from the spendable lots
     that expire soonest (`first_lot_id` first) and records each in LotAllocation; when they do not
     cover it, `shortfall` decides. `on_created(entry)` runs inside the transaction, e.g. to take a
-    reward's stock, and may raise to undo everything."""
+    reward's stock, and may raise to undo everything.
+
+    The account is `account_id`'s or, one query less, `customer_id`'s (LoyaltyAccount.DoesNotExist
+    when the customer has none)."""
     now = now or timezone.now()
     with transaction.atomic():
-        account = LoyaltyAccount.objects.select_for_update().get(pk=account_id)
+        locked = LoyaltyAccount.objects.select_for_update()
+        account = locked.get(pk=account_id) if account_id is not None else locked.get(customer_id=customer_id)
+        account_id = account.pk
         existing = LedgerEntry.objects.filter(account_id=account_id, idempotency_key=idempotency_key).first()
         if existing is not None:
             if existing.kind != kind:
                 raise KeyReused()
             return PostResult(entry=existing, created=False)
-        program = program or program_get()
         balance, debt = account.balance, account.debt
         unrecovered = 0
         draws: list[tuple[PointLot, int]] = []
@@ -160,14 +165,19 @@ def ledger_post(
         if draws:
             for lot, part in draws:
                 lot.remaining -= part
-            PointLot.objects.bulk_update([lot for lot, _part in draws], ["remaining"])
+            if len(draws) == 1:
+                # The usual case: a plain UPDATE (bulk_update's CASE took longer to build than to run).
+                PointLot.objects.filter(pk=draws[0][0].pk).update(remaining=draws[0][0].remaining)
+            else:
+                PointLot.objects.bulk_update([lot for lot, _part in draws], ["remaining"])
             LotAllocation.objects.bulk_create(
                 [LotAllocation(entry=entry, lot=lot, points=part) for lot, part in draws]
             )
         elif points > 0:
+            # The programme (lot expiry, hold) is read only here: a debit never needs it.
             _credit_lots(
                 entry=entry, account_id=account_id, credit=points - (account.debt - debt), restore_lots=restore_lots,
-                program=program, now=now,
+                program=program or program_get(), now=now,
             )
         LoyaltyAccount.objects.filter(pk=account_id).update(balance=balance, debt=debt)
         if on_created is not None:
@@ -247,14 +257,14 @@ def points_redeem(
     by a redemption."""
     if points <= 0:
         raise DomainError(_("Points to redeem must be above zero."), field="points")
-    account = LoyaltyAccount.objects.filter(customer_id=customer_id).only("pk").first()
-    if account is None:
-        raise InsufficientPoints(available=0, wanted=points)
-    return ledger_post(
-        account_id=account.pk, kind=LedgerEntry.Kind.REDEEM, points=-points, idempotency_key=idempotency_key,
-        source=LedgerEntry.Source.REWARD if on_created else LedgerEntry.Source.ORDER if order_id else LedgerEntry.Source.SYSTEM,
-        reason=reason, order_id=order_id, on_created=on_created,
-    )
+    try:
+        return ledger_post(
+            customer_id=customer_id, kind=LedgerEntry.Kind.REDEEM, points=-points, idempotency_key=idempotency_key,
+            source=LedgerEntry.Source.REWARD if on_created else LedgerEntry.Source.ORDER if order_id else LedgerEntry.Source.SYSTEM,
+            reason=reason, order_id=order_id, on_created=on_created,
+        )
+    except LoyaltyAccount.DoesNotExist:
+        raise InsufficientPoints(available=0, wanted=points) from None
 
 
 def account_spendable(*, account_id: int, now: dt.datetime | None = None) -> int:

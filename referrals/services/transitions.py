@@ -15,7 +15,9 @@ ALLOWED = {
     S.PENDING: {S.QUALIFIED, S.FLAGGED, S.REJECTED},
     S.QUALIFIED: {S.HELD, S.FLAGGED, S.REJECTED, S.VOID},
     S.HELD: {S.APPROVED, S.FLAGGED, S.REJECTED, S.VOID},
-    S.FLAGGED: {S.APPROVED, S.REJECTED},
+    # A manager's approval continues the normal path: back to pending (no qualifying order yet) or
+    # held (hold not over); approved once it is. A refund of the qualifying order voids it.
+    S.FLAGGED: {S.APPROVED, S.REJECTED, S.PENDING, S.HELD, S.VOID},
     S.APPROVED: {S.REWARDED, S.CLAWED_BACK},
     S.REWARDED: {S.CLAWED_BACK},
     S.REJECTED: set(),

@@ -17,7 +17,9 @@ from core import registry
 from core.models import Job
 from core.views_jobs import job_kind_label, job_result_items
 from lifecycle.models import CustomerValue
+from referrals.services.claims import reward_claim
 from tests.factories import CustomerFactory, NoteFactory, OrderFactory, TaskFactory
+from tests.referrals.ui_helpers import make_referral, make_reward
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +75,12 @@ def test_customer_page_queries_are_fixed_with_every_panel_on(client, manager):
         OrderFactory(customer=customer)
         NoteFactory(customer=customer)
         TaskFactory(customer=customer)
-    many, _html = _detail_queries(client, customer)
+        # The referrals panel: referrals made, their rewards (and payouts), who referred the customer.
+        referral = make_referral(referrer=customer, state="rewarded")
+        reward_claim(reward_id=make_reward(customer, kind="cash", referral=referral).pk, customer_id=customer.pk)
+    make_referral(referee=customer, state="approved")
+    many, html = _detail_queries(client, customer)
+    assert 'id="referrals-panel"' in html and 'data-testid="panel-made">5<' in html
     assert many == few
     assert len(registry.customer_panels()) >= 1
 

@@ -88,6 +88,15 @@ def page(browser, live_server, console, settings, tmp_path):
 
 
 @pytest.fixture
+def smtp(mailbox, settings, live_server):
+    """The test mailbox (a real SMTP server on loopback) as the outbox's server, and links in the
+    e-mails pointing at the live server."""
+    mailbox.settings(settings)
+    settings.SITE_URL = live_server.url
+    return mailbox
+
+
+@pytest.fixture
 def screenshot(page):
     """screenshot("name") saves test-artifacts/screenshots/<name>.png of the whole page."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -15,13 +15,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LINK = re.compile(r"https?://\S+?/portal/link/[\w-]+/")
 
 
-@pytest.fixture
-def smtp(mailbox, settings, live_server):
-    mailbox.settings(settings)
-    settings.SITE_URL = live_server.url
-    return mailbox
-
-
 def test_a_customer_logs_in_from_the_link_in_the_mail(page, smtp, screenshot):
     CustomerFactory(email="ada@example.com", first_name="Ada", last_name="Lovelace")
 

@@ -35,9 +35,16 @@ def _sent_message(customer):
     )
 
 
+def _referral_reward(customer):
+    from tests.referrals.ui_helpers import make_reward
+
+    return make_reward(customer, kind="cash")
+
+
 # URL parameter -> function(customer) making an object of that customer's.
 OBJECT_FACTORIES = {
     "message_pk": _sent_message,
+    "reward_pk": _referral_reward,
 }
 
 

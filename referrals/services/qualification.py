@@ -1,0 +1,124 @@
+"""Referrals' reader of the order feed (customers.order_feed, consumer "referrals"): the referee's
+first paid order qualifies a pending referral, a refund of the qualifying order voids it (during
+the hold) or claws its rewards back (after approval).
+
+Set-based per batch: one query finds the pending referrals of every referee paid in the batch, one
+the referrals whose qualifying order the batch refunds; only those referrals (a handful in an
+import of a million orders) go through referral_transition, each event naming the order.
+
+- The referee's first paid order (the first the feed reports after the referral was made) at or
+  above programme.min_order_amount: pending -> qualified -> held, hold_until = the moment it was
+  paid + hold_days. Below the minimum: rejected, because the first order decides (the event's rule
+  is "below_minimum", which does not count towards the referrer's suspension).
+- The qualifying order refunded or cancelled: qualified / held / flagged -> void; approved /
+  rewarded -> clawed_back (services.rewards.referral_claw_back). A lowered amount that stays paid
+  changes nothing (refunds are whole-order)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils.translation import gettext as _
+
+from customers.models import Order
+from customers.order_feed import order_changes_consume
+from referrals.models import Referral
+from referrals.services.program import program_get
+from referrals.services.review import BELOW_MINIMUM
+from referrals.services.rewards import referral_claw_back
+from referrals.services.transitions import referral_transition
+
+CONSUMER = "referrals"
+FEED_BATCH_SIZE = 25_000
+LOOKUP_CHUNK = 5_000
+PAID = Order.Status.PAID
+S = Referral.State
+CHANGE_FIELDS = ("order_id", "customer_id", "old_status", "new_status", "new_amount", "changed_at")
+BEFORE_QUALIFYING = (S.QUALIFIED, S.HELD, S.FLAGGED)
+AFTER_APPROVAL = (S.APPROVED, S.REWARDED)
+
+
+def _chunks(ids: list[int]):
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        yield ids[start : start + LOOKUP_CHUNK]
+
+
+def _qualify(first_paid: dict) -> None:
+    """`first_paid`: customer id -> the batch's first change that paid one of their orders."""
+    program = None
+    for ids in _chunks(sorted(first_paid)):
+        pending = Referral.objects.select_for_update().filter(state=S.PENDING, referee_id__in=ids).order_by("pk")
+        for referral in pending:
+            program = program or program_get()
+            change = first_paid[referral.referee_id]
+            data = {"order_id": change.order_id, "amount": str(change.new_amount)}
+            if change.new_amount < program.min_order_amount:
+                referral_transition(
+                    referral=referral, to_state=S.REJECTED, actor="system",
+                    reason=_("The referee's first paid order #%(order)s (%(amount)s) is below the minimum of %(minimum)s.")
+                    % {"order": change.order_id, "amount": change.new_amount, "minimum": program.min_order_amount},
+                    data={**data, "rule": BELOW_MINIMUM},
+                    fields={"qualifying_order_id": None, "order_amount": change.new_amount, "decided_at": change.changed_at},
+                )
+                continue
+            referral_transition(
+                referral=referral, to_state=S.QUALIFIED, actor="system",
+                reason=_("The referee's first paid order #%(order)s.") % {"order": change.order_id}, data=data,
+                fields={"qualifying_order_id": change.order_id, "order_amount": change.new_amount,
+                        "qualified_at": change.changed_at},
+            )
+            hold_until = change.changed_at + dt.timedelta(days=program.hold_days)
+            referral_transition(
+                referral=referral, to_state=S.HELD, actor="system",
+                reason=_("Held for the refund window of order #%(order)s.") % {"order": change.order_id}, data=data,
+                fields={"hold_until": hold_until},
+            )
+
+
+def _refund(refunded: dict) -> None:
+    """`refunded`: order id -> the change that took it out of paid."""
+    for ids in _chunks(sorted(refunded)):
+        hit = Referral.objects.select_for_update().filter(
+            qualifying_order_id__in=ids, state__in=[*BEFORE_QUALIFYING, *AFTER_APPROVAL]
+        ).order_by("pk")
+        for referral in hit:
+            change = refunded[referral.qualifying_order_id]
+            data = {"order_id": change.order_id, "status": change.new_status}
+            if referral.state in BEFORE_QUALIFYING:
+                referral_transition(
+                    referral=referral, to_state=S.VOID, actor="system",
+                    reason=_("The qualifying order #%(order)s was refunded during the hold.") % {"order": change.order_id},
+                    data=data,
+                )
+            else:
+                referral_claw_back(
+                    referral=referral, data=data, now=change.changed_at,
+                    reason=_("The qualifying order #%(order)s was refunded after approval.") % {"order": change.order_id},
+                )
+
+
+def order_changes_handle(changes: list) -> None:
+    """`changes`: the feed's rows (named tuples of CHANGE_FIELDS), oldest first."""
+    first_paid: dict = {}
+    refunded: dict = {}
+    for change in changes:
+        if change.new_status == PAID and change.old_status != PAID:
+            first_paid.setdefault(change.customer_id, change)
+        elif change.old_status == PAID and change.new_status != PAID:
+            refunded[change.order_id] = change
+    # Qualify first: an order paid and refunded in one batch leaves its referral void.
+    if first_paid:
+        _qualify(first_paid)
+    if refunded:
+        _refund(refunded)
+
+
+def referrals_feed_consume(*, batch_size: int = FEED_BATCH_SIZE, progress=None) -> int:
+    """Handle every order change ready in the feed; how many were handled."""
+    handled = 0
+    while count := order_changes_consume(consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size,
+                                           fields=CHANGE_FIELDS):
+        handled += count
+        if progress is not None:
+            progress(handled)
+    return handled
