@@ -228,6 +228,8 @@ CLV_CHURN_DAYS = env.int("CLV_CHURN_DAYS", default=365)
 PORTAL_LOGIN_LINK_MINUTES = env.int("PORTAL_LOGIN_LINK_MINUTES", default=10)
 PORTAL_LOGIN_RATE_PER_EMAIL = env("PORTAL_LOGIN_RATE_PER_EMAIL", default="5/h")
 PORTAL_LOGIN_RATE_PER_IP = env("PORTAL_LOGIN_RATE_PER_IP", default="30/h")
+# Sign-ups through a referral share link (/r/<code>/) per client address, counted like the above.
+REFERRAL_SIGNUP_RATE_PER_IP = env("REFERRAL_SIGNUP_RATE_PER_IP", default="20/h")
 # How long a customer's portal session lasts.
 PORTAL_SESSION_SECONDS = env.int("PORTAL_SESSION_HOURS", default=24) * 3600
 

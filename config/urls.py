@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/", include("loyalty.api_urls")),
     path("api/v1/", include("feedback.api_urls")),
     path("api/v1/", include("messaging.api_urls")),
+    # Intake first: its "referrals/" view lists (refcore's ReferralListApi) and creates (POST).
+    path("api/v1/", include("referrals.api_urls_intake")),
     path("api/v1/", include("referrals.api_urls")),
     path("", include("core.urls")),
     path("customers/", include("customers.urls")),
@@ -29,6 +31,7 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("surveys/", include("feedback.urls")),
     path("s/", include("feedback.public_urls")),
+    path("r/", include("referrals.public_urls")),
     path("", include("messaging.urls")),
 ]
 

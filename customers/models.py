@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from core.models import TimeStampedModel
 from core.money import ORDER_DIGITS, TOTAL_DIGITS, money_field_args
 from core.times import shop_day
+from customers.email_keys import email_key_expression
 from customers.event_labels import event_label
 
 # ISO 3166-1 alpha-2, from pycountry's copy of the ISO data (kept up to date upstream), not typed here.
@@ -113,6 +114,12 @@ class Customer(TimeStampedModel):
         _("external id"), max_length=64, null=True, blank=True, help_text=_("The customer's id in the source system.")
     )
     email = models.EmailField(_("email"), max_length=254, null=True, blank=True)  # noqa: DJ001
+    # The address as its mailbox (customers.email_keys): computed by the database from `email`, so
+    # every write path keeps it; indexed for the referral checks "same person, another address".
+    email_key = models.GeneratedField(
+        expression=email_key_expression("email"), output_field=models.CharField(max_length=254, null=True),
+        db_persist=True, verbose_name=_("normalised e-mail"),
+    )
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
@@ -170,6 +177,7 @@ class Customer(TimeStampedModel):
             models.Index(fields=["created_at", "id"], name="customer_created_id_idx"),
             models.Index(fields=["channel", "signed_up_at"], name="customer_channel_signup_idx"),
             models.Index(fields=["owner"], name="customer_owner_idx"),
+            models.Index(fields=["email_key"], name="customer_email_key_idx", condition=Q(email_key__isnull=False)),
             models.Index(fields=["country"], name="customer_country_idx"),
             models.Index(fields=["last_name", "first_name", "id"], name="customer_name_id_idx"),
         ]

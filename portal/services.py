@@ -25,6 +25,7 @@ from customers.models import Customer
 from portal.access import SESSION_KEY
 from portal.emails import LOGIN_TEMPLATE
 from portal.models import LoginToken
+from portal.signals import portal_logged_in
 
 
 def token_hash(token: str) -> str:
@@ -116,6 +117,7 @@ def portal_login(request: HttpRequest, *, customer: Customer) -> None:
     request.session.set_expiry(settings.PORTAL_SESSION_SECONDS)
     rotate_token(request)
     request._portal_customer = customer
+    transaction.on_commit(lambda: portal_logged_in.send(sender=Customer, request=request, customer=customer))
 
 
 def portal_logout(request: HttpRequest) -> None:

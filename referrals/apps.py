@@ -8,7 +8,7 @@ class ReferralsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from referrals import advocates, ui
+        from referrals import advocates, hooks, ui  # noqa: F401 -- hooks connects the import column and the portal login
         from referrals.services.rewards import register_templates
 
         ui.register()

@@ -27,6 +27,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from customers.import_hooks import CUSTOMER_IMPORT_COLUMNS
 from customers.rules import RuleError, amount_clean, birth_date_clean, country_clean, currency_clean, order_status_clean
 
 from .reader import CsvFile, RowBatch
@@ -35,7 +36,10 @@ IMPORT_KINDS: dict[str, dict] = {
     "customers": {
         "label": gettext_lazy("Customers"),
         "required": ("customer_id", "email"),
-        "optional": ("first_name", "last_name", "phone", "country", "signed_up_at", "channel", "birth_date"),
+        # referral_code: the referrals app's column (customers.import_hooks).
+        "optional": (
+            "first_name", "last_name", "phone", "country", "signed_up_at", "channel", "birth_date", "referral_code",
+        ),
         # Free text: a quoted name may span lines; a line break in any other cell means a stray quote.
         "multiline": ("first_name", "last_name"),
     },
@@ -365,7 +369,8 @@ class CustomerRows(RowParser):
         return {}
 
     def parse(self, row):
-        external_id, email, first_name, last_name, phone, country, signed_up_at, channel, birth_date = self.cells(row)
+        (external_id, email, first_name, last_name, phone, country, signed_up_at, channel, birth_date,
+         referral_code) = self.cells(row)
         external_id = self.text("customer_id", external_id, 64, required=True)
         email = self.email(email)
         country = self.country(country)
@@ -381,6 +386,7 @@ class CustomerRows(RowParser):
             channel_code,
             channel_name,
             self.birth_date(birth_date),
+            self.text("referral_code", referral_code, CUSTOMER_IMPORT_COLUMNS["referral_code"]),
         )
         return values, external_id
 
@@ -401,6 +407,7 @@ class CustomerRows(RowParser):
             list(codes),
             list(names),
             columns.each(8, self.birth_date),
+            columns.text(9, CUSTOMER_IMPORT_COLUMNS["referral_code"]),
         ]
         return ParsedColumns(values=values, keys=external_id, slow=columns.slow)
 

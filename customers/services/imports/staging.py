@@ -27,6 +27,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from customers.import_hooks import customer_import_hooks
 from customers.models import AcquisitionChannel, ActivityEvent, Customer, Order
 from customers.order_feed import FEED_COLUMNS, order_feed_table, order_feed_writer_lock
 from customers.services.customers import customers_missing_insert_sql
@@ -435,6 +436,7 @@ class CustomerStaging(Staging):
         ("channel_code", "text"),
         ("channel_name", "text"),
         ("birth_date", "date"),
+        ("referral_code", "text"),  # customers.import_hooks
     )
 
     def merge(self, cursor, *, incomplete):
@@ -442,6 +444,12 @@ class CustomerStaging(Staging):
         customer, channel = _table(Customer), _table(AcquisitionChannel)
         self.plan_by_index(cursor)
         self.reject_taken_emails(cursor, outcome)
+        hooks = customer_import_hooks()
+        for hook in hooks:
+            refused = hook.reject(cursor, STAGE)
+            if refused:
+                self.remove_lines(cursor, [line for line, _reason in refused])
+                outcome.rejected.extend(refused)
         cursor.execute(
             f"INSERT INTO {channel} (code, name, status, is_active, created_at, updated_at)"
             f" SELECT s.channel_code, MIN(s.channel_name), %s, %s, %s, %s FROM {STAGE} s"
@@ -481,6 +489,8 @@ class CustomerStaging(Staging):
             [False, self.now, self.now],
         )
         outcome.created = cursor.rowcount
+        for hook in hooks:
+            hook.merged(cursor, STAGE, self.now)
         return outcome
 
     def reject_taken_emails(self, cursor, outcome: ChunkOutcome) -> None:
