@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
+from core.client_ip import client_ip
 from customers.import_hooks import customer_import_hook_register
-from portal.ratelimit import client_ip
 from portal.signals import portal_logged_in
 from referrals.services.fraud import Traits
 from referrals.services.import_column import REFERRAL_CODE_IMPORT_HOOK

@@ -1,7 +1,7 @@
 """The public sign-up page of a share link (/r/<code>/): no login, CSRF-protected, rate-limited per
 client IP like the portal's login, no JavaScript. A visit counts for the code's funnel; the form
 creates the referee as a lead customer and the referral (source "signup") through the one intake
-service, with the client's IP (portal.ratelimit.client_ip, the project's one rule), user agent and
+service, with the client's IP (core.client_ip.client_ip, the project's one rule), user agent and
 a device-id cookie this page sets."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.auth import public_view
+from core.client_ip import client_ip
 from core.exceptions import DomainError
-from portal.ratelimit import client_ip, rate_hit
+from portal.ratelimit import rate_hit
 from referrals.forms_signup import ReferralSignupForm
 from referrals.models import Referral, ReferralEvent
 from referrals.services.codes import code_normalise
@@ -55,7 +56,7 @@ def referral_signup(request, code: str):
     if request.method == "GET":
         share_visit_count(code_id=referral_code.pk)
     elif form.is_valid():
-        wait = rate_hit(scope="referral-signup-ip", ident=client_ip(request), rate=settings.REFERRAL_SIGNUP_RATE_PER_IP)
+        wait = rate_hit(scope="referral-signup-ip", ident=client_ip(request) or "unknown", rate=settings.REFERRAL_SIGNUP_RATE_PER_IP)
         if wait is not None:
             form.add_error(None, _("Too many sign-ups from your network. Please wait a few minutes and try again."))
             response = render(request, "referrals/signup.html", {"form": form, "code": referral_code.code}, status=429)

@@ -20,9 +20,10 @@ import datetime as dt
 
 from django.utils.translation import gettext as _
 
-from customers.models import Order
+from customers.models import Customer, Order
 from customers.order_feed import order_changes_consume
-from referrals.models import Referral
+from referrals.models import FraudRule, Referral
+from referrals.services.fraud import fraud_check_order_timing, fraud_rules_load
 from referrals.services.program import program_get
 from referrals.services.review import BELOW_MINIMUM
 from referrals.services.rewards import referral_claw_back
@@ -43,13 +44,58 @@ def _chunks(ids: list[int]):
         yield ids[start : start + LOOKUP_CHUNK]
 
 
+def _held_or_flagged(*, referral: Referral, program, rules, ordered_at, signed_up_at, data: dict, now) -> None:
+    """After qualifying: the fast-order signal (the first order came implausibly soon after the
+    sign-up) joins the referral's signals; past the review score the referral goes to the review
+    queue instead of the hold, and a rule set to reject rejects it."""
+    signal = fraud_check_order_timing(referral=referral, ordered_at=ordered_at, signed_up_at=signed_up_at, rules=rules)
+    if signal is not None:
+        referral.signals = [*referral.signals, signal.as_dict()]
+        referral.risk_score = min(referral.risk_score + signal.weight, 32767)
+        reason = _("The referee's first order came %(minutes)s minutes after signing up.") % {
+            "minutes": signal.detail["minutes"]
+        }
+        fields = {"signals": referral.signals, "risk_score": referral.risk_score}
+        if signal.action == FraudRule.Action.REJECT:
+            referral_transition(
+                referral=referral, to_state=S.REJECTED, actor="system", reason=reason, data={**data, "rule": signal.code},
+                fields={**fields, "verdict": Referral.Verdict.REJECTED, "decided_at": now},
+            )
+            return
+        if referral.risk_score >= program.review_score:
+            referral_transition(
+                referral=referral, to_state=S.FLAGGED, actor="system", reason=reason, data={**data, "rule": signal.code},
+                fields={**fields, "verdict": Referral.Verdict.REVIEW, "hold_until": referral.hold_until,
+                        "review_deadline": now + dt.timedelta(hours=program.review_deadline_hours)},
+            )
+            return
+        Referral.objects.filter(pk=referral.pk).update(**fields)
+    referral_transition(
+        referral=referral, to_state=S.HELD, actor="system",
+        reason=_("Held for the refund window of order #%(order)s.") % {"order": data["order_id"]}, data=data,
+        fields={"hold_until": referral.hold_until},
+    )
+
+
 def _qualify(first_paid: dict) -> None:
     """`first_paid`: customer id -> the batch's first change that paid one of their orders."""
-    program = None
+    program = rules = None
     for ids in _chunks(sorted(first_paid)):
-        pending = Referral.objects.select_for_update().filter(state=S.PENDING, referee_id__in=ids).order_by("pk")
+        pending = list(
+            Referral.objects.select_for_update().filter(state=S.PENDING, referee_id__in=ids).order_by("pk")
+        )
+        if not pending:
+            continue
+        # For the fast-order signal: when each qualifying order was placed and its referee signed up.
+        ordered_at = dict(
+            Order.objects.filter(pk__in=[first_paid[r.referee_id].order_id for r in pending]).values_list("pk", "ordered_at")
+        )
+        signed_up_at = dict(
+            Customer.objects.filter(pk__in=[r.referee_id for r in pending]).values_list("pk", "signed_up_at")
+        )
         for referral in pending:
             program = program or program_get()
+            rules = rules if rules is not None else fraud_rules_load()
             change = first_paid[referral.referee_id]
             data = {"order_id": change.order_id, "amount": str(change.new_amount)}
             if change.new_amount < program.min_order_amount:
@@ -67,11 +113,10 @@ def _qualify(first_paid: dict) -> None:
                 fields={"qualifying_order_id": change.order_id, "order_amount": change.new_amount,
                         "qualified_at": change.changed_at},
             )
-            hold_until = change.changed_at + dt.timedelta(days=program.hold_days)
-            referral_transition(
-                referral=referral, to_state=S.HELD, actor="system",
-                reason=_("Held for the refund window of order #%(order)s.") % {"order": change.order_id}, data=data,
-                fields={"hold_until": hold_until},
+            referral.hold_until = change.changed_at + dt.timedelta(days=program.hold_days)
+            _held_or_flagged(
+                referral=referral, program=program, rules=rules, ordered_at=ordered_at[change.order_id],
+                signed_up_at=signed_up_at.get(referral.referee_id), data=data, now=change.changed_at,
             )
 
 

@@ -188,8 +188,54 @@ def test_a_batch_costs_queries_per_referral_moved_not_per_order(django_assert_ma
     changes = [paid(others[n % 5]) for n in range(6000)]
     changes += [paid(OrderFactory(customer=r.referee, amount=Decimal("50.00"))) for r in referrals]
     changes += [refunded(others[0])] * 2000
-    # One look-up for the paid, one for the refunds, the programme once, and two transitions (an
-    # UPDATE and an INSERT each) per referral moved.
-    with django_assert_max_num_queries(1 + 1 + 1 + 3 * 4):
+    # One look-up for the paid, one for the refunds, the programme and the fraud rules once, the
+    # order and sign-up times of the referees paid (one each), and per referral moved two
+    # transitions (an UPDATE and an INSERT each) plus the fast-order signal's UPDATE (they ordered
+    # at once).
+    with django_assert_max_num_queries(1 + 1 + 2 + 2 + 3 * 5):
         order_changes_handle(changes)
     assert set(Referral.objects.values_list("state", flat=True)) == {"held"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "minutes_after_signup, weight, review_score, state",
+    [(60, 20, 30, "held"), (2, 20, 30, "held"), (2, 40, 30, "flagged"), (4.9, 40, 30, "flagged"), (5, 40, 30, "held")],
+)
+def test_an_implausibly_fast_first_order_adds_its_signal_and_may_send_the_referral_to_review(
+    minutes_after_signup, weight, review_score, state
+):
+    from referrals.models import FraudRule
+
+    FraudRule.objects.filter(code="fast_order").update(threshold=5, weight=weight, action="flag", enabled=True)
+    program_set(review_score=review_score, review_deadline_hours=72)
+    signed_up = timezone.now() - dt.timedelta(hours=1)
+    referral = referral_make()
+    type(referral.referee).objects.filter(pk=referral.referee_id).update(signed_up_at=signed_up)
+    order = OrderFactory(
+        customer=referral.referee, amount=Decimal("60.00"),
+        ordered_at=signed_up + dt.timedelta(minutes=minutes_after_signup),
+    )
+    order_changes_handle([paid(order)])
+    referral.refresh_from_db()
+    assert referral.state == state
+    fast = [s for s in referral.signals if s["code"] == "fast_order"]
+    assert bool(fast) is (minutes_after_signup < 5)
+    if fast:
+        assert fast[0]["weight"] == weight and referral.risk_score >= weight
+    if state == "flagged":
+        assert referral.verdict == "review" and referral.review_deadline is not None
+        assert referral.hold_until is not None  # its refund window is kept for the approval
+
+
+@pytest.mark.django_db
+def test_a_fast_order_rule_set_to_reject_rejects_at_qualification():
+    from referrals.models import FraudRule
+
+    FraudRule.objects.filter(code="fast_order").update(threshold=5, action="reject", enabled=True)
+    referral = referral_make()
+    type(referral.referee).objects.filter(pk=referral.referee_id).update(signed_up_at=timezone.now())
+    order_changes_handle([paid(OrderFactory(customer=referral.referee, amount=Decimal("60.00"), ordered_at=timezone.now()))])
+    referral.refresh_from_db()
+    assert (referral.state, referral.verdict) == ("rejected", "rejected")
+    assert referral.events.last().data["rule"] == "fast_order"
