@@ -124,3 +124,17 @@ def order_changes_consume(
         cursor.last_id = changes[-1].id
         cursor.save(update_fields=["last_id", "updated_at"])
     return len(changes)
+
+
+def order_changes_drain(
+    *, consumer: str, handle: Callable[[list], None], batch_size: int = DEFAULT_BATCH_SIZE,
+    fields: Sequence[str] | None = None, progress: Callable[[int], None] | None = None,
+) -> int:
+    """Call order_changes_consume until no change is ready; how many were handled. `progress` gets
+    the running total after each batch (a command's progress bar)."""
+    handled = 0
+    while count := order_changes_consume(consumer=consumer, handle=handle, batch_size=batch_size, fields=fields):
+        handled += count
+        if progress is not None:
+            progress(handled)
+    return handled

@@ -12,7 +12,7 @@ order_refund_reverse, keyed by the change, so a change handled twice reverses on
 from __future__ import annotations
 
 from customers.models import Order
-from customers.order_feed import order_changes_consume
+from customers.order_feed import order_changes_drain
 from loyalty.services.bonus import first_order_bonuses_award
 from loyalty.services.earning import orders_earn
 from loyalty.services.refunds import order_refund_reverse
@@ -44,10 +44,6 @@ def order_changes_handle(changes: list) -> None:
 
 def loyalty_feed_consume(*, batch_size: int = FEED_BATCH_SIZE, progress=None) -> int:
     """Handle every order change ready in the feed; how many were handled."""
-    handled = 0
-    while count := order_changes_consume(consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size,
-                                           fields=CHANGE_FIELDS):
-        handled += count
-        if progress is not None:
-            progress(handled)
-    return handled
+    return order_changes_drain(
+        consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size, fields=CHANGE_FIELDS, progress=progress
+    )

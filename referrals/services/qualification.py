@@ -21,7 +21,7 @@ import datetime as dt
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, Order
-from customers.order_feed import order_changes_consume
+from customers.order_feed import order_changes_drain
 from referrals.models import FraudRule, Referral
 from referrals.services.fraud import fraud_check_order_timing, fraud_rules_load
 from referrals.services.program import program_get
@@ -160,10 +160,6 @@ def order_changes_handle(changes: list) -> None:
 
 def referrals_feed_consume(*, batch_size: int = FEED_BATCH_SIZE, progress=None) -> int:
     """Handle every order change ready in the feed; how many were handled."""
-    handled = 0
-    while count := order_changes_consume(consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size,
-                                           fields=CHANGE_FIELDS):
-        handled += count
-        if progress is not None:
-            progress(handled)
-    return handled
+    return order_changes_drain(
+        consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size, fields=CHANGE_FIELDS, progress=progress
+    )
