@@ -8,7 +8,6 @@ import uuid
 from collections import Counter
 
 import pytest
-from celery import Celery
 from django.db import connection
 from django.utils import timezone
 
@@ -16,6 +15,7 @@ from customers.models import Customer
 from lifecycle.models_health import CustomerHealth
 from lifecycle.models_retention import RetentionAction, RetentionIntervention, RetentionOffer, interventions_ensure
 from messaging.models import Message
+from tests.conftest import broker_client
 from tests.factories import CustomerFactory
 from tests.messaging.test_worker import REDIS_URL, _needs_redis, wait_until, worker  # noqa: F401 (a fixture)
 
@@ -53,7 +53,7 @@ def test_a_worker_killed_mid_run_and_restarted_sends_every_intervention_once(mai
     RetentionIntervention.objects.filter(level=3).update(offer="points", offer_points=100)
     care, offer = _at_risk(1, 20), _at_risk(3, 150)
     queue = f"retention-test-{uuid.uuid4().hex}"
-    app = Celery(broker=REDIS_URL)
+    app = broker_client(REDIS_URL)
     try:
         with worker(queue, mailbox) as first:
             app.send_task("lifecycle.tasks.retention_daily", queue=queue)
