@@ -179,7 +179,7 @@ def earn_as_bare_statements(*, now) -> int:
     rows = sql(
         """INSERT INTO loyalty_ledgerentry (account_id, kind, points, balance_after, reason, source, order_id,
                idempotency_key, rate, base_amount, unrecovered, created_at)
-           SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, 'order:' || o.id || ':earn',
+           SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, NULL,
                   1, o.amount, 0, %s
            FROM customers_order o JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id""",
         [now],

@@ -3,7 +3,8 @@ batches of a handful of statements, never a million single-row services).
 
 Per batch, in one transaction: enrol the customers without an account (INSERT ... SELECT ON
 CONFLICT DO NOTHING), lock their accounts in id order, append one earn entry per order that has not
-earned yet (INSERT ... SELECT; the key `order:<id>:earn` and the lock make a repeat a no-op),
+earned yet (INSERT ... SELECT; the lock and the unique index of orders' earns, one per order,
+make a repeat a no-op; an order's earn has no idempotency key, see loyalty.models.LedgerEntry),
 update the balances (one UPDATE ... FROM) and open the lots (INSERT ... SELECT). The entries keep
 the rate and amount they were earned at, for refunds. Then tier upgrades for the accounts touched.
 
@@ -72,7 +73,7 @@ def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]
     currency, not earned yet, at the order's rate times the member's tier multiplier; the balance
     after each is the account's net balance plus the running sum of the batch's points.
 
-    "Not earned yet" looks up the batch's orders in the (order, kind) index, bounded by the batch
+    "Not earned yet" looks up the batch's orders in the unique index of earns by order, bounded by the batch
     whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
     the whole ledger per batch while the statistics still said it was empty). The unique key
     stays the database's guard."""
@@ -80,10 +81,9 @@ def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]
     return (
         f"""SELECT s.account_id, 'earn', s.points,
                    s.net + SUM(s.points) OVER (PARTITION BY s.account_id ORDER BY s.order_id),
-                   '', 'order', s.order_id, s.entry_key, s.rate, s.amount, 0, %s
+                   '', 'order', s.order_id, NULL, s.rate, s.amount, 0, %s
             FROM (
                 SELECT a.id AS account_id, a.balance - a.debt AS net, o.id AS order_id, o.amount,
-                       'order:' || o.id || ':earn' AS entry_key,
                        r.points_per_unit * COALESCE(t.multiplier, 1) AS rate,
                        FLOOR(o.amount * r.points_per_unit * COALESCE(t.multiplier, 1)) AS points
                 FROM customers_order o
