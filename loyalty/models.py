@@ -207,8 +207,9 @@ class LedgerEntry(models.Model):
     # Unique per account (a partial unique index over the entries that have one). An order's earn
     # has none (NULL): it is once per order by its own unique index, (order) among earn entries,
     # one bigint instead of the account and a text key, an index entry less for each of the
-    # million entries an import earns (and no key text built for each).
-    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True)
+    # million entries an import earns (and no key text built for each). NULL, not "": the partial
+    # index's condition (IS NOT NULL) is what a lookup by key (= %s) implies, so it uses the index.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True)  # noqa: DJ001
     # An order's earn keeps the rate and amount it earned at, so a refund reverses at that rate.
     rate = models.DecimalField(_("points per unit"), max_digits=10, decimal_places=4, null=True, blank=True)
     base_amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, null=True, blank=True)
