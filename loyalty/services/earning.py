@@ -71,7 +71,8 @@ ENTRY_TOTALS = "SELECT account_id, SUM(points) AS total FROM entry GROUP BY acco
 def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]) -> tuple[str, list]:
     """SELECT of the earn entries to append: one per paid order of the batch with a rule for its
     currency, not earned yet, at the order's rate times the member's tier multiplier; the balance
-    after each is the account's net balance plus the running sum of the batch's points.
+    after each is the account's net balance plus the running sum of the batch's points (whole
+    points as bigint, summed row by row: a numeric running sum over 25,000 rows took 0.1 s a batch).
 
     "Not earned yet" looks up the batch's orders in the unique index of earns by order, bounded by the batch
     whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
@@ -80,12 +81,14 @@ def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]
     in_earned, earned_params = _ids_clause("x.order_id", order_ids)
     return (
         f"""SELECT s.account_id, 'earn', s.points,
-                   s.net + SUM(s.points) OVER (PARTITION BY s.account_id ORDER BY s.order_id),
+                   s.net + SUM(s.points) OVER (
+                       PARTITION BY s.account_id ORDER BY s.order_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+                   ),
                    '', 'order', s.order_id, NULL, s.rate, s.amount, 0, %s
             FROM (
                 SELECT a.id AS account_id, a.balance - a.debt AS net, o.id AS order_id, o.amount,
                        r.points_per_unit * COALESCE(t.multiplier, 1) AS rate,
-                       FLOOR(o.amount * r.points_per_unit * COALESCE(t.multiplier, 1)) AS points
+                       CAST(FLOOR(o.amount * r.points_per_unit * COALESCE(t.multiplier, 1)) AS bigint) AS points
                 FROM customers_order o
                 JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id
                 JOIN loyalty_earningrule r ON r.currency = o.currency AND r.active
