@@ -38,7 +38,7 @@ def order_refund_reverse(*, order_id: int, refund_key: str, refunded_amount: Dec
         # What is left to reverse is read under the account's lock: two refunds of one order at
         # once must not both reverse the same points.
         # The order's earn and its other entries are in two partial indexes (see LedgerEntry.Meta).
-        entries = LedgerEntry.objects.filter(order_id=order_id)
+        entries = LedgerEntry.objects.filter(order_id=order_id).order_by()
         account_ids = sorted(
             set(
                 entries.filter(kind=LedgerEntry.Kind.EARN).values_list("account_id", flat=True).union(
