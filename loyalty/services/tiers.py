@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
+from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -96,7 +96,17 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     candidates = f"""SELECT a.id FROM loyalty_loyaltyaccount a
         WHERE {in_ids} AND (a.tier_id IS NULL OR a.tier_id <> %s OR a.downgrade_due_at IS NOT NULL)"""
     candidate_params = [*id_params, tiers[-1]]
-    qualifying, params = qualifying_sql(program=program, now=now, accounts_sql=candidates, accounts_params=candidate_params)
+    # Each candidate's figure by a subquery per account (its entries through the account's index):
+    # a batch's few thousand members, never the whole ledger (a join of the aggregate read all of it
+    # for every batch, slower as the ledger grows).
+    figure = qualifying_queryset(program=program, now=now).filter(account_id=OuterRef("pk")).values("value")
+    qualifying, params = (
+        LoyaltyAccount.objects.filter(pk__in=RawSQL(candidates, candidate_params))
+        .annotate(account_id=F("pk"), value=Subquery(figure))
+        .values("account_id", "value")
+        .order_by()
+        .query.sql_with_params()
+    )
     # The tier earned (`up`: the highest threshold the figure reaches) against the current one; a
     # row per account that moves up (upgrade = 1) or has a pending downgrade to clear (0).
     plan = f"""SELECT a.id AS account_id, a.tier_id AS from_tier_id, up.id AS to_tier_id,
