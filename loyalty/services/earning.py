@@ -72,12 +72,12 @@ def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]
     """SELECT of the earn entries to append: one per paid order of the batch with a rule for its
     currency, not earned yet, at the order's rate times the member's tier multiplier; the balance
     after each is the account's net balance plus the running sum of the batch's points (whole
-    points as bigint, summed row by row: a numeric running sum over 25,000 rows took 0.1 s a batch).
+    points as bigint; a ROWS frame, as an order is once in its account's partition).
 
-    "Not earned yet" looks up the batch's orders in the unique index of earns by order, bounded by the batch
-    whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
-    the whole ledger per batch while the statistics still said it was empty). The unique key
-    stays the database's guard."""
+    "Not earned yet" looks up the batch's orders in the unique index of earns by order, bounded by
+    the batch whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
+    the whole ledger per batch while the statistics still said it was empty). That unique index
+    (ledgerentry_order_earn_uniq) stays the database's guard."""
     in_earned, earned_params = _ids_clause("x.order_id", order_ids)
     return (
         f"""SELECT s.account_id, 'earn', s.points,
