@@ -130,16 +130,20 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                 order_params,
             )
         select_new, select_params = _new_earn_rows(in_orders, order_params, now, order_ids)
+        tiers = Tier.objects.exists()
+        touched = None
         if connection.vendor == "postgresql":
-            # One statement: the entries, then the balances and the lots from what it RETURNed.
+            # One statement: the entries, then the balances and the lots from what it RETURNed; with
+            # tiers, the accounts it updated too (for the upgrade, no query to find them again).
             cursor.execute(
                 f"""WITH entry AS ({INSERT_ENTRIES} {select_new}
                         RETURNING id, account_id, points, balance_after),
-                    account AS ({UPDATE_BALANCES.format(totals=ENTRY_TOTALS)} RETURNING loyalty_loyaltyaccount.id)
-                    {INSERT_LOTS} FROM entry e""",
+                    account AS ({UPDATE_BALANCES.format(totals=ENTRY_TOTALS)} RETURNING loyalty_loyaltyaccount.id),
+                    lot AS ({INSERT_LOTS} FROM entry e RETURNING 1)
+                    SELECT (SELECT COUNT(*) FROM lot), {"ARRAY(SELECT id FROM account)" if tiers else "NULL"}""",
                 [*select_params, *lot_params],
             )
-            written = cursor.rowcount
+            written, touched = cursor.fetchone()
         else:
             cursor.execute(f"{INSERT_ENTRIES} {select_new}", select_params)
             written = cursor.rowcount
@@ -151,10 +155,12 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                     entry_params,
                 )
                 cursor.execute(f"{INSERT_LOTS} {new_entries}", [*lot_params, *entry_params])
-        if written and Tier.objects.exists():
-            cursor.execute(
-                f"SELECT DISTINCT e.account_id FROM loyalty_ledgerentry e WHERE {in_entries} AND e.kind = 'earn'",
-                entry_params,
-            )
-            tiers_upgrade(account_ids=[row[0] for row in cursor.fetchall()], program=program, now=now)
+        if written and tiers:
+            if touched is None:
+                cursor.execute(
+                    f"SELECT DISTINCT e.account_id FROM loyalty_ledgerentry e WHERE {in_entries} AND e.kind = 'earn'",
+                    entry_params,
+                )
+                touched = [row[0] for row in cursor.fetchall()]
+            tiers_upgrade(account_ids=touched, program=program, now=now)
     return written
