@@ -62,7 +62,7 @@ def account_for_customer(*, customer_id: int) -> LoyaltyAccount:
 ACCOUNTS, ENTRIES, LOTS, ALLOCATIONS = (
     model._meta.db_table for model in (LoyaltyAccount, LedgerEntry, PointLot, LotAllocation)
 )
-# The fields a posting writes, in the order of _entry_values.
+# The fields of an entry that a debit writes in SQL (_debit_write_in_one_statement).
 ENTRY_FIELDS = ("account", "kind", "points", "balance_after", "reason", "source", "order", "staff", "idempotency_key",
                 "rate", "base_amount", "unrecovered", "reverses", "created_at")
 
