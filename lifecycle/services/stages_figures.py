@@ -6,7 +6,8 @@ most of the tables' pages again, and its LAG window, COUNT(DISTINCT ...) and the
 the customers for the sign-up time each need a sort. Here, as in the CLV aggregate (aggregate.py),
 PostgreSQL reads each table once per run, filters, and ships its raw columns packed into binary
 arrays per bucket of BUCKET customer ids (array_agg + array_send, GROUP BY bucket, a server-side
-cursor); numpy then computes every customer's figures with one sort per bucket. Orders and events
+cursor); numpy then computes every customer's figures per bucket (counts and maxima without a
+sort, one sort of the bucket's orders for the repeat window). Orders and events
 are read side by side on two connections (one each) unless the evaluation runs inside a transaction,
 whose rows other connections could not see.
 
@@ -141,18 +142,10 @@ def _read(name: str, settings: Settings):
 # --- Per bucket ----------------------------------------------------------------------------------
 
 
-def _by_customer(place: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows sorted by customer place, then time."""
-    order = np.lexsort((times, place))
-    return place[order], times[order]
-
-
 def _last(place: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Each place's latest time (rows sorted by place, then time), NO_TIME without a row."""
+    """Each place's latest time, NO_TIME without a row."""
     last = np.full(BUCKET, NO_TIME, np.int64)
-    if len(place):
-        ends = np.flatnonzero(np.concatenate((place[1:] != place[:-1], [True])))
-        last[place[ends]] = times[ends]
+    np.maximum.at(last, place, times)
     return last
 
 
@@ -163,7 +156,15 @@ def _count(place: np.ndarray) -> np.ndarray:
 def order_figures(place: np.ndarray, times: np.ndarray, s: Settings) -> dict[str, np.ndarray]:
     """A bucket's paid orders up to T -> ORDER_COLUMNS per place. Repeated: some paid order's
     (repeat_orders - 1)-th previous one is at most repeat_days earlier (LAG in the SQL path)."""
-    place, times = _by_customer(place, times)
+    figures = {
+        "paid_orders": _count(place),
+        "window_orders": _count(place[times > pg_micros(s.window_since)]),
+        "last_order_at": _last(place, times),
+    }
+    # Sorted by place, then time: by time first, then stably by place (a radix sort of small ints).
+    order = np.argsort(times)
+    order = order[np.argsort(place[order].astype(np.int16 if BUCKET <= 2**15 else np.int32), kind="stable")]
+    place, times = place[order], times[order]
     lag = s.repeat_orders - 1
     repeated = np.zeros(BUCKET, np.int64)
     if lag == 0:
@@ -171,19 +172,13 @@ def order_figures(place: np.ndarray, times: np.ndarray, s: Settings) -> dict[str
     elif len(place) > lag:
         within = (place[lag:] == place[:-lag]) & (times[lag:] - times[:-lag] <= s.repeat_days * 86_400_000_000)
         repeated[place[lag:][within]] = 1
-    return {
-        "paid_orders": _count(place),
-        "repeated": repeated,
-        "window_orders": _count(place[times > pg_micros(s.window_since)]),
-        "last_order_at": _last(place, times),
-    }
+    figures["repeated"] = repeated
+    return figures
 
 
 def event_figures(place: np.ndarray, times: np.ndarray, code: np.ndarray, deadline: np.ndarray, s: Settings) -> dict[str, np.ndarray]:
     """A bucket's events up to T -> EVENT_COLUMNS per place; `deadline` is each place's sign-up
-    plus activation_days (NO_TIME for a customer not read)."""
-    order = np.lexsort((times, place))
-    place, times, code = place[order], times[order], code[order]
+    plus activation_days (NO_TIME for a customer not read). Counts and maxima need no sort."""
     names = s.names
 
     def member(chosen: list[str]) -> np.ndarray:
