@@ -50,8 +50,8 @@ from lifecycle.models_health import HealthRules
 from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
 
 from .aggregate import end_of_day
-from .stages_figures import ACTIVITY_TABLE, Activity, Settings, activity_select, activity_table_create
 from .health import health_rules_get, health_select, health_table_create, health_write_changes, split_counts
+from .stages_figures import ACTIVITY_TABLE, Activity, Settings, activity_select, activity_table_create
 
 JOB_KIND = "lifecycle_evaluate"
 # Customers per id range. Orders and events of a range are scattered over the whole table (they

@@ -157,7 +157,7 @@ def test_random_data_on_the_boundaries_gives_the_same_figures():
     moments = [T, b["window_since"], b["decline_since"], b["previous_since"], T - 200 * DAY, T - 200 * DAY + b["repeat"]]
     moments = [m + k * US for m in moments for k in (-1, 0, 1)] + [T + DAY]
     names = ["login", "page_view", "cart_add", "email_open", "support_ticket", "signup", "other"]
-    customers = [_customer(pk=BUCKET * 2 - 20 + i, signed_up=rng.choice(moments[:-1] + [None])) for i in range(40)]
+    customers = [_customer(pk=BUCKET * 2 - 20 + i, signed_up=rng.choice([*moments[:-1], None])) for i in range(40)]
     for customer in customers:
         for _ in range(rng.randrange(5)):
             OrderFactory(customer=customer, ordered_at=rng.choice(moments), status=rng.choice(["paid", "paid", "refunded", "cancelled"]))
