@@ -1,11 +1,14 @@
 """Lifecycle stages: the set-based evaluation of every customer and the manual move by a Manager.
 
 The evaluation works by customer-id range (CHUNK customers at a time, so the progress bar moves and
-no statement holds more than a range): one INSERT ... SELECT computes, in SQL, each customer's
-figures (paid orders, repeat behaviour, core actions after sign-up, last activity, RFM segment) and
-the stage the rules give, and keeps only the customers whose stage would change into a temporary
-table; then one INSERT adds the customers who have no stage row yet, one UPDATE ... FROM moves the
-others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed (on
+no statement holds more than a range): one INSERT ... SELECT fills a temporary table with each
+customer's figures (paid orders, repeat behaviour, core actions after sign-up, last activity, RFM
+segment, health figures). On PostgreSQL the activity figures come from stages_figures (orders and
+events read once per run as binary arrays, computed in numpy, each range's rows copied into a
+temporary table the INSERT joins); elsewhere, and as the tests' oracle, the INSERT computes them with
+SQL aggregates over the range's orders and events. Another keeps the customers whose stage would
+change (the stage the rules give) in a second temporary table; then one INSERT adds the customers
+who have no stage row yet, one UPDATE ... FROM moves the others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed (on
 PostgreSQL all three are one statement: the transitions come from the RETURNING of the INSERT and
 the UPDATE, so the stage table is not read again). A re-run on the same data finds no change and
 writes no stage or transition row; a range with no change skips its writes. Each range commits
