@@ -8,8 +8,8 @@ events read once per run as binary arrays, computed in numpy, each range's rows 
 temporary table the INSERT joins); elsewhere, and as the tests' oracle, the INSERT computes them with
 SQL aggregates over the range's orders and events. Another keeps the customers whose stage would
 change (the stage the rules give) in a second temporary table; then one INSERT adds the customers
-who have no stage row yet, one UPDATE ... FROM moves the others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed (on
-PostgreSQL all three are one statement: the transitions come from the RETURNING of the INSERT and
+who have no stage row yet, one UPDATE ... FROM moves the others, and one INSERT ... SELECT logs a
+transition for exactly the rows this run changed (on PostgreSQL all three are one statement: the transitions come from the RETURNING of the INSERT and
 the UPDATE, so the stage table is not read again). A re-run on the same data finds no change and
 writes no stage or transition row; a range with no change skips its writes. Each range commits
 asynchronously (its rows are derived: a server crash loses at most the last ranges, which the next
