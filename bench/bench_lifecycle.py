@@ -125,7 +125,7 @@ def floor_array_reads(as_of: dt.datetime) -> list[tuple[str, list]]:
     from lifecycle.services.stages_figures import queries
 
     settings = _prepare(as_of, _Dialect("postgresql"), fast=True)[2]
-    return [(f"SELECT count(*), sum(octet_length(q.a) + octet_length(q.b)) FROM ({sql}) AS q(k, a, b)", params) for sql, params in queries(settings).values()]
+    return [(f"SELECT count(*), sum(octet_length(q.a) + octet_length(q.b)) FROM ({sql}) q", params) for sql, params in queries(settings).values()]
 
 
 def table_writes() -> int:

@@ -5,9 +5,9 @@ separately; they are scattered over both tables (rows arrive in time order), so 
 most of the tables' pages again, and its LAG window, COUNT(DISTINCT ...) and the events' join to
 the customers for the sign-up time each need a sort. Here, as in the CLV aggregate (aggregate.py),
 PostgreSQL reads each table once per run, filters, and ships its raw columns packed into binary
-arrays per bucket of BUCKET customer ids (array_agg + array_send, GROUP BY bucket, a server-side
-cursor); numpy then computes every customer's figures per bucket (counts and maxima without a
-sort, one sort of the bucket's orders for the repeat window). Orders and events
+arrays per bucket of BUCKET customer ids (array_agg + array_send, GROUP BY bucket, and the event name
+for events; a server-side cursor); numpy then computes every customer's figures per bucket (counts
+and maxima without a sort, one sort of the bucket's orders for the repeat window). Orders and events
 are read side by side on two connections (one each) unless the evaluation runs inside a transaction,
 whose rows other connections could not see.
 
@@ -79,11 +79,6 @@ class Settings:
     breadth: list[str]
     service: list[str]
 
-    @property
-    def names(self) -> list[str]:
-        """Every event name a figure looks at, once each: an event's code is its place here + 1."""
-        return list(dict.fromkeys([*self.core, *self.breadth, *self.service]))
-
 
 def activity_table_create(cursor) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {ACTIVITY_TABLE}")
@@ -102,28 +97,26 @@ def activity_select() -> str:
 
 
 def queries(settings: Settings) -> dict[str, tuple[str, list]]:
-    """The three reads, each one row of binary arrays per bucket: customers (place in the bucket,
-    sign-up time), paid orders up to T (place, time) and events up to T (time, the name's code
-    times BUCKET plus the place)."""
-    names = settings.names
-    if (len(names) + 1) * BUCKET >= 2**31:
-        raise ValueError("too many event names in the lifecycle rules")
+    """The three reads, each one row of two binary arrays (`a`, `b`) per bucket: customers (place
+    in the bucket, sign-up time), paid orders up to T (place, time) and, per bucket and event name,
+    events up to T (time, place). Grouping by the name costs PostgreSQL less than coding each event's
+    name (a CASE or array_position per row) and leaves numpy one group per name to add up."""
     return {
         "customers": (
-            f"SELECT c.id / %s, array_send(array_agg((c.id %% %s)::int4)),"
-            f" array_send(array_agg(COALESCE(c.signed_up_at, c.created_at))) FROM {Customer._meta.db_table} c GROUP BY 1",
+            f"SELECT c.id / %s, array_send(array_agg((c.id %% %s)::int4)) AS a,"
+            f" array_send(array_agg(COALESCE(c.signed_up_at, c.created_at))) AS b FROM {Customer._meta.db_table} c GROUP BY 1",
             [BUCKET, BUCKET],
         ),
         "orders": (
-            f"SELECT o.customer_id / %s, array_send(array_agg((o.customer_id %% %s)::int4)), array_send(array_agg(o.ordered_at))"
+            f"SELECT o.customer_id / %s, array_send(array_agg((o.customer_id %% %s)::int4)) AS a, array_send(array_agg(o.ordered_at)) AS b"
             f" FROM {Order._meta.db_table} o WHERE o.status = 'paid' AND o.ordered_at <= %s GROUP BY 1",
             [BUCKET, BUCKET, settings.t],
         ),
         "events": (
-            f"SELECT ev.customer_id / %s, array_send(array_agg(ev.occurred_at)),"
-            f" array_send(array_agg((COALESCE(array_position(%s::text[], ev.name::text), 0) * %s + ev.customer_id %% %s)::int4))"
-            f" FROM {ActivityEvent._meta.db_table} ev WHERE ev.occurred_at <= %s GROUP BY 1",
-            [BUCKET, names, BUCKET, BUCKET, settings.t],
+            f"SELECT ev.customer_id / %s, ev.name, array_send(array_agg((ev.customer_id %% %s)::int4)) AS a,"
+            f" array_send(array_agg(ev.occurred_at)) AS b"
+            f" FROM {ActivityEvent._meta.db_table} ev WHERE ev.occurred_at <= %s GROUP BY 1, 2",
+            [BUCKET, BUCKET, settings.t],
         ),
     }
 
@@ -176,32 +169,27 @@ def order_figures(place: np.ndarray, times: np.ndarray, s: Settings) -> dict[str
     return figures
 
 
-def event_figures(place: np.ndarray, times: np.ndarray, code: np.ndarray, deadline: np.ndarray, s: Settings) -> dict[str, np.ndarray]:
-    """A bucket's events up to T -> EVENT_COLUMNS per place; `deadline` is each place's sign-up
-    plus activation_days (NO_TIME for a customer not read). Counts and maxima need no sort."""
-    names = s.names
+def event_figures() -> dict[str, np.ndarray]:
+    """A bucket's EVENT_COLUMNS before its first event."""
+    return {name: np.full(BUCKET, NO_TIME if kind == TIME else 0, np.int64) for name, kind in EVENT_COLUMNS}
 
-    def member(chosen: list[str]) -> np.ndarray:
-        table = np.zeros(len(names) + 1, bool)
-        table[[names.index(name) + 1 for name in chosen]] = True
-        return table[code]
 
-    core, breadth, service = member(s.core), member(s.breadth), member(s.service)
-    window = times > pg_micros(s.window_since)
-    recent = times > pg_micros(s.decline_since)
-    previous = (times > pg_micros(s.previous_since)) & ~recent
-    # Distinct breadth names used in the window: distinct (place, code) pairs counted per place.
-    used = np.unique(place[breadth & window] * (len(names) + 1) + code[breadth & window])
-    return {
-        "last_event_at": _last(place, times),
-        "early_core": _count(place[core & (times <= deadline[place])]),
-        "window_events": _count(place[window]),
-        "breadth": _count(used // (len(names) + 1)),
-        "service": _count(place[service & window]),
-        "core_recent": _count(place[core & recent]),
-        "core_previous": _count(place[core & previous]),
-        "last_core_at": _last(place[core], times[core]),
-    }
+def event_figures_add(figures: dict[str, np.ndarray], name: str, place: np.ndarray, times: np.ndarray, deadline: np.ndarray, s: Settings) -> None:
+    """Add a bucket's events named `name` (up to T) to its figures; `deadline` is each place's
+    sign-up plus activation_days (NO_TIME for a customer not read). No sort needed."""
+    np.maximum.at(figures["last_event_at"], place, times)
+    in_window = _count(place[times > pg_micros(s.window_since)])
+    figures["window_events"] += in_window
+    if name in s.breadth:  # distinct breadth names used in the window: one per name group
+        figures["breadth"] += in_window > 0
+    if name in s.service:
+        figures["service"] += in_window
+    if name in s.core:
+        figures["early_core"] += _count(place[times <= deadline[place]])
+        recent = times > pg_micros(s.decline_since)
+        figures["core_recent"] += _count(place[recent])
+        figures["core_previous"] += _count(place[(times > pg_micros(s.previous_since)) & ~recent])
+        np.maximum.at(figures["last_core_at"], place, times)
 
 
 def _orders(settings: Settings) -> dict[int, dict[str, np.ndarray]]:
@@ -221,10 +209,10 @@ def _events(settings: Settings) -> dict[int, dict[str, np.ndarray]]:
             deadline = np.full(BUCKET, NO_TIME, np.int64)
             deadline[_pg_array(places, ">i4")] = _pg_array(signups, ">i8") + activation
             deadlines[bucket] = deadline
-        for bucket, times, packed in _read("events", settings):
-            code, place = np.divmod(_pg_array(packed, ">i4"), BUCKET)
+        for bucket, name, places, times in _read("events", settings):
             deadline = deadlines.get(bucket, np.full(BUCKET, NO_TIME, np.int64))
-            result[bucket] = event_figures(place, _pg_array(times, ">i8"), code, deadline, settings)
+            figures = result.setdefault(bucket, event_figures())
+            event_figures_add(figures, name, _pg_array(places, ">i4"), _pg_array(times, ">i8"), deadline, settings)
     return result
 
 
