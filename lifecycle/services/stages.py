@@ -59,7 +59,8 @@ from .stages_figures import ACTIVITY_TABLE, Activity, Settings, activity_select,
 JOB_KIND = "lifecycle_evaluate"
 # Customers per id range. Orders and events of a range are scattered over the whole table (they
 # arrive in time order), so each range reads most of the table's pages: fewer, larger ranges read it
-# fewer times. 200,000 with WORK_MEM keeps each range's sort in memory (bench/bench_lifecycle.py).
+# fewer times (on the SQL path: the numpy path of PostgreSQL reads them once per run). 200,000 with
+# WORK_MEM keeps each range's sort in memory (bench/bench_lifecycle.py).
 CHUNK = 200_000
 WORK_MEM = "64MB"
 # A run still "running" after this long crashed (a killed worker): the next one closes it.
