@@ -126,7 +126,8 @@ FIGURE_COLUMNS = (
 
 def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params: dict, *, activity: bool = False) -> str:
     """Every customer of [lo, hi) with the figures the stage, health and risk rules need: one pass
-    over the range's orders and one over its events; or, with `activity`, the range's rows of the
+    over the range's orders and one over its events (the stage and value rows too are read for the
+    range only: the planner does not carry c.id's bounds over to the joined tables); or, with `activity`, the range's rows of the
     activity table the numpy path filled (stages_figures: the same figures, computed once per run)."""
     core = _in_list("ev.name", "core", rules.activation_event_list, params)
     breadth = _in_list("ev.name", "breadth", health.breadth_event_list, params)
@@ -200,9 +201,9 @@ SELECT c.id, cs.stage, cs.changed_at, COALESCE(cs.manual, FALSE),
        COALESCE({o}.window_orders, 0) + COALESCE({e}.window_events, 0), COALESCE({e}.breadth, 0), COALESCE({e}.service, 0),
        COALESCE({e}.core_recent, 0), COALESCE({e}.core_previous, 0), {e}.last_core_at, {feedback}, {advocate}
 FROM customers_customer c
-LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id
+LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id AND cs.customer_id >= %(lo)s AND cs.customer_id < %(hi)s
 {joins}
-LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id
+LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id AND v.customer_id >= %(lo)s AND v.customer_id < %(hi)s
 {feedback_join}
 {advocate_join}
 WHERE c.id >= %(lo)s AND c.id < %(hi)s
