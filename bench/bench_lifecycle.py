@@ -137,8 +137,9 @@ READER_CPU = [0.0]
 def count_reader_cpu() -> None:
     """The figures' reader threads (stages_figures) work on connections of their own, which
     backend_cpu() does not see: add each one's backend CPU to READER_CPU just before it closes."""
-    import core.connections
     from django.db import connections
+
+    import core.connections
 
     close = core.connections.close_thread_connections
 
