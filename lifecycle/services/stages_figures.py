@@ -6,9 +6,9 @@ most of the tables' pages again, and its LAG window, COUNT(DISTINCT ...) and the
 the customers for the sign-up time each need a sort. Here, as in the CLV aggregate (aggregate.py),
 PostgreSQL reads each table once per run, filters, and ships its raw columns packed into binary
 arrays per bucket of BUCKET customer ids (array_agg + array_send, GROUP BY bucket, and the event name
-for events; a server-side cursor); numpy then computes every customer's figures per bucket (counts
-and maxima without a sort, one sort of the bucket's orders for the repeat window). Orders and events
-are read side by side on two connections (one each) unless the evaluation runs inside a transaction,
+for events; a server-side cursor with binary results, which spares the hex text of the bytea); numpy
+then computes every customer's figures per bucket (counts and maxima without a sort, one sort of the
+bucket's orders for the repeat window). Orders and events are read side by side on two connections (one each) unless the evaluation runs inside a transaction,
 whose rows other connections could not see.
 
 The result holds one row per customer with a paid order or an event up to the as-of moment, in id
@@ -22,7 +22,9 @@ tests/lifecycle/test_stages_figures.py checks the table equals the SQL path's on
 from __future__ import annotations
 
 import datetime as dt
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,13 +123,29 @@ def queries(settings: Settings) -> dict[str, tuple[str, list]]:
     }
 
 
+@contextmanager
+def _logged(sql: str):
+    """A statement run on psycopg's own cursor, logged as Django logs its own (connection.queries:
+    the debug tools and the tests' query counts see it)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+
+
 def _read(name: str, settings: Settings):
     """(bucket, arrays...) per bucket of one query, a few buckets in memory at a time."""
     sql, params = queries(settings)[name]
     with connection.cursor() as cursor:
         postgresql_settings(cursor)
-    with connection.chunked_cursor() as rows:
-        rows.execute(sql, params)
+    connection.ensure_connection()
+    # psycopg's own server-side cursor with binary results: the arrays arrive as their bytes, not
+    # as hex text twice their size (Django's cursors bind client-side, which allows text only).
+    with connection.connection.cursor(name=f"lifecycle_{name}", binary=True) as rows:
+        with _logged(sql):
+            rows.execute(sql, params)
         for batch in iter(lambda: rows.fetchmany(4), []):
             yield from batch
 
@@ -253,7 +271,8 @@ class Activity:
         """COPY the customers lo <= id < hi into ACTIVITY_TABLE; returns how many."""
         start, stop = np.searchsorted(self.rows["customer_id"], [lo, hi], side="left")
         payload = self.rows[start:stop].tobytes()
-        with cursor.cursor.copy(f"COPY {ACTIVITY_TABLE} FROM STDIN (FORMAT BINARY)") as copy:
+        statement = f"COPY {ACTIVITY_TABLE} FROM STDIN (FORMAT BINARY)"
+        with _logged(statement), cursor.cursor.copy(statement) as copy:
             copy.write(COPY_HEADER)
             copy.write(payload)
             copy.write(COPY_TRAILER)
