@@ -8,8 +8,9 @@ PostgreSQL reads each table once per run, filters, and ships its raw columns pac
 arrays per bucket of BUCKET customer ids (array_agg + array_send, GROUP BY bucket, and the event name
 for events; a server-side cursor with binary results, which spares the hex text of the bytea); numpy
 then computes every customer's figures per bucket (counts and maxima without a sort, one sort of the
-bucket's orders for the repeat window). Orders and events are read side by side on two connections (one each) unless the evaluation runs inside a transaction,
-whose rows other connections could not see.
+bucket's orders for the repeat window). Orders and events are read side by side on two connections
+(one each) unless the evaluation runs inside a transaction, whose rows other connections could not
+see.
 
 The result holds one row per customer with a paid order or an event up to the as-of moment, in id
 order, already laid out as PostgreSQL's binary COPY rows: each id range's slice is copied into the
