@@ -36,7 +36,7 @@ from customers.models import ActivityEvent, Customer, Order
 
 from .aggregate import _pg_array, postgresql_settings
 
-ACTIVITY_TABLE = "lifecycle_activity"
+ACTIVITY_TABLE = "lifecycle_figures_activity"
 # Customers per bucket: a bucket's orders or events travel as one row of arrays.
 BUCKET = 20_000
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
