@@ -18,6 +18,11 @@ temporary table ACTIVITY_TABLE, which the figures SELECT joins in place of its a
 microseconds since 2000-01-01 UTC (PostgreSQL's own binary timestamptz), so every window compares
 exactly as the SQL does; "no time" travels as -infinity (int64 min) and is turned back into NULL.
 tests/lifecycle/test_stages_figures.py checks the table equals the SQL path's on boundary cases.
+
+The activity is that of the moment the reads start, while each range's stage, value and feedback
+rows are read when the range is evaluated: an order or event committed meanwhile counts at the next
+run (as on the SQL path for the ranges already done), and a manual move committed meanwhile is
+still seen, so it is never overwritten.
 """
 
 from __future__ import annotations
