@@ -32,7 +32,10 @@ def register() -> None:
 
     register_portal_urls(prefix="referrals/", urlconf="referrals.portal_urls")
     register_portal_urls(prefix="rewards/", urlconf="referrals.portal_reward_urls")
-    register_portal_page(key="referrals", label=_("Refer a friend"), url_name="portal:referrals:overview", order=30)
+    register_portal_page(
+        key="referrals", label=_("Refer a friend"), url_name="portal:referrals:overview", order=30,
+        current=("portal:referrals", "portal:referral_rewards"),  # a reward's page is under /portal/rewards/
+    )
     register_portal_home_section(
         key="referrals", template="referrals/portal/_home_referrals.html", load=referrals_home_section, order=30
     )
