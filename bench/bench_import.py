@@ -188,7 +188,8 @@ def consume_loyalty_until_stopped() -> None:
     from loyalty.services.feed import loyalty_feed_consume
 
     while True:
-        if not loyalty_feed_consume():
+        # As the every-minute task calls it (loyalty.tasks.loyalty_feed), only more often.
+        if not loyalty_feed_consume(yield_to_writers=True):
             time.sleep(0.2)
 
 

@@ -13,6 +13,8 @@ lots, balances) as single statements over the whole set, no feed, no batches, no
 idempotency check, with the foreign-key checks a commit would run (SET CONSTRAINTS ALL IMMEDIATE),
 rolled back (--floor-only stops there). Then loyalty's feed consumer earns for all of them (the
 measured figure), then the earning service alone (orders_earn over the same ids, ledger emptied).
+--tiers: with three tiers (thresholds 500, 1,500 and 5,000 points, multiplier 1, so the same points),
+so every batch also moves its members up a tier as they qualify; without it, no tiers.
 
 expire: every lot made by `earn` (or, without one, by the floor's statements, committed) is set past
 its expiry; the floor (the same writes as bare statements, constraints checked, rolled back), then
@@ -110,7 +112,7 @@ def seed_orders(*, orders: int, customers: int) -> None:
 
 
 def bench_earn(args) -> None:
-    from loyalty.models import EarningRule
+    from loyalty.models import EarningRule, Tier
     from loyalty.services.feed import loyalty_feed_consume
 
     EarningRule.objects.update_or_create(currency="USD", defaults={"points_per_unit": 1, "active": True})
@@ -121,6 +123,11 @@ def bench_earn(args) -> None:
     else:
         print(f"seeding {args.orders:,} paid orders over {args.customers:,} customers ...", flush=True)
         seed_orders(orders=args.orders, customers=args.customers)
+    # Tiers (--tiers): every batch then moves its members up as their figures cross the thresholds.
+    Tier.objects.all().delete()
+    if args.tiers:
+        for name, threshold in [("Silver", 500), ("Gold", 1500), ("Platinum", 5000)]:
+            Tier.objects.create(name=name, threshold=threshold)
     earn_floor()
     if args.floor_only:
         return
@@ -179,7 +186,7 @@ def earn_as_bare_statements(*, now) -> int:
     rows = sql(
         """INSERT INTO loyalty_ledgerentry (account_id, kind, points, balance_after, reason, source, order_id,
                idempotency_key, rate, base_amount, unrecovered, created_at)
-           SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, 'order:' || o.id || ':earn',
+           SELECT a.id, 'earn', FLOOR(o.amount), 0, '', 'order', o.id, NULL,
                   1, o.amount, 0, %s
            FROM customers_order o JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id""",
         [now],
@@ -266,6 +273,7 @@ def main() -> None:
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (redeem): sync, gthread")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (redeem, gthread)")
     parser.add_argument("--floor-only", action="store_true", help="earn: only the bare-SQL floor")
+    parser.add_argument("--tiers", action="store_true", help="earn: with three tiers (multiplier 1), upgrades per batch")
     parser.add_argument("--repeat", type=int, default=1, help="runs of lots_expire (expire)")
     parser.add_argument("--skip-seed", action="store_true", help="use the orders (earn) or accounts (redeem) already there")
     args = parser.parse_args()

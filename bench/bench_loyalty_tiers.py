@@ -75,7 +75,7 @@ def seed(members: int) -> None:
             [members, 2 * members])
         sql("""INSERT INTO loyalty_ledgerentry (account_id, kind, points, balance_after, reason, source, order_id,
                    idempotency_key, rate, base_amount, unrecovered, created_at)
-               SELECT a.id, 'earn', FLOOR(o.amount), FLOOR(o.amount), '', 'order', o.id, 'order:' || o.id || ':earn',
+               SELECT a.id, 'earn', FLOOR(o.amount), FLOOR(o.amount), '', 'order', o.id, NULL,
                       1, o.amount, 0, o.ordered_at
                FROM customers_order o JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id""")
         sql("""UPDATE loyalty_loyaltyaccount a SET balance = s.total

@@ -82,14 +82,20 @@ def order_feed_writer_lock(cursor) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [FEED_LOCK])
 
 
-def _final_id() -> int:
-    """The highest id below which no feed writer is still running (see the module's docstring)."""
+def _final_id(*, wait: bool = True) -> int | None:
+    """The highest id below which no feed writer is still running (see the module's docstring);
+    with wait=False, None at once when a writer is running (nothing taken, nothing queued)."""
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {order_feed_table()}")
             return cursor.fetchone()[0]
         # Session-level, so it is released at once, not at the end of the consumer's transaction.
-        cursor.execute("SELECT pg_advisory_lock(%s)", [FEED_LOCK])
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [FEED_LOCK])
+        else:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [FEED_LOCK])
+            if not cursor.fetchone()[0]:
+                return None
         try:
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {order_feed_table()}")
             return cursor.fetchone()[0]
@@ -99,10 +105,14 @@ def _final_id() -> int:
 
 def order_changes_consume(
     *, consumer: str, handle: Callable[[list], None], batch_size: int = DEFAULT_BATCH_SIZE,
-    fields: Sequence[str] | None = None,
+    fields: Sequence[str] | None = None, wait_for_writers: bool = True,
 ) -> int:
     """Hand the next changes `consumer` has not seen (at most batch_size, oldest first) to `handle`,
     and advance its cursor in the same transaction. Returns how many were handed (0: none ready).
+
+    wait_for_writers=False: when a feed writer is running (an import's chunk, an API request), hand
+    nothing now (0) instead of waiting for it, and without queueing new writers behind the wait;
+    for a periodic consumer that would rather come back later than slow the writers down.
 
     `handle` gets OrderChange instances, or with `fields` (attribute names such as "order_id",
     "new_status") named tuples of `id` and those fields: no model built per change.
@@ -112,7 +122,9 @@ def order_changes_consume(
     with transaction.atomic():
         OrderFeedCursor.objects.bulk_create([OrderFeedCursor(consumer=consumer)], ignore_conflicts=True)
         cursor = OrderFeedCursor.objects.select_for_update().get(consumer=consumer)
-        final_id = _final_id()
+        final_id = _final_id(wait=wait_for_writers)
+        if final_id is None:
+            return 0
         # A fresh statement (READ COMMITTED): its snapshot sees every change up to final_id committed.
         pending = OrderChange.objects.filter(id__gt=cursor.last_id, id__lte=final_id).order_by("id")
         if fields is not None:
@@ -128,12 +140,14 @@ def order_changes_consume(
 
 def order_changes_drain(
     *, consumer: str, handle: Callable[[list], None], batch_size: int = DEFAULT_BATCH_SIZE,
-    fields: Sequence[str] | None = None, progress: Callable[[int], None] | None = None,
+    fields: Sequence[str] | None = None, progress: Callable[[int], None] | None = None, wait_for_writers: bool = True,
 ) -> int:
     """Call order_changes_consume until no change is ready; how many were handled. `progress` gets
     the running total after each batch (a command's progress bar)."""
     handled = 0
-    while count := order_changes_consume(consumer=consumer, handle=handle, batch_size=batch_size, fields=fields):
+    while count := order_changes_consume(
+        consumer=consumer, handle=handle, batch_size=batch_size, fields=fields, wait_for_writers=wait_for_writers
+    ):
         handled += count
         if progress is not None:
             progress(handled)

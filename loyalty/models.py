@@ -177,7 +177,14 @@ class LedgerEntry(models.Model):
         REWARD = "reward", _("Reward")
         SYSTEM = "system", _("System")
 
-    account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    # A plain indexed id as well (no database foreign key; see the order's below): every statement
+    # that writes an entry takes the id from the account row it has locked FOR UPDATE in the same
+    # transaction (a locked row cannot be deleted under it), and nothing deletes an account except
+    # through Django, where PROTECT refuses while it has entries. The check ran once per entry at
+    # commit: 1,000,000 of them for a 1M-order import's earn.
+    account = models.ForeignKey(
+        LoyaltyAccount, on_delete=models.PROTECT, related_name="entries", db_index=False, db_constraint=False
+    )
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     points = models.BigIntegerField(_("points"))
     balance_after = models.BigIntegerField(_("balance after"))
@@ -197,7 +204,12 @@ class LedgerEntry(models.Model):
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
-    idempotency_key = models.CharField(_("idempotency key"), max_length=120)
+    # Unique per account (a partial unique index over the entries that have one). An order's earn
+    # has none (NULL): it is once per order by its own unique index, (order) among earn entries,
+    # one bigint instead of the account and a text key, an index entry less for each of the
+    # million entries an import earns (and no key text built for each). NULL, not "": the partial
+    # index's condition (IS NOT NULL) is what a lookup by key (= %s) implies, so it uses the index.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True)  # noqa: DJ001
     # An order's earn keeps the rate and amount it earned at, so a refund reverses at that rate.
     rate = models.DecimalField(_("points per unit"), max_digits=10, decimal_places=4, null=True, blank=True)
     base_amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, null=True, blank=True)
@@ -215,7 +227,13 @@ class LedgerEntry(models.Model):
         verbose_name_plural = _("ledger entries")
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "idempotency_key"], name="ledgerentry_key_uniq"),
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"], name="ledgerentry_key_uniq", condition=Q(idempotency_key__isnull=False)
+            ),
+            # An order earns once: the guard of the set-based earning (loyalty.services.earning).
+            models.UniqueConstraint(
+                fields=["order"], name="ledgerentry_order_earn_uniq", condition=Q(kind="earn", order__isnull=False)
+            ),
             models.CheckConstraint(
                 condition=Q(kind__in=["earn", "redeem", "expire", "adjust", "reverse"]), name="ledgerentry_kind_valid"
             ),
@@ -226,7 +244,10 @@ class LedgerEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "-id"], name="ledgerentry_account_id_idx"),
-            models.Index(fields=["order", "kind"], name="ledgerentry_order_idx", condition=Q(order__isnull=False)),
+            # The order's other entries (reversals, redemptions); its earn is in the unique index above.
+            models.Index(
+                fields=["order", "kind"], name="ledgerentry_order_idx", condition=Q(order__isnull=False) & ~Q(kind="earn")
+            ),
             models.Index(fields=["staff"], name="ledgerentry_staff_idx", condition=Q(staff__isnull=False)),
             models.Index(fields=["reverses"], name="ledgerentry_reverses_idx", condition=Q(reverses__isnull=False)),
         ]

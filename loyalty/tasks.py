@@ -24,8 +24,9 @@ RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retri
 
 @shared_task(name="loyalty.tasks.loyalty_feed", **RETRY)
 def loyalty_feed() -> int:
-    """Every minute: earn for newly paid orders and reverse refunds from the order feed."""
-    return loyalty_feed_consume()
+    """Every minute: earn for newly paid orders and reverse refunds from the order feed; while a
+    feed writer (an import) is running, it leaves the rest for the next minute."""
+    return loyalty_feed_consume(yield_to_writers=True)
 
 
 @shared_task(name="loyalty.tasks.loyalty_expire", **RETRY)

@@ -3,7 +3,8 @@ batches of a handful of statements, never a million single-row services).
 
 Per batch, in one transaction: enrol the customers without an account (INSERT ... SELECT ON
 CONFLICT DO NOTHING), lock their accounts in id order, append one earn entry per order that has not
-earned yet (INSERT ... SELECT; the key `order:<id>:earn` and the lock make a repeat a no-op),
+earned yet (INSERT ... SELECT; the lock and the unique index of orders' earns, one per order,
+make a repeat a no-op; an order's earn has no idempotency key, see loyalty.models.LedgerEntry),
 update the balances (one UPDATE ... FROM) and open the lots (INSERT ... SELECT). The entries keep
 the rate and amount they were earned at, for refunds. Then tier upgrades for the accounts touched.
 
@@ -70,22 +71,24 @@ ENTRY_TOTALS = "SELECT account_id, SUM(points) AS total FROM entry GROUP BY acco
 def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]) -> tuple[str, list]:
     """SELECT of the earn entries to append: one per paid order of the batch with a rule for its
     currency, not earned yet, at the order's rate times the member's tier multiplier; the balance
-    after each is the account's net balance plus the running sum of the batch's points.
+    after each is the account's net balance plus the running sum of the batch's points (whole
+    points as bigint; a ROWS frame, as an order is once in its account's partition).
 
-    "Not earned yet" looks up the batch's orders in the (order, kind) index, bounded by the batch
-    whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
-    the whole ledger per batch while the statistics still said it was empty). The unique key
-    stays the database's guard."""
+    "Not earned yet" looks up the batch's orders in the unique index of earns by order, bounded by
+    the batch whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
+    the whole ledger per batch while the statistics still said it was empty). That unique index
+    (ledgerentry_order_earn_uniq) stays the database's guard."""
     in_earned, earned_params = _ids_clause("x.order_id", order_ids)
     return (
         f"""SELECT s.account_id, 'earn', s.points,
-                   s.net + SUM(s.points) OVER (PARTITION BY s.account_id ORDER BY s.order_id),
-                   '', 'order', s.order_id, s.entry_key, s.rate, s.amount, 0, %s
+                   s.net + SUM(s.points) OVER (
+                       PARTITION BY s.account_id ORDER BY s.order_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+                   ),
+                   '', 'order', s.order_id, NULL, s.rate, s.amount, 0, %s
             FROM (
                 SELECT a.id AS account_id, a.balance - a.debt AS net, o.id AS order_id, o.amount,
-                       'order:' || o.id || ':earn' AS entry_key,
                        r.points_per_unit * COALESCE(t.multiplier, 1) AS rate,
-                       FLOOR(o.amount * r.points_per_unit * COALESCE(t.multiplier, 1)) AS points
+                       CAST(FLOOR(o.amount * r.points_per_unit * COALESCE(t.multiplier, 1)) AS bigint) AS points
                 FROM customers_order o
                 JOIN loyalty_loyaltyaccount a ON a.customer_id = o.customer_id
                 JOIN loyalty_earningrule r ON r.currency = o.currency AND r.active
@@ -127,16 +130,20 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                 order_params,
             )
         select_new, select_params = _new_earn_rows(in_orders, order_params, now, order_ids)
+        tiers = Tier.objects.exists()
+        touched = None
         if connection.vendor == "postgresql":
-            # One statement: the entries, then the balances and the lots from what it RETURNed.
+            # One statement: the entries, then the balances and the lots from what it RETURNed; with
+            # tiers, the accounts it updated too (for the upgrade, no query to find them again).
             cursor.execute(
                 f"""WITH entry AS ({INSERT_ENTRIES} {select_new}
                         RETURNING id, account_id, points, balance_after),
-                    account AS ({UPDATE_BALANCES.format(totals=ENTRY_TOTALS)} RETURNING loyalty_loyaltyaccount.id)
-                    {INSERT_LOTS} FROM entry e""",
+                    account AS ({UPDATE_BALANCES.format(totals=ENTRY_TOTALS)} RETURNING loyalty_loyaltyaccount.id),
+                    lot AS ({INSERT_LOTS} FROM entry e RETURNING 1)
+                    SELECT (SELECT COUNT(*) FROM lot), {"ARRAY(SELECT id FROM account)" if tiers else "NULL"}""",
                 [*select_params, *lot_params],
             )
-            written = cursor.rowcount
+            written, touched = cursor.fetchone()
         else:
             cursor.execute(f"{INSERT_ENTRIES} {select_new}", select_params)
             written = cursor.rowcount
@@ -148,10 +155,12 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                     entry_params,
                 )
                 cursor.execute(f"{INSERT_LOTS} {new_entries}", [*lot_params, *entry_params])
-        if written and Tier.objects.exists():
-            cursor.execute(
-                f"SELECT DISTINCT e.account_id FROM loyalty_ledgerentry e WHERE {in_entries} AND e.kind = 'earn'",
-                entry_params,
-            )
-            tiers_upgrade(account_ids=[row[0] for row in cursor.fetchall()], program=program, now=now)
+        if written and tiers:
+            if touched is None:
+                cursor.execute(
+                    f"SELECT DISTINCT e.account_id FROM loyalty_ledgerentry e WHERE {in_entries} AND e.kind = 'earn'",
+                    entry_params,
+                )
+                touched = [row[0] for row in cursor.fetchall()]
+            tiers_upgrade(account_ids=touched, program=program, now=now)
     return written

@@ -42,8 +42,13 @@ def order_changes_handle(changes: list) -> None:
             )
 
 
-def loyalty_feed_consume(*, batch_size: int = FEED_BATCH_SIZE, progress=None) -> int:
-    """Handle every order change ready in the feed; how many were handled."""
+def loyalty_feed_consume(*, batch_size: int = FEED_BATCH_SIZE, progress=None, yield_to_writers: bool = False) -> int:
+    """Handle every order change ready in the feed; how many were handled. `yield_to_writers`
+    (the every-minute task): stop, handling nothing more, whenever a feed writer is running, and
+    come back on the next run: an import is not slowed by loyalty's waits or its work beside it
+    (its points come after it), where the waiting consumer queued the import's writers behind it
+    for every batch."""
     return order_changes_drain(
-        consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size, fields=CHANGE_FIELDS, progress=progress
+        consumer=CONSUMER, handle=order_changes_handle, batch_size=batch_size, fields=CHANGE_FIELDS, progress=progress,
+        wait_for_writers=not yield_to_writers,
     )

@@ -37,7 +37,15 @@ def order_refund_reverse(*, order_id: int, refund_key: str, refunded_amount: Dec
     with transaction.atomic():
         # What is left to reverse is read under the account's lock: two refunds of one order at
         # once must not both reverse the same points.
-        account_ids = sorted(set(LedgerEntry.objects.filter(order_id=order_id).values_list("account_id", flat=True)))
+        # The order's earn and its other entries are in two partial indexes (see LedgerEntry.Meta).
+        entries = LedgerEntry.objects.filter(order_id=order_id).order_by()
+        account_ids = sorted(
+            set(
+                entries.filter(kind=LedgerEntry.Kind.EARN).values_list("account_id", flat=True).union(
+                    entries.exclude(kind=LedgerEntry.Kind.EARN).values_list("account_id", flat=True)
+                )
+            )
+        )
         lock_rows(LoyaltyAccount.objects.filter(pk__in=account_ids))
         return _reverse(order_id=order_id, refund_key=refund_key, refunded_amount=refunded_amount, program=program)
 

@@ -183,3 +183,42 @@ def test_a_change_that_commits_after_a_later_one_is_not_skipped():
     assert a_id < b_id  # A took the lower id
     assert results[2] == []  # while A was open, nothing was handed (not B's change alone)
     assert results[1] == 2 and consumed == [order_a.pk, order_b.pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_consumer_that_yields_to_writers_hands_nothing_while_one_runs_and_does_not_wait():
+    """wait_for_writers=False (loyalty's every-minute task): while a writer is open the consumer
+    returns 0 at once, handing nothing and keeping its cursor; once the writer has committed, it
+    hands the change."""
+    customer = CustomerFactory()
+    order = Order.objects.create(external_id="Y", customer=customer, ordered_at=T0, amount=Decimal("1.00"))
+    wrote, release = threading.Event(), threading.Event()
+    consumed: list[int] = []
+
+    def writer():
+        with transaction.atomic(), connection.cursor() as cursor:
+            order_feed_writer_lock(cursor)
+            order_changes_record(changes=[(None, order)], changed_at=T0)
+            wrote.set()
+            assert release.wait(30)
+
+    def consumer():
+        assert wrote.wait(30)
+        started = time.perf_counter()
+        handed = order_changes_consume(
+            consumer="yielding", handle=lambda cs: consumed.extend(c.order_id for c in cs), wait_for_writers=False
+        )
+        elapsed = time.perf_counter() - started
+        release.set()
+        return handed, elapsed
+
+    results, errors = race(writer, consumer)
+    assert errors == []
+    handed, elapsed = results[1]
+    assert handed == 0 and consumed == [] and elapsed < 5  # did not wait for the writer
+    assert OrderFeedCursor.objects.get(consumer="yielding").last_id == 0
+    assert order_changes_consume(
+        consumer="yielding", handle=lambda cs: consumed.extend(c.order_id for c in cs), wait_for_writers=False
+    ) == 1
+    assert consumed == [order.pk]

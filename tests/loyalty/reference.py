@@ -1,5 +1,5 @@
-"""The in-memory evaluations the set-based SQL of loyalty.services.tiers.tiers_downgrade and
-loyalty.services.preview.change_preview replaced (as they were), kept as the oracle the tests compare
+"""The in-memory evaluations the set-based SQL of loyalty.services.tiers.tiers_downgrade,
+loyalty.services.tiers.tiers_upgrade and loyalty.services.preview.change_preview replaced (as they were), kept as the oracle the tests compare
 the SQL with on varied data: same members moved, same figures."""
 
 from __future__ import annotations
@@ -15,6 +15,32 @@ from loyalty.models import EarningRule, LedgerEntry, LoyaltyAccount, Tier, TierC
 from loyalty.services.preview import _tier_specs
 from loyalty.services.program import _add_months, program_get
 from loyalty.services.tiers import ZERO, _rank, qualifying_values, tier_for
+
+
+def reference_tiers_upgrade(*, account_ids, program=None, now=None) -> int:
+    """Move the accounts that now qualify for a higher tier up at once (one aggregate, one bulk
+    update, one bulk insert); clears a pending downgrade of those that qualify for their tier again."""
+    tiers = list(Tier.objects.order_by("threshold"))
+    if not tiers or not account_ids:
+        return 0
+    program = program or program_get()
+    now = now or timezone.now()
+    values = qualifying_values(account_ids=account_ids, program=program, now=now)
+    accounts = LoyaltyAccount.objects.filter(pk__in=list(account_ids)).only("pk", "tier", "downgrade_due_at")
+    changed, changes = [], []
+    for account in accounts:
+        earned = tier_for(values.get(account.pk, ZERO), tiers)
+        current = next((t for t in tiers if t.pk == account.tier_id), None)
+        if _rank(earned, tiers) > _rank(current, tiers):
+            changes.append(TierChange(account=account, from_tier=current, to_tier=earned, reason=TierChange.Reason.UPGRADE))
+            account.tier, account.downgrade_due_at = earned, None
+            changed.append(account)
+        elif account.downgrade_due_at and _rank(earned, tiers) >= _rank(current, tiers):
+            account.downgrade_due_at = None
+            changed.append(account)
+    LoyaltyAccount.objects.bulk_update(changed, ["tier", "downgrade_due_at"])
+    TierChange.objects.bulk_create(changes)
+    return len(changes)
 
 
 def reference_tiers_downgrade(*, now: dt.datetime | None = None) -> dict[str, int]:

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.models import Order
@@ -38,6 +39,26 @@ def test_orders_earn_set_based_once_per_order(django_assert_max_num_queries):
     assert orders_earn(order_ids=ids) == 0  # a repeat writes nothing
     assert LedgerEntry.objects.count() == 4
     assert not ledger_balance_check().mismatches
+
+
+def test_an_order_earns_once_by_the_database_not_by_a_key():
+    """An order's earn has no idempotency key: the unique index of earns by order is the guard,
+    whatever writes the second entry; other entries of the order (reversals) and keyed earns are
+    not limited by it, and keys stay unique per account."""
+    usd_rule("1")
+    order = OrderFactory(amount=Decimal("40"))
+    orders_earn(order_ids=[order.pk])
+    earn = LedgerEntry.objects.get(order=order, kind="earn")
+    assert earn.idempotency_key is None
+    fields = {"account_id": earn.account_id, "points": 1, "balance_after": 41, "source": "order", "created_at": timezone.now()}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LedgerEntry.objects.create(kind="earn", order=order, **fields)
+    LedgerEntry.objects.create(kind="earn", order=None, idempotency_key="survey:1", **fields)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LedgerEntry.objects.create(kind="earn", order=None, idempotency_key="survey:1", **fields)
+    order_refund_reverse(order_id=order.pk, refund_key="r1", refunded_amount=Decimal("10"))
+    order_refund_reverse(order_id=order.pk, refund_key="r2", refunded_amount=Decimal("10"))
+    assert LedgerEntry.objects.filter(order=order, kind="reverse").count() == 2
 
 
 def test_earning_repays_debt_first():

@@ -18,10 +18,10 @@ from loyalty.models import EarningRule, LoyaltyAccount, Tier, TierChange
 from loyalty.services.earning import orders_earn
 from loyalty.services.preview import change_preview
 from loyalty.services.program import program_get
-from loyalty.services.tiers import tiers_downgrade
+from loyalty.services.tiers import tiers_downgrade, tiers_upgrade
 from tests.factories import CustomerFactory
 from tests.loyalty.helpers import program_set, usd_rule
-from tests.loyalty.reference import reference_change_preview, reference_tiers_downgrade
+from tests.loyalty.reference import reference_change_preview, reference_tiers_downgrade, reference_tiers_upgrade
 
 pytestmark = pytest.mark.django_db
 
@@ -164,6 +164,24 @@ def test_downgrades_match_the_in_memory_evaluation(tiers):
     assert sum(counts["downgraded"] for counts in new["counts"]) > 5  # the data exercised the drops
 
 
+def test_upgrades_match_the_in_memory_evaluation(tiers):
+    """The set-based upgrade moves the same members up, clears the same pending downgrades and
+    writes the same tier changes as the Python loop it replaced, on members of every tier, figure
+    and due date (held tiers included: an upgrade does not wait for a hold)."""
+    now = _varied_members(tiers, seed=5)
+    ids = list(LoyaltyAccount.objects.values_list("pk", flat=True))
+    new = _outcome(lambda now: tiers_upgrade(account_ids=ids, now=now), [now])
+    old = _outcome(lambda now: reference_tiers_upgrade(account_ids=ids, now=now), [now])
+    assert new == old
+    assert new["counts"][0] > 5  # members moved up
+    before = _outcome(lambda now: 0, [now])
+
+    def pending(outcome):
+        return sum(1 for _pk, _tier, due in outcome["accounts"] if due is not None)
+
+    assert pending(new) < pending(before)  # pending downgrades cleared
+
+
 def test_preview_matches_the_in_memory_evaluation(tiers):
     _varied_members(tiers, seed=7)
     gold = tiers["Gold"]
@@ -215,3 +233,14 @@ def test_downgrade_and_preview_queries_do_not_grow_with_members(tiers):
         set_state(account, tiers["Platinum"], due=timezone.now() - dt.timedelta(days=1))
     assert [_queries(tiers_downgrade), _queries(lambda: change_preview(tier=tiers["Gold"]))] == counts
     assert LoyaltyAccount.objects.filter(tier__name="Gold").count() >= 45  # the many dropped a tier
+
+
+def test_upgrade_queries_do_not_grow_with_members(tiers):
+    program_get()
+    few = [a.pk for a in members_with([150, 600])]
+    LoyaltyAccount.objects.update(tier=None)
+    count = _queries(lambda: tiers_upgrade(account_ids=few))
+    many = [a.pk for a in members_with([150, 600, 2500] * 15)]
+    LoyaltyAccount.objects.update(tier=None)
+    assert _queries(lambda: tiers_upgrade(account_ids=many)) == count
+    assert LoyaltyAccount.objects.filter(tier__name="Platinum").count() == 15
