@@ -47,7 +47,15 @@ from core.roles import Role, role_at_least
 from customers.models import Customer
 from lifecycle.health_hooks import advocate_sources, feedback_source
 from lifecycle.models_health import HealthRules
-from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
+from lifecycle.models_stages import (
+    CUSTOMER_ROWS_LOCK,
+    CustomerStage,
+    LifecycleRun,
+    Stage,
+    StageRules,
+    StageTransition,
+    TransitionRule,
+)
 
 from .aggregate import end_of_day
 from .health import health_rules_get, health_select, health_table_create, health_write_changes, split_counts
@@ -65,6 +73,15 @@ FIGURES_TABLE = "lifecycle_figures"
 HEALTH_TABLE = "lifecycle_health_changes"
 
 ProgressCallback = Callable[[int, int], None]
+
+
+def customer_rows_lock(cursor) -> None:
+    """Call first in a transaction that writes stage, transition, health or history rows: a customer
+    deletion (which takes the lock exclusively, migration 0014) waits for it and then deletes the
+    rows it wrote; one that came first has finished before it reads any customer. PostgreSQL only:
+    SQLite runs one writer at a time."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CUSTOMER_ROWS_LOCK])
 
 
 def stage_rules_get() -> StageRules:
@@ -408,6 +425,8 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
                         # derived rows, never half a range, and the next run writes them again.
                         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
                         cursor.execute("SET LOCAL synchronous_commit = off")
+                    # Before the figures read the customers: the rows have no foreign keys to check at commit.
+                    customer_rows_lock(cursor)
                     _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk}, timings)
                     committing = time.perf_counter()
                 timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - committing
@@ -418,7 +437,10 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
         for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
     with timings.phase("counts"):
-        counts = dict(StageTransition.objects.filter(run=run).values_list("rule").annotate(n=Count("id")).order_by())
+        # Every transition of this run is at its as_of moment: the `at` index finds them (run_id has none).
+        counts = dict(
+            StageTransition.objects.filter(at=run.as_of, run=run).values_list("rule").annotate(n=Count("id")).order_by()
+        )
     run.status = LifecycleRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
     run.n_customers = total
@@ -444,6 +466,11 @@ def customer_stage_set(*, customer: Customer, stage: str, reason: str, user) -> 
         raise DomainError(_("Say why you change the stage."), field="reason")
     now = timezone.now()
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            customer_rows_lock(cursor)
+        # Read after the lock: a customer deleted meanwhile gets no rows (they have no foreign key).
+        if not Customer.objects.filter(pk=customer.pk).exists():
+            raise DomainError(_("This customer no longer exists."))
         # The row is locked (or created) before the check, so two moves at once are logged in turn.
         current, created = CustomerStage.objects.select_for_update().get_or_create(
             customer=customer, defaults={"stage": stage, "changed_at": now, "manual": True}
