@@ -58,7 +58,14 @@ from lifecycle.models_stages import (
 )
 
 from .aggregate import end_of_day
-from .health import health_rules_get, health_select, health_table_create, health_write_changes, split_counts
+from .health import (
+    analyze_changes,
+    health_rules_get,
+    health_select,
+    health_table_create,
+    health_write_changes,
+    split_counts,
+)
 
 JOB_KIND = "lifecycle_evaluate"
 # Customers per id range. Orders and events of a range are scattered over the whole table (they
@@ -298,6 +305,7 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, ti
         new, changed = split_counts(cursor, ch, "current_stage IS NULL")
     if not new and not changed:
         return
+    analyze_changes(cursor, ch)
     insert = (
         "INSERT INTO lifecycle_customerstage (customer_id, stage, changed_at, manual, run_id) "
         f"SELECT customer_id, target, %(t)s, FALSE, %(run)s FROM {ch} WHERE current_stage IS NULL "
