@@ -100,15 +100,17 @@ def health_write_changes(cursor, select_sql: str, table: str, params: dict, timi
     with timings.phase("health_changes"):
         cursor.execute(f"INSERT INTO {table} (customer_id, is_new, {POINT_COLUMNS}, churn_risk) {select_sql}", params)
         new, changed = split_counts(cursor, table, "is_new")
+        if new or changed:
+            analyze_changes(cursor, table)
     if not new and not changed:
         return
-    analyze_changes(cursor, table)
     with timings.phase("health_writes"):
         if new:
+            # A plain INSERT (no ON CONFLICT, whose speculative insertion costs a lock and a WAL record
+            # per row): only the evaluation writes health rows, one run at a time (lifecyclerun_one_running).
             cursor.execute(
                 f"INSERT INTO lifecycle_customerhealth (customer_id, score, {POINT_COLUMNS}, churn_risk, changed_at) "
-                f"SELECT customer_id, {score}, {POINT_COLUMNS}, churn_risk, %(t)s FROM {table} WHERE is_new "
-                "ON CONFLICT (customer_id) DO NOTHING",
+                f"SELECT customer_id, {score}, {POINT_COLUMNS}, churn_risk, %(t)s FROM {table} WHERE is_new",
                 params,
             )
         if changed:
