@@ -82,13 +82,14 @@ HEALTH_TABLE = "lifecycle_health_changes"
 ProgressCallback = Callable[[int, int], None]
 
 
-def customer_rows_lock(cursor) -> None:
+def customer_rows_lock(cursor, *, exclusive: bool = False) -> None:
     """Call first in a transaction that writes stage, transition, health or history rows: a customer
     deletion (which takes the lock exclusively, migration 0014) waits for it and then deletes the
     rows it wrote; one that came first has finished before it reads any customer. PostgreSQL only:
     SQLite runs one writer at a time."""
     if connection.vendor == "postgresql":
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CUSTOMER_ROWS_LOCK])
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        cursor.execute(f"SELECT {function}(%s)", [CUSTOMER_ROWS_LOCK])
 
 
 def stage_rules_get() -> StageRules:
@@ -116,20 +117,20 @@ class _Dialect:
             return f"ROUND((EXTRACT(EPOCH FROM (%({moment_param})s - {expr})) / 86400.0)::numeric, 1)"
         return f"ROUND(julianday(%({moment_param})s) - julianday({expr}), 1)"
 
-    def transition_figures(self) -> tuple[str, str]:
-        """(the figures of a transition as JSON, the FROM clause over the changes table `ch` it needs).
-        PostgreSQL turns a row into jsonb a quarter faster than jsonb_build_object builds one (2-3 s
-        a million rows on the first run); the keys and values are the same."""
+    def transition_figures(self, relation: str) -> tuple[str, str]:
+        """(the figures of a transition as JSON, the FROM clause over `relation` (changes-table rows,
+        as `ch`) it needs). PostgreSQL turns a row into jsonb a quarter faster than jsonb_build_object
+        builds one (seconds a million rows on the first run); the keys and values are the same."""
         columns = (
             "ch.paid_orders, ch.repeated AS repeat, ch.early_core AS core_actions, ch.rfm_segment, ch.advocate, ch.days_idle"
         )
         if self.pg:
-            return "to_jsonb(fig)", f"{CHANGES_TABLE} AS ch CROSS JOIN LATERAL (SELECT {columns}) fig"
+            return "to_jsonb(fig)", f"{relation} AS ch CROSS JOIN LATERAL (SELECT {columns}) fig"
         pairs = (
             "'paid_orders', ch.paid_orders, 'repeat', ch.repeated, 'core_actions', ch.early_core, "
             "'rfm_segment', ch.rfm_segment, 'advocate', ch.advocate, 'days_idle', ch.days_idle"
         )
-        return f"json_object({pairs})", f"{CHANGES_TABLE} AS ch"
+        return f"json_object({pairs})", f"{relation} AS ch"
 
     def text_type(self) -> str:
         return "varchar(32)" if self.pg else "text"
@@ -321,8 +322,7 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, ti
         return
     insert = (
         "INSERT INTO lifecycle_customerstage (customer_id, stage, changed_at, manual, run_id) "
-        f"SELECT customer_id, target, %(t)s, FALSE, %(run)s FROM {ch} WHERE current_stage IS NULL "
-        "ON CONFLICT (customer_id) DO NOTHING"
+        f"SELECT customer_id, target, %(t)s, FALSE, %(run)s FROM {ch} WHERE current_stage IS NULL"
     )
     # Compared with what the figures saw, so a manual move committed in between is never overwritten.
     update = (
@@ -330,30 +330,35 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, ti
         f"FROM {ch} AS ch WHERE cs.customer_id = ch.customer_id AND ch.current_stage IS NOT NULL "
         "AND cs.stage = ch.current_stage AND cs.changed_at = ch.seen_changed_at"
     )
-    figures, source = d.transition_figures()
+    columns = "customer_id, current_stage, target, rule, paid_orders, repeated, early_core, rfm_segment, advocate, days_idle"
     log = (
         "INSERT INTO lifecycle_stagetransition (customer_id, from_stage, to_stage, at, rule, figures, manual, reason, run_id) "
-        f"SELECT ch.customer_id, ch.current_stage, ch.target, %(t)s, ch.rule, {figures}, FALSE, '', %(run)s FROM {source} "
+        "SELECT ch.customer_id, ch.current_stage, ch.target, %(t)s, ch.rule, {figures}, FALSE, '', %(run)s FROM {source} "
     )
     with timings.phase("stage_writes"):
         if d.pg:
-            # One statement: the rows the INSERT and the UPDATE actually wrote (RETURNING) are the
-            # ones logged, without reading the stage table again.
-            written = {}
+            # One statement, no ON CONFLICT and no join back: a plain INSERT writes every new row or
+            # fails (a manual move that creates a stage row holds customer_rows_lock exclusively, so
+            # none appears during a range), and the UPDATE returns the rows it moved with their
+            # figures; those two sets are the transitions.
+            moved, ctes = [], []
             if new:
-                written["ins"] = f"{insert} RETURNING customer_id"
+                ctes.append(f"ins AS ({insert})")
+                moved.append(f"SELECT {columns} FROM {ch} WHERE current_stage IS NULL")
             if changed:
-                written["upd"] = f"{update} RETURNING cs.customer_id"
-            ctes = ", ".join(f"{name} AS ({statement})" for name, statement in written.items())
-            moved = " UNION ALL ".join(f"SELECT customer_id FROM {name}" for name in written)
-            cursor.execute(f"WITH {ctes} {log} JOIN ({moved}) w ON w.customer_id = ch.customer_id", params)
+                ctes.append(f"upd AS ({update} RETURNING {', '.join('ch.' + c for c in columns.split(', '))})")
+                moved.append(f"SELECT {columns} FROM upd")
+            figures, source = d.transition_figures(f"({' UNION ALL '.join(moved)})")
+            cursor.execute(f"WITH {', '.join(ctes)} {log.format(figures=figures, source=source)}", params)
         else:
+            # SQLite (development): a manual move may create a stage row between the figures and here.
             if new:
-                cursor.execute(insert, params)
+                cursor.execute(f"{insert} ON CONFLICT (customer_id) DO NOTHING", params)
             if changed:
                 cursor.execute(update, params)
+            figures, source = d.transition_figures(ch)
             cursor.execute(
-                f"{log} JOIN lifecycle_customerstage cs ON cs.customer_id = ch.customer_id "
+                f"{log.format(figures=figures, source=source)} JOIN lifecycle_customerstage cs ON cs.customer_id = ch.customer_id "
                 "WHERE cs.run_id = %(run)s AND cs.stage = ch.target AND cs.changed_at = %(t)s",
                 params,
             )
@@ -484,8 +489,11 @@ def customer_stage_set(*, customer: Customer, stage: str, reason: str, user) -> 
         raise DomainError(_("Say why you change the stage."), field="reason")
     now = timezone.now()
     with transaction.atomic():
+        # Creating the customer's first stage row waits for an evaluation range being written (which
+        # inserts new stage rows without ON CONFLICT): the lock exclusively, not shared.
+        first = not CustomerStage.objects.filter(customer_id=customer.pk).exists()
         with connection.cursor() as cursor:
-            customer_rows_lock(cursor)
+            customer_rows_lock(cursor, exclusive=first)
         # Read after the lock: a customer deleted meanwhile gets no rows (they have no foreign key).
         if not Customer.objects.filter(pk=customer.pk).exists():
             raise DomainError(_("This customer no longer exists."))

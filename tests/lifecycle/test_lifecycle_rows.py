@@ -113,3 +113,29 @@ def test_a_deletion_waits_for_the_range_being_written_and_then_deletes_its_rows(
     assert results[0] is True  # the deletion had not gone through while the range was open
     assert not Customer.objects.filter(pk=customer.pk).exists()
     assert not CustomerStage.objects.filter(customer_id=customer.pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_waits_for_a_manual_move_that_creates_the_first_stage_row(manager):
+    """The evaluation inserts new stage rows without ON CONFLICT: a manual move creating one holds
+    the lock exclusively, so a range starting meanwhile waits and then sees the manual stage (rather
+    than failing on the duplicate when the move commits)."""
+    customer = CustomerFactory(signed_up_at=T - 400 * DAY)
+    moved = threading.Event()
+
+    def manual_move():
+        with transaction.atomic():
+            customer_stage_set(customer=customer, stage=Stage.LOYAL, reason="Key account", user=manager)
+            moved.set()
+            time.sleep(1)  # the evaluation starts while this move is not yet committed
+
+    def evaluation():
+        assert moved.wait(30)
+        return lifecycle_evaluate(as_of=T).status
+
+    results, errors = race(manual_move, evaluation)
+    assert errors == []
+    assert results[1] == LifecycleRun.Status.SUCCEEDED
+    row = CustomerStage.objects.get(customer=customer)
+    assert (row.stage, row.manual) == (Stage.LOYAL, True)
