@@ -6,11 +6,14 @@ figures (paid orders, repeat behaviour, core actions after sign-up, last activit
 the stage the rules give, and keeps only the customers whose stage would change into a temporary
 table; then one INSERT adds the customers who have no stage row yet, one UPDATE ... FROM moves the
 others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed (on
-PostgreSQL all three are one statement: the transitions come from the RETURNING of the INSERT and
-the UPDATE, so the stage table is not read again). A re-run on the same data finds no change and
-writes no stage or transition row; a range with no change skips its writes. Each range commits
-asynchronously (its rows are derived: a server crash loses at most the last ranges, which the next
-run writes again) and the run records its seconds per phase (LifecycleRun.timings).
+PostgreSQL all three are one statement: the transitions come from the changes table for the new rows
+and from the RETURNING of the UPDATE for the moved ones, so the stage table is not read again). A
+re-run on the same data finds no change and writes no stage or transition row; a range with no
+change skips its writes. Each range commits asynchronously (its rows are derived: a server crash
+loses at most the last ranges, which the next run writes again) and the run records its seconds per
+phase (LifecycleRun.timings). The rows have no database foreign keys (checked once per row at
+commit, they cost a third of a first run): each range holds customer_rows_lock, which a customer
+deletion takes exclusively before its trigger deletes the customer's rows (lifecycle.models_stages).
 
 The rules (parameters in lifecycle.models_stages.StageRules), in order, as of the moment T:
 - lead: no paid order and no activation moment (activation_count core actions within
