@@ -21,8 +21,6 @@ INSERT ... SELECT), each change with a history row; a re-run on the same data wr
 
 from __future__ import annotations
 
-from django.db import connection
-
 from lifecycle.models_health import HealthRules
 
 POINT_COLUMNS = "activity_points, breadth_points, service_points, feedback_points"
@@ -85,14 +83,6 @@ def split_counts(cursor, table: str, new_condition: str) -> tuple[int, int]:
     return int(new), int(total) - int(new)
 
 
-def analyze_changes(cursor, table: str) -> None:
-    """Give the planner the size of a temporary changes table that has rows to write (autovacuum never
-    analyzes one): PostgreSQL otherwise guesses a few hundred rows and joins the 200,000 rows a first
-    run writes back to it one index probe at a time (a nested loop) instead of with one hash."""
-    if connection.vendor == "postgresql":
-        cursor.execute(f"ANALYZE {table}")
-
-
 def health_write_changes(cursor, select_sql: str, table: str, params: dict, timings) -> None:
     """Write one id range's health changes and their history rows: at most four statements, none
     when nothing changes."""
@@ -100,8 +90,6 @@ def health_write_changes(cursor, select_sql: str, table: str, params: dict, timi
     with timings.phase("health_changes"):
         cursor.execute(f"INSERT INTO {table} (customer_id, is_new, {POINT_COLUMNS}, churn_risk) {select_sql}", params)
         new, changed = split_counts(cursor, table, "is_new")
-        if new or changed:
-            analyze_changes(cursor, table)
     if not new and not changed:
         return
     with timings.phase("health_writes"):

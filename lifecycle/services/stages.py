@@ -62,7 +62,6 @@ from lifecycle.models_stages import (
 
 from .aggregate import end_of_day
 from .health import (
-    analyze_changes,
     health_rules_get,
     health_select,
     health_table_create,
@@ -319,8 +318,6 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, ti
             params,
         )
         new, changed = split_counts(cursor, ch, "current_stage IS NULL")
-        if new or changed:
-            analyze_changes(cursor, ch)
     if not new and not changed:
         return
     insert = (
