@@ -212,23 +212,27 @@ class LifecycleRun(models.Model):
         return f"lifecycle run #{self.pk} as of {self.as_of:%Y-%m-%d %H:%M} ({self.status})"
 
 
-# The stage, transition, health and health-history rows name their customer and run by plain
-# indexed ids, not database foreign keys. A first evaluation writes a million rows into each table, and
-# PostgreSQL checks a foreign key once per row at COMMIT (a SELECT ... FOR KEY SHARE of the customer
-# and of the run, which also dirties every customer's page): seven million checks took 51 s of a
-# 150 s run at 1M customers (README, Performance). What the database still guarantees, and how:
-# - A customer's rows go with the customer, whatever deletes it (the admin, the shell, raw SQL): a
-#   trigger on customers_customer (migration 0014, CUSTOMER_ROWS_TRIGGER) deletes them in the same
-#   statement. Django does not cascade them itself (DO_NOTHING): the trigger does, after it has taken
-#   the lock below.
+# The stage, transition, health and health-history rows name their customer and run by plain ids
+# (the customer's indexed, the run's not: a run's counts go through the `at` index), not database
+# foreign keys. A first evaluation writes a million rows into each table, and PostgreSQL checks a
+# foreign key once per row at COMMIT (a SELECT ... FOR KEY SHARE of the customer and of the run,
+# which also dirties every customer's page): seven million checks took 51 s of a 150 s run at 1M
+# customers (README, Performance). What the database still guarantees, and how:
+# - A customer's rows go with the customer, whatever deletes it (the admin, the shell, SQL by hand):
+#   triggers on customers_customer (migration 0014, lifecycle_customer_rows_lock/_delete) delete
+#   them in the same statement. Django does not cascade them itself (DO_NOTHING): the trigger does,
+#   after it has taken the lock below.
 # - No row is written for a customer deleted meanwhile: the evaluation (each id range's transaction)
 #   and a manual move hold CUSTOMER_ROWS_LOCK shared (lifecycle.services.stages.customer_rows_lock);
-#   a DELETE on customers takes it exclusively first (the trigger), so a deletion waits for the range
-#   being written and then removes its rows, and a range started after it no longer sees the customer.
-#   (The deleting transaction must be READ COMMITTED, Django's default.)
+#   a DELETE on customers takes it exclusively first, so a deletion waits for the range being
+#   written and then removes its rows, and a range started after it no longer sees the customer
+#   (the deleting transaction must be READ COMMITTED, Django's default). A manual move that creates
+#   a customer's first stage row takes it exclusively: the evaluation inserts new stage rows without
+#   ON CONFLICT, so none may appear during a range.
 # - The ids are copied from the customers table and the run row by the statements that write them;
 #   runs are never deleted (the admin refuses; PROTECT guards deletes through Django).
 # What is no longer refused: an INSERT by hand naming a customer or run that does not exist.
+# Tests: tests/lifecycle/test_lifecycle_rows.py.
 CUSTOMER_ROWS_LOCK = 0x4C43524F5753  # "LCROWS", a pg_advisory_xact_lock key
 
 
