@@ -9,7 +9,9 @@ from django.db import migrations, models
 # have no database foreign keys). On PostgreSQL one trigger per DELETE statement: before it, the
 # exclusive CUSTOMER_ROWS_LOCK (so it waits for an evaluation range being written); after it, the
 # rows of every deleted customer (its transition table), each DELETE with a fresh snapshot, so rows a
-# range committed while the deletion waited go too. On SQLite (development) a trigger per row.
+# range committed while the deletion waited go too. On SQLite (development) a trigger per row; a later
+# migration that makes Django rebuild customers_customer on SQLite drops it and must create it again
+# (tests/lifecycle/test_lifecycle_rows.py fails on SQLite if it is missing).
 LOCK_KEY = 0x4C43524F5753  # lifecycle.models_stages.CUSTOMER_ROWS_LOCK at the time of this migration
 TABLES = ("lifecycle_stagetransition", "lifecycle_healthhistory", "lifecycle_customerstage", "lifecycle_customerhealth")
 
