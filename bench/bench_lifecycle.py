@@ -15,9 +15,16 @@ measures in a fresh child process:
 - end to end (`evaluate_lifecycle`'s path): a first run (every customer gets a stage row and a
   transition), a second run on the same data (must write no row: checked with the tables' insert
   and update counters), and a run a week later (only the customers whose stage moves are written);
-- the ratio of the second run to the floor, and the process's peak resident memory;
-- each run's seconds per phase (LifecycleRun.timings: figures = the aggregates, stage_changes /
-  health_changes = what changes, stage_writes / health_writes = the rows written) and the load;
+- a second floor: the bare reads of the numpy figures path (customers, paid orders and events as
+  binary arrays per bucket: lifecycle.services.stages_figures.queries), run to completion on the
+  server one after the other;
+- the ratio of the first and second runs to each floor, and the process's peak resident memory;
+- each run's CPU seconds: PostgreSQL's (the run's own backend plus the figures' two reader
+  backends, also shown apart) and this process's (Python and numpy, all threads);
+- each run's seconds per phase (LifecycleRun.timings: figures_read = the array reads and numpy,
+  figures = per range the COPY of its rows and the figures INSERT (on SQLite: the aggregates),
+  stage_changes / health_changes = what changes, stage_writes / health_writes = the rows written)
+  and the load;
 - with --repeat N, the backfill and its re-run N times (tables truncated in between), for the spread.
 """
 
@@ -114,6 +121,36 @@ def floor_queries(as_of: dt.datetime) -> list[tuple[str, dict]]:
     return [(orders, params), (events, params)]
 
 
+def floor_array_reads(as_of: dt.datetime) -> list[tuple[str, list]]:
+    """The bare reads of the numpy figures path (stages_figures): customers, paid orders and events
+    as binary arrays per bucket, run to completion on the server, one after the other."""
+    from lifecycle.services.stages import _Dialect, _prepare
+    from lifecycle.services.stages_figures import queries
+
+    settings = _prepare(as_of, _Dialect("postgresql"), fast=True)[2]
+    return [(f"SELECT count(*), sum(octet_length(q.a) + octet_length(q.b)) FROM ({sql}) q", params) for sql, params in queries(settings).values()]
+
+
+READER_CPU = [0.0]
+
+
+def count_reader_cpu() -> None:
+    """The figures' reader threads (stages_figures) work on connections of their own, which
+    backend_cpu() does not see: add each one's backend CPU to READER_CPU just before it closes."""
+    from django.db import connections
+
+    import core.connections
+
+    close = core.connections.close_thread_connections
+
+    def close_counting() -> None:
+        if connections["default"].connection is not None:
+            READER_CPU[0] += backend_cpu()
+        close()
+
+    core.connections.close_thread_connections = close_counting
+
+
 def table_writes() -> int:
     """Rows inserted, updated or deleted so far in the stage and health tables (PostgreSQL's own counters)."""
     from django.db import connection
@@ -161,7 +198,20 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool, rep
             cur.fetchone()
     result["floor_aggregates_s"] = round(time.perf_counter() - started, 2)
     result["floor_aggregates_cpu_s"] = round(backend_cpu() - cpu_before, 2)
+    from django.db import transaction
 
+    from lifecycle.services.aggregate import postgresql_settings
+
+    started, cpu_before = time.perf_counter(), backend_cpu()
+    with transaction.atomic(), connection.cursor() as cur:
+        postgresql_settings(cur)  # the reads' own settings
+        for sql, params in floor_array_reads(as_of):
+            cur.execute(sql, params)
+            cur.fetchone()
+    result["floor_array_reads_s"] = round(time.perf_counter() - started, 2)
+    result["floor_array_reads_cpu_s"] = round(backend_cpu() - cpu_before, 2)
+
+    count_reader_cpu()
     runs = [("first_run", AS_OF), ("second_run_same_data", AS_OF), ("week_later", AS_OF + dt.timedelta(days=7))]
     for i in range(1, repeat):
         # Another backfill from empty tables and its re-run, for the spread of the figures.
@@ -171,11 +221,15 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool, rep
             with connection.cursor() as cur:
                 cur.execute(f"TRUNCATE {LIFECYCLE_TABLES}")
         writes_before = table_writes()
-        started, cpu_before = time.perf_counter(), backend_cpu()
+        started, cpu_before, readers_before = time.perf_counter(), backend_cpu(), READER_CPU[0]
+        process_before = time.process_time()
         run = lifecycle_evaluate(as_of=day)
         result[label] = {
             "end_to_end_s": round(time.perf_counter() - started, 2),
-            "postgres_cpu_s": round(backend_cpu() - cpu_before, 2),
+            # Every backend of the run: its own connection's and the figures' readers'.
+            "postgres_cpu_s": round(backend_cpu() - cpu_before + READER_CPU[0] - readers_before, 2),
+            "postgres_cpu_readers_s": round(READER_CPU[0] - readers_before, 2),
+            "process_cpu_s": round(time.process_time() - process_before, 2),
             "transitions": run.n_transitions,
             "counts": run.counts,
             "rows_written": table_writes() - writes_before,
@@ -187,6 +241,10 @@ def measure(n_customers: int, n_orders: int, n_events: int, *, reseed: bool, rep
     result["runs"] = LifecycleRun.objects.count()
     result["ratio_second_run_to_floor"] = round(result["second_run_same_data"]["end_to_end_s"] / result["floor_aggregates_s"], 2)
     result["ratio_first_run_to_floor"] = round(result["first_run"]["end_to_end_s"] / result["floor_aggregates_s"], 2)
+    for label in ("first_run", "second_run_same_data"):
+        result[f"ratio_{label}_to_array_floor"] = round(result[label]["end_to_end_s"] / result["floor_array_reads_s"], 2)
+        phases = result[label]["phases_s"]
+        result[f"{label}_figures_s"] = round(phases.get("figures_read", 0) + phases.get("figures", 0), 2)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["load_avg_after"] = os.getloadavg()
     result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()

@@ -34,10 +34,6 @@ BENCH_DB = "postgres://root@127.0.0.1:5432/h_loyaltyfeatures_bench"
 TIERS = [("Bronze", 0, "1.00"), ("Silver", 300, "1.25"), ("Gold", 600, "1.50"), ("Platinum", 900, "2.00")]
 
 
-class Rollback(Exception):
-    pass
-
-
 def sql(statement: str, params=None) -> int:
     from django.db import connection
 
@@ -96,16 +92,12 @@ def seed(members: int) -> None:
 def timed(label: str, work, *, rollback: bool = False):
     from django.db import transaction
 
-    result = None
+    from core.transactions import rolled_back
+
     start = time.perf_counter()
-    try:
-        with transaction.atomic():
-            result = work()
-            elapsed = time.perf_counter() - start
-            if rollback:
-                raise Rollback
-    except Rollback:
-        pass
+    with rolled_back() if rollback else transaction.atomic():
+        result = work()
+        elapsed = time.perf_counter() - start
     print(f"  {label}: {elapsed:.2f} s  {result}", flush=True)
     return elapsed, result
 

@@ -101,27 +101,20 @@ FLOOR = [
 
 def floor_seconds() -> tuple[float, int]:
     """The bare statements, in a transaction rolled back; returns (seconds, rows)."""
-    from django.db import connection, transaction
+    from django.db import connection
 
+    from core.transactions import rolled_back
     from messaging.models import MessageTemplate
 
     template = MessageTemplate.objects.get(key="retention_care").pk
     rows = 0
     started = time.perf_counter()
-    try:
-        with transaction.atomic(), connection.cursor() as cur:
-            for sql in FLOOR:
-                cur.execute(sql, {"day": DAY, "template": template})
-                rows += cur.rowcount
-            elapsed = time.perf_counter() - started
-            raise _Rollback
-    except _Rollback:
-        pass
+    with rolled_back(), connection.cursor() as cur:
+        for sql in FLOOR:
+            cur.execute(sql, {"day": DAY, "template": template})
+            rows += cur.rowcount
+        elapsed = time.perf_counter() - started
     return elapsed, rows
-
-
-class _Rollback(Exception):
-    pass
 
 
 def measure(eligible: int) -> dict:

@@ -258,7 +258,7 @@ MESSAGING_UNSUBSCRIBE_MAILTO = env("MESSAGING_UNSUBSCRIBE_MAILTO", default="")
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token", not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.StaffRolePermission"],

@@ -5,7 +5,11 @@ with the rest of the row and calls the hook in the chunk's transaction; it never
 A hook gets the cursor and the staging table (a `line` column, `external_id`, and its column):
 - `reject(cursor, stage)`: before the chunk's customers are written, the rows to refuse, as
   [(line, reason)], e.g. an unknown code (the service removes them from the chunk);
-- `merged(cursor, stage, now)`: after they are written, the app's own set-based work for them."""
+- `merged(cursor, stage, now)`: after they are written, the app's own set-based work for them;
+  it returns the rows whose work lost a race to a concurrent writer, as [(line, reason)] (e.g. a
+  referee another referrer got through the API meanwhile), and the import rolls the chunk's writes
+  back to before its customers, refuses those rows and writes the rest again: a row is imported
+  whole or rejected with its line and reason, never half."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ class CustomerImportHook:
     column: str
     max_length: int
     reject: Callable[..., list[tuple[int, str]]]
-    merged: Callable[..., None]
+    merged: Callable[..., list[tuple[int, str]]]
 
 
 # The staged column exists whether or not the app is installed (the file's header is checked against

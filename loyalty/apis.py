@@ -39,9 +39,15 @@ def _conflict(exc: DomainError) -> Response:
     return Response(body, status=status.HTTP_409_CONFLICT)
 
 
+# One output serializer for every posting: a serializer copies its declared fields, the nested
+# serializers' too, each time it is made (a fifth of a redemption's Python time, profiled), and
+# to_representation keeps no state between calls (no context, no request).
+POSTING_OUTPUT = PostingOutputSerializer()
+
+
 def _posted(result: PostResult, voucher=None) -> Response:
     data = {"entry": result.entry, "balance": max(result.entry.balance_after, 0), "voucher": voucher}
-    response = Response(PostingOutputSerializer(data).data, status=status.HTTP_201_CREATED)
+    response = Response(POSTING_OUTPUT.to_representation(data), status=status.HTTP_201_CREATED)
     if not result.created:
         response["Idempotent-Replayed"] = "true"
     return response

@@ -41,7 +41,10 @@ def register() -> None:
 
     register_portal_urls(prefix="points/", urlconf="loyalty.portal_urls")
     register_portal_page(key="points", label=_("Points"), url_name="portal:loyalty:points", order=20)
-    register_portal_page(key="rewards", label=_("Rewards"), url_name="portal:loyalty:rewards", order=21)
+    register_portal_page(
+        key="rewards", label=_("Rewards"), url_name="portal:loyalty:rewards", order=21,
+        current=("portal:loyalty:reward_redeem",),
+    )
     register_portal_home_section(
         key="points", template="loyalty/portal/_home_points.html", load=points_home_section, order=20
     )

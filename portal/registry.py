@@ -26,12 +26,15 @@ Loader = Callable[..., Mapping[str, Any] | None]
 
 @dataclass(frozen=True)
 class PortalPage:
-    """A link of the portal's navigation."""
+    """A link of the portal's navigation. It is the current one on its own page (`url_name`) and on
+    the pages `current` names: view names ("portal:message_detail") or whole URL namespaces
+    ("portal:referral_rewards"), so a page under another prefix still marks the right link."""
 
     key: str
     label: str
     url_name: str
     order: int = 100
+    current: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ _urls: dict[str, PortalUrls] = {}
 _home_sections: dict[str, PortalHomeSection] = {}
 
 
-def register_portal_page(*, key: str, label: str, url_name: str, order: int = 100) -> None:
-    _pages[key] = PortalPage(key=key, label=label, url_name=url_name, order=order)
+def register_portal_page(
+    *, key: str, label: str, url_name: str, order: int = 100, current: tuple[str, ...] = ()
+) -> None:
+    _pages[key] = PortalPage(key=key, label=label, url_name=url_name, order=order, current=tuple(current))
 
 
 def register_portal_urls(*, prefix: str, urlconf: str) -> None:

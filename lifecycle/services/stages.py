@@ -1,19 +1,23 @@
 """Lifecycle stages: the set-based evaluation of every customer and the manual move by a Manager.
 
 The evaluation works by customer-id range (CHUNK customers at a time, so the progress bar moves and
-no statement holds more than a range): one INSERT ... SELECT computes, in SQL, each customer's
-figures (paid orders, repeat behaviour, core actions after sign-up, last activity, RFM segment) and
-the stage the rules give, and keeps only the customers whose stage would change into a temporary
-table; then one INSERT adds the customers who have no stage row yet, one UPDATE ... FROM moves the
-others, and one INSERT ... SELECT logs a transition for exactly the rows this run changed (on
-PostgreSQL all three are one statement: the transitions come from the changes table for the new rows
-and from the RETURNING of the UPDATE for the moved ones, so the stage table is not read again). A
-re-run on the same data finds no change and writes no stage or transition row; a range with no
-change skips its writes. Each range commits asynchronously (its rows are derived: a server crash
-loses at most the last ranges, which the next run writes again) and the run records its seconds per
-phase (LifecycleRun.timings). The rows have no database foreign keys (checked once per row at
-commit, they cost a third of a first run): each range holds customer_rows_lock, which a customer
-deletion takes exclusively before its trigger deletes the customer's rows (lifecycle.models_stages).
+no statement holds more than a range): one INSERT ... SELECT fills a temporary table with each
+customer's figures (paid orders, repeat behaviour, core actions after sign-up, last activity, RFM
+segment, health figures). On PostgreSQL the activity figures come from stages_figures (orders and
+events read once per run as binary arrays, computed in numpy, each range's rows copied into a
+temporary table the INSERT joins); elsewhere, and as the tests' oracle, the INSERT computes them with
+SQL aggregates over the range's orders and events. Another keeps the customers whose stage would
+change (the stage the rules give) in a second temporary table; then one INSERT adds the customers
+who have no stage row yet, one UPDATE ... FROM moves the others, and one INSERT ... SELECT logs a
+transition for exactly the rows this run changed (on PostgreSQL all three are one statement: the
+transitions come from the changes table for the new rows and from the RETURNING of the UPDATE for
+the moved ones, so the stage table is not read again). A re-run on the same data finds no change
+and writes no stage or transition row; a range with no change skips its writes. Each range commits
+asynchronously (its rows are derived: a server crash loses at most the last ranges, which the next
+run writes again) and the run records its seconds per phase (LifecycleRun.timings). The rows have
+no database foreign keys (checked once per row at commit, they cost a third of a first run): each
+range holds customer_rows_lock before its figures read the customers, and a customer deletion takes
+it exclusively before its trigger deletes the customer's rows (lifecycle.models_stages).
 
 The rules (parameters in lifecycle.models_stages.StageRules), in order, as of the moment T:
 - lead: no paid order and no activation moment (activation_count core actions within
@@ -61,18 +65,14 @@ from lifecycle.models_stages import (
 )
 
 from .aggregate import end_of_day
-from .health import (
-    health_rules_get,
-    health_select,
-    health_table_create,
-    health_write_changes,
-    split_counts,
-)
+from .health import health_rules_get, health_select, health_table_create, health_write_changes, split_counts
+from .stages_figures import ACTIVITY_TABLE, Activity, Settings, activity_select, activity_table_create
 
 JOB_KIND = "lifecycle_evaluate"
 # Customers per id range. Orders and events of a range are scattered over the whole table (they
 # arrive in time order), so each range reads most of the table's pages: fewer, larger ranges read it
-# fewer times. 200,000 with WORK_MEM keeps each range's sort in memory (bench/bench_lifecycle.py).
+# fewer times (on the SQL path: the numpy path of PostgreSQL reads them once per run). 200,000 with
+# WORK_MEM keeps each range's sort in memory (bench/bench_lifecycle.py).
 CHUNK = 200_000
 WORK_MEM = "64MB"
 # A run still "running" after this long crashed (a killed worker): the next one closes it.
@@ -158,9 +158,11 @@ FIGURE_COLUMNS = (
 )
 
 
-def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params: dict) -> str:
+def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params: dict, *, activity: bool = False) -> str:
     """Every customer of [lo, hi) with the figures the stage, health and risk rules need: one pass
-    over the range's orders and one over its events."""
+    over the range's orders and one over its events (the stage and value rows too are read for the
+    range only: the planner does not carry c.id's bounds over to the joined tables); or, with `activity`, the range's rows of the
+    activity table the numpy path filled (stages_figures: the same figures, computed once per run)."""
     core = _in_list("ev.name", "core", rules.activation_event_list, params)
     breadth = _in_list("ev.name", "breadth", health.breadth_event_list, params)
     service = _in_list("ev.name", "service", health.service_event_list, params)
@@ -174,10 +176,11 @@ def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params:
         early = f"ev.occurred_at <= {signup} + make_interval(days => %(activation_days)s)"
     else:
         early = f"julianday(ev.occurred_at) <= julianday({signup}) + %(activation_days)s"
+    o, e = ("act", "act") if activity else ("o", "e")
     last_active = (
-        "CASE WHEN o.last_order_at IS NULL THEN e.last_event_at "
-        "WHEN e.last_event_at IS NULL OR o.last_order_at >= e.last_event_at THEN o.last_order_at "
-        "ELSE e.last_event_at END"
+        f"CASE WHEN {o}.last_order_at IS NULL THEN {e}.last_event_at "
+        f"WHEN {e}.last_event_at IS NULL OR {o}.last_order_at >= {e}.last_event_at THEN {o}.last_order_at "
+        f"ELSE {e}.last_event_at END"
     )
     feedback_join, feedback = "", "NULL"
     source = feedback_source()
@@ -196,8 +199,10 @@ def _figures_select(d: _Dialect, rules: StageRules, health: HealthRules, params:
         # DISTINCT: each advocate once, however many times the sources list it, so the join adds no row.
         advocate_join = f"LEFT JOIN (SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(selects)}) u) adv ON adv.customer_id = c.id"
         advocate = "CASE WHEN adv.customer_id IS NULL THEN 0 ELSE 1 END"
-    return f"""
-WITH paid AS (
+    if activity:
+        aggregates, joins = f"WITH act AS ({activity_select()})", "LEFT JOIN act ON act.customer_id = c.id"
+    else:
+        aggregates = f"""WITH paid AS (
     SELECT o.customer_id, o.ordered_at,
            LAG(o.ordered_at, %(repeat_lag)s) OVER (PARTITION BY o.customer_id ORDER BY o.ordered_at) AS earlier
     FROM customers_order o
@@ -221,16 +226,18 @@ WITH paid AS (
     FROM customers_activityevent ev JOIN customers_customer c ON c.id = ev.customer_id
     WHERE ev.customer_id >= %(lo)s AND ev.customer_id < %(hi)s AND ev.occurred_at <= %(t)s
     GROUP BY ev.customer_id
-)
+)"""
+        joins = "LEFT JOIN o ON o.customer_id = c.id LEFT JOIN e ON e.customer_id = c.id"
+    return f"""
+{aggregates}
 SELECT c.id, cs.stage, cs.changed_at, COALESCE(cs.manual, FALSE),
-       COALESCE(o.paid_orders, 0), COALESCE(o.repeated, 0), COALESCE(e.early_core, 0), {last_active}, v.rfm_segment,
-       COALESCE(o.window_orders, 0) + COALESCE(e.window_events, 0), COALESCE(e.breadth, 0), COALESCE(e.service, 0),
-       COALESCE(e.core_recent, 0), COALESCE(e.core_previous, 0), e.last_core_at, {feedback}, {advocate}
+       COALESCE({o}.paid_orders, 0), COALESCE({o}.repeated, 0), COALESCE({e}.early_core, 0), {last_active}, v.rfm_segment,
+       COALESCE({o}.window_orders, 0) + COALESCE({e}.window_events, 0), COALESCE({e}.breadth, 0), COALESCE({e}.service, 0),
+       COALESCE({e}.core_recent, 0), COALESCE({e}.core_previous, 0), {e}.last_core_at, {feedback}, {advocate}
 FROM customers_customer c
-LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id
-LEFT JOIN o ON o.customer_id = c.id
-LEFT JOIN e ON e.customer_id = c.id
-LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id
+LEFT JOIN lifecycle_customerstage cs ON cs.customer_id = c.id AND cs.customer_id >= %(lo)s AND cs.customer_id < %(hi)s
+{joins}
+LEFT JOIN lifecycle_customervalue v ON v.customer_id = c.id AND v.customer_id >= %(lo)s AND v.customer_id < %(hi)s
 {feedback_join}
 {advocate_join}
 WHERE c.id >= %(lo)s AND c.id < %(hi)s
@@ -365,10 +372,20 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, ti
         cursor.execute(f"DELETE FROM {ch}")
 
 
-def _evaluate_range(cursor, d: _Dialect, sql: dict, params: dict, timings: _Timings) -> None:
+def _fill_figures(cursor, sql: dict, params: dict, activity: Activity | None) -> None:
+    """The figures of the id range [lo, hi) into FIGURES_TABLE: from the numpy path's activity rows
+    (copied into ACTIVITY_TABLE for the range, then joined) or from the SQL aggregates."""
+    if activity is not None:
+        activity.copy(cursor, params["lo"], params["hi"])
+    cursor.execute(f"INSERT INTO {FIGURES_TABLE} ({FIGURE_COLUMNS}) {sql['figures']}", params)
+    if activity is not None:
+        cursor.execute(f"TRUNCATE {ACTIVITY_TABLE}")
+
+
+def _evaluate_range(cursor, d: _Dialect, sql: dict, params: dict, timings: _Timings, activity: Activity | None = None) -> None:
     """One id range: its figures, then the stage changes and the health changes drawn from them."""
     with timings.phase("figures"):
-        cursor.execute(f"INSERT INTO {FIGURES_TABLE} ({FIGURE_COLUMNS}) {sql['figures']}", params)
+        _fill_figures(cursor, sql, params, activity)
     _write_stage_changes(cursor, d, sql["changes"], params, timings)
     health_write_changes(cursor, sql["health"], HEALTH_TABLE, params, timings)
     with timings.phase("cleanup"):
@@ -407,36 +424,60 @@ def lifecycle_evaluate(
         raise
 
 
-def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: int) -> LifecycleRun:
-    started = time.perf_counter()
-    timings = _Timings()
+def _prepare(t: dt.datetime, d: _Dialect, *, fast: bool) -> tuple[dict, dict, Settings]:
+    """The parameters and statements of an evaluation as of `t`, and the numpy path's settings
+    (the same moments, so both paths draw each window's boundary at the same instant)."""
     rules, health = stage_rules_get(), health_rules_get()
-    d = _Dialect(connection.vendor)
     adapt = connection.ops.adapt_datetimefield_value
-    t = run.as_of
-    with timings.phase("setup"):
-        bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
-        total = Customer.objects.count()
-    params: dict = {
-        "t": adapt(t),
-        "run": run.pk,
-        "at_risk_since": adapt(t - dt.timedelta(days=rules.at_risk_days)),
-        "churn_since": adapt(t - dt.timedelta(days=rules.churn_days)),
-        "window_since": adapt(t - dt.timedelta(days=health.window_days)),
-        "decline_since": adapt(t - dt.timedelta(days=health.decline_period_days)),
-        "previous_since": adapt(t - dt.timedelta(days=2 * health.decline_period_days)),
-        "no_core_since": adapt(t - dt.timedelta(days=health.no_core_days)),
-        "idle_since": adapt(t - dt.timedelta(days=health.idle_days)),
+    moments = {
+        "t": t,
+        "at_risk_since": t - dt.timedelta(days=rules.at_risk_days),
+        "churn_since": t - dt.timedelta(days=rules.churn_days),
+        "window_since": t - dt.timedelta(days=health.window_days),
+        "decline_since": t - dt.timedelta(days=health.decline_period_days),
+        "previous_since": t - dt.timedelta(days=2 * health.decline_period_days),
+        "no_core_since": t - dt.timedelta(days=health.no_core_days),
+        "idle_since": t - dt.timedelta(days=health.idle_days),
     }
+    params: dict = {name: adapt(moment) for name, moment in moments.items()}
     sql = {
-        "figures": _figures_select(d, rules, health, params),
+        "figures": _figures_select(d, rules, health, params, activity=fast),
         "changes": _changes_select(d, rules, params),
         "health": health_select(health, rules_target=_target_stage(_in_list("f.rfm_segment", "seg", rules.loyal_segment_list, params)), table=FIGURES_TABLE, params=params),
     }
+    settings = Settings(
+        **{name: moments[name] for name in ("t", "window_since", "decline_since", "previous_since")},
+        repeat_orders=rules.repeat_orders,
+        repeat_days=rules.repeat_days,
+        activation_days=rules.activation_days,
+        core=rules.activation_event_list,
+        breadth=health.breadth_event_list,
+        service=health.service_event_list,
+    )
+    return params, sql, settings
+
+
+def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: int, fast: bool | None = None) -> LifecycleRun:
+    """`fast`: the figures from the numpy path (default on PostgreSQL) rather than the SQL aggregates."""
+    started = time.perf_counter()
+    timings = _Timings()
+    d = _Dialect(connection.vendor)
+    fast = d.pg if fast is None else fast
+    with timings.phase("setup"):
+        bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
+        total = Customer.objects.count()
+    params, sql, settings = _prepare(run.as_of, d, fast=fast)
+    params["run"] = run.pk
     if progress:
         progress(0, total)
+    activity = None
+    if fast and bounds["lo"] is not None:
+        with timings.phase("figures_read"):
+            activity = Activity(settings, parallel=True)
     with connection.cursor() as cursor:
         _create_temp_tables(cursor, d)
+        if activity is not None:
+            activity_table_create(cursor)
         if bounds["lo"] is not None:
             span = bounds["hi"] + 1 - bounds["lo"]
             for lo in range(bounds["lo"], bounds["hi"] + 1, chunk):
@@ -450,14 +491,14 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
                         cursor.execute("SET LOCAL synchronous_commit = off")
                     # Before the figures read the customers: the rows have no foreign keys to check at commit.
                     customer_rows_lock(cursor)
-                    _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk}, timings)
+                    _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk}, timings, activity)
                     committing = time.perf_counter()
                 timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - committing
                 # Progress by the share of the id range covered: counting each range would cost a query.
                 done = total * min(span, lo + chunk - bounds["lo"]) // span
                 if progress:
                     progress(done, total)
-        for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE):
+        for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE, *([ACTIVITY_TABLE] if activity is not None else [])):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
     with timings.phase("counts"):
         # Every transition of this run is at its as_of moment: the `at` index finds them (run_id has none).

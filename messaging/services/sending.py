@@ -1,7 +1,9 @@
 """Putting messages in the outbox: one message (`message_send`) or a whole selection of customers
 in one INSERT ... SELECT (`messages_queue_bulk`). Both write in the caller's transaction and kick
 the deliverer after it commits; consent and the suppression list decide at this moment whether a
-message is queued or recorded as suppressed (and the deliverer checks again before sending)."""
+message is queued or recorded as suppressed (and the deliverer checks again before sending).
+While the demo data loads (core.demo) every message is recorded as suppressed with the reason "demo":
+the demo's e-mails can be looked at in the outbox and are never sent."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.demo import demo_data_is_loading
 from core.enqueue import QueueUnavailable, enqueue
 from core.exceptions import DomainError
 from messaging.context import secret_context_templates
@@ -21,6 +24,7 @@ from messaging.models import Message, MessageTemplate, Purpose, Suppression, nor
 # Why a message was not sent, besides the suppression list's own reasons.
 NO_ADDRESS = "no_address"
 NO_CONSENT = "no_consent"
+DEMO = "demo"
 
 
 def _kick_deliverer() -> None:
@@ -58,6 +62,8 @@ def _check_purpose(purpose: str) -> str:
 
 def suppressed_reason(*, customer, purpose: str) -> str:
     """Why this customer must not get a message of this purpose now, or "" when they may."""
+    if demo_data_is_loading():
+        return DEMO
     address = normalise_address(customer.email)
     if not address:
         return NO_ADDRESS
@@ -115,7 +121,8 @@ def messages_queue_bulk(
     """Queue one message per customer of `customers` in one INSERT ... SELECT ... ON CONFLICT DO
     NOTHING. `key` is a format with {customer_id}. Consent and the suppression list are applied in
     the same statement: customers who may not get it are left out (no row). Returns the rows queued;
-    a key already in the outbox is skipped, so running it again queues nothing."""
+    a key already in the outbox is skipped, so running it again queues nothing. While the demo data
+    loads, the rows are written as suppressed ("demo") and nothing is sent."""
     _check_purpose(purpose)
     if "{customer_id}" not in key:
         raise DomainError(_("A bulk message key must contain {customer_id}."))
@@ -137,7 +144,7 @@ def messages_queue_bulk(
             (key, purpose, template_id, customer_id, to_email, language, context, state, suppressed_reason,
              attempts, last_error, provider_message_id, created_at, next_attempt_at)
         SELECT %s || CAST(c.id AS TEXT) || %s, %s, %s, c.id, LOWER(TRIM(c.email)), c.language, {json_cast},
-               'queued', '', 0, '', '', %s, %s
+               %s, %s, 0, '', '', %s, %s
         FROM {customer_table} c
         WHERE c.id IN ({selection_sql})
           AND c.email IS NOT NULL AND TRIM(c.email) <> ''
@@ -150,14 +157,17 @@ def messages_queue_bulk(
         ON CONFLICT (key) DO NOTHING
     """
     now = timezone.now()
+    demo = demo_data_is_loading()
     params = [
         prefix,
         suffix,
         purpose,
         message_template.pk,
         json.dumps(context or {}),
+        (Message.State.SUPPRESSED if demo else Message.State.QUEUED).value,
+        DEMO if demo else "",
         now,
-        now,
+        None if demo else now,
         *selection_params,
         purpose != Purpose.MARKETING,
         *blocking,
@@ -165,7 +175,7 @@ def messages_queue_bulk(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         queued = cursor.rowcount
-    if queued:
+    if queued and not demo:
         deliver_after_commit()
     return queued
 

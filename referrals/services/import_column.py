@@ -7,7 +7,11 @@ Per chunk, in the chunk's transaction, a fixed number of queries whatever its si
 - after, the referrals are assessed by the same rules as the API's (services/fraud.py, facts
   gathered set-based) and inserted in one statement, with their events and the referees' phone
   fingerprints. A referee that already has a referral from the same referrer is left alone, so
-  importing a file again creates nothing twice."""
+  importing a file again creates nothing twice. A referee someone else referred (the API, the
+  sign-up page) between the facts being read and the insert is a lost race: its row is handed back
+  to the import, which refuses it with its line and reason and writes the chunk again without it
+  (customers.import_hooks); importing that row again records the referral as rejected (already
+  referred), as for any referee referred before the file."""
 
 from __future__ import annotations
 
@@ -85,7 +89,9 @@ def _chains(referrer_ids: list[int]) -> dict[int, set[int]]:
     return chains
 
 
-def referral_rows_merged(cursor, stage: str, now) -> None:
+def referral_rows_merged(cursor, stage: str, now) -> list[tuple[int, str]]:
+    """The referrals of the chunk's rows; the rows whose referee another referral took meanwhile, as
+    [(line, reason)] for the import to refuse."""
     customer = connection.ops.quote_name(Customer._meta.db_table)
     rows = _staged(
         cursor,
@@ -94,15 +100,24 @@ def referral_rows_merged(cursor, stage: str, now) -> None:
         f" JOIN {customer} c ON c.external_id = s.external_id WHERE s.referral_code IS NOT NULL ORDER BY s.line",
         [now],
     )
-    if rows:
-        referrals_import_rows(rows=[(customer_id, text) for _line, customer_id, text, _existed in rows],
-                              existed={customer_id for _line, customer_id, _text, existed in rows if existed})
+    if not rows:
+        return []
+    lost: dict[int, int | None] = {}
+    referrals_import_rows(rows=[(customer_id, text) for _line, customer_id, text, _existed in rows],
+                          existed={customer_id for _line, customer_id, _text, existed in rows if existed}, lost=lost)
+    return [
+        (line, _("referral_code: the customer was referred by someone else (referral #%(referral)s) while this "
+                 "file was being imported.") % {"referral": lost[customer_id]})
+        for line, customer_id, _text, _existed in rows if customer_id in lost
+    ]
 
 
-def referrals_import_rows(*, rows: list[tuple[int, str]], existed: set[int] = frozenset()) -> list[Referral]:
+def referrals_import_rows(*, rows: list[tuple[int, str]], existed: set[int] = frozenset(),
+                          lost: dict[int, int | None] | None = None) -> list[Referral]:
     """Referrals for (referee id, code text) pairs whose codes were checked (referral_rows_reject);
     `existed`: referees whose record was there before the import. The new referrals, rejected ones
-    included."""
+    included; the referees another referral took between the facts being read and the insert (a
+    race) get none, and go into `lost` with the winning referral's id."""
     program = program_get()
     if not program.active:
         return []
@@ -175,14 +190,20 @@ def referrals_import_rows(*, rows: list[tuple[int, str]], existed: set[int] = fr
         ])
     except IntegrityError:
         # A referee was attributed by someone else (the API, the sign-up page) meanwhile: one by one,
-        # where a lost race is stored as rejected like the API does.
-        stored = []
+        # and the referees that were taken are reported to the caller (the import refuses their rows).
+        stored, taken = [], []
         for row, assessment in zip(new_rows, assessments):
             referral = referral_store(row, assessment=assessment, program=program, now=now,
                                        actor=ReferralEvent.Actor.SYSTEM, staff=None)
             if referral is not None:
                 stored.append(referral)
+            else:
+                taken.append(row.referee_id)
         new_rows = stored
+        if taken and lost is not None:
+            winners = dict(Referral.objects.filter(referee_id__in=taken).exclude(state=Referral.State.REJECTED)
+                           .values_list("referee_id", "pk"))
+            lost.update({referee_id: winners.get(referee_id) for referee_id in taken})
     hashed = [(referee_id, traits) for referee_id, traits in traits_of.items() if traits.hashes]
     Fingerprint.objects.bulk_create(
         [Fingerprint(customer_id=referee_id, kind=kind, value=value, last_seen_at=now)

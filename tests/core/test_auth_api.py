@@ -1,5 +1,8 @@
 import pytest
+from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -151,3 +154,48 @@ def test_session_auth_reads_and_enforces_csrf_on_writes(agent):
     client.cookies["csrftoken"] = csrf
     accepted = client.post(url, {"body": "Hello"}, format="json", HTTP_X_CSRFTOKEN=csrf)
     assert accepted.status_code == 201
+
+
+def _token_client(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def test_token_of_an_inactive_user_is_401_with_drf_message(agent):
+    client = _token_client(agent)
+    agent.is_active = False
+    agent.save()
+    response = client.get("/api/v1/customers/")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "User inactive or deleted."
+
+
+def test_unknown_token_message_is_drf_s(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "1" * 40)
+    assert client.get("/api/v1/customers/").json()["detail"] == "Invalid token."
+
+
+@pytest.mark.parametrize("role, allowed", [("agent", False), ("manager", True), ("no_role_user", False), ("admin_user", True)])
+def test_token_request_reads_the_user_and_role_in_one_query(request, role, allowed):
+    # core.authentication.TokenAuthentication: the token, its user and the highest role together;
+    # the permission check asks nothing more. Agents and users without a role may not adjust
+    # points; Managers and Admins may.
+    user = request.getfixturevalue(role)
+    client = _token_client(user)
+    url = f"/api/v1/loyalty/accounts/{CustomerFactory().pk}/adjust/"
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(url, {"points": 5, "reason": "goodwill", "idempotency_key": "k"}, format="json")
+    assert response.status_code == (201 if allowed else 403)
+    auth_queries = [q["sql"] for q in queries.captured_queries if "auth_group" in q["sql"] or "authtoken" in q["sql"]]
+    assert len(auth_queries) == 1 and "authtoken_token" in auth_queries[0]
+
+
+def test_a_changed_role_counts_from_the_next_request(agent):
+    client = _token_client(agent)
+    url = f"/api/v1/loyalty/accounts/{CustomerFactory().pk}/adjust/"
+    body = {"points": 5, "reason": "goodwill", "idempotency_key": "k"}
+    assert client.post(url, body, format="json").status_code == 403
+    agent.groups.add(Group.objects.get(name="Manager"))
+    assert client.post(url, body, format="json").status_code == 201

@@ -258,7 +258,9 @@ def test_queries_are_bounded_for_other_kinds(csv_file, django_assert_max_num_que
         body = CUSTOMERS_HEADER + "".join(f"C{n},c{n}@example.com,A,B,,DE,2024-01-01,Ads {n % 3}\n" for n in range(1000))
     else:
         body = EVENTS_HEADER + "".join(f'C{n % 50},login,2024-01-01T00:00:{n % 60:02d}+00:{n // 60:02d},"{{}}"\n' for n in range(1000))
-    with django_assert_max_num_queries(15):
+    # 17: customers' writes sit in a savepoint (SAVEPOINT, RELEASE), so a row whose referral lost a
+    # race can be refused whole (customers.import_hooks).
+    with django_assert_max_num_queries(17):
         result = import_csv(kind=kind, file=csv_file(body))
     assert result.created == 1000
 

@@ -2,6 +2,7 @@
 idempotency keys and 409s, permissions."""
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from loyalty.models import LedgerEntry, Reward, Voucher
@@ -11,8 +12,12 @@ from tests.loyalty.helpers import earn_spendable
 pytestmark = pytest.mark.django_db
 
 
-# Queries of one points redemption through the API (see the test below).
-REDEEM_QUERIES = 9
+# Queries of one points redemption through the API (see the test below): the savepoint, the
+# account locked by its customer, the key check and the spendable lots in one query, then on
+# PostgreSQL the entry, the lot, the allocation and the balance in one statement (a statement each
+# on SQLite, which has no data-modifying CTEs), and the savepoint's release.
+def redeem_queries() -> int:
+    return 5 if connection.vendor == "postgresql" else 8
 
 
 def url(name, customer):
@@ -106,13 +111,12 @@ def test_anonymous_and_no_role_refused(api_client, no_role_user):
 
 
 def test_redeem_points_runs_a_fixed_number_of_queries(agent_api, django_assert_num_queries):
-    # The request path of the busiest write: the account locked by its customer, the key check, the
-    # lots, the entry, its lot and allocations, the balance (the programme is not read by a debit).
-    # Fixed whatever the ledger's size.
+    # The request path of the busiest write (the programme is not read by a debit). Fixed whatever
+    # the ledger's size. The user's role is cached on the forced user by the warm-up request.
     customer = CustomerFactory()
     earn_spendable(customer, 30)
     agent_api.post(url("redeem", customer), {"points": 1, "idempotency_key": "warm"}, format="json")
-    with django_assert_num_queries(REDEEM_QUERIES):
+    with django_assert_num_queries(redeem_queries()):
         response = agent_api.post(url("redeem", customer), {"points": 5, "idempotency_key": "counted"}, format="json")
     assert response.status_code == 201 and response.json()["balance"] == 24
     missing = reverse("api-loyalty-redeem", kwargs={"customer_id": 10**12})

@@ -46,6 +46,21 @@ def test_100_concurrent_redemptions_of_10_from_500():
     assert not ledger_balance_check().mismatches
 
 
+def test_the_same_redemption_sent_ten_times_at_once_spends_once():
+    # The key check and the lots are read after the account's lock, in a statement of their own:
+    # the requests that waited for the lock see the first one's entry and replay it.
+    customer = CustomerFactory()
+    earn_spendable(customer, 100)
+    results, errors = race(
+        *[lambda: points_redeem(customer_id=customer.pk, points=30, idempotency_key="till:1")] * 10
+    )
+    assert errors == []
+    assert sum(r.created for r in results) == 1
+    assert len({r.entry.pk for r in results}) == 1 and results[0].entry.points == -30
+    assert LoyaltyAccount.objects.get(customer=customer).balance == 70
+    assert not ledger_balance_check().mismatches
+
+
 def test_duplicated_earn_request_creates_one_entry():
     customer = CustomerFactory()
     results, errors = race(

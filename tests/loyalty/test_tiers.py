@@ -8,10 +8,11 @@ import random
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.transactions import rolled_back
 from customers.models import Order
 from loyalty.models import EarningRule, LoyaltyAccount, Tier, TierChange
 from loyalty.services.earning import orders_earn
@@ -129,21 +130,13 @@ def test_qualifying_again_clears_a_pending_downgrade(tiers):
 # --- the same results as the in-memory evaluation -------------------------------------------------
 
 
-class _Rollback(Exception):
-    pass
-
-
 def _outcome(run, times):
     """Run `run(now=...)` at each time, the results and the members' states after; rolled back."""
     outcome = {}
-    try:
-        with transaction.atomic():
-            outcome["counts"] = [run(now=moment) for moment in times]
-            outcome["accounts"] = sorted(LoyaltyAccount.objects.values_list("pk", "tier_id", "downgrade_due_at"))
-            outcome["changes"] = sorted(TierChange.objects.values_list("account_id", "from_tier_id", "to_tier_id", "reason"))
-            raise _Rollback
-    except _Rollback:
-        pass
+    with rolled_back():
+        outcome["counts"] = [run(now=moment) for moment in times]
+        outcome["accounts"] = sorted(LoyaltyAccount.objects.values_list("pk", "tier_id", "downgrade_due_at"))
+        outcome["changes"] = sorted(TierChange.objects.values_list("account_id", "from_tier_id", "to_tier_id", "reason"))
     return outcome
 
 

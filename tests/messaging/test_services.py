@@ -2,6 +2,7 @@
 
 import pytest
 
+from core.demo import demo_data_loading
 from customers.models import Customer
 from messaging.models import Message, MessageTemplate
 from messaging.services import message_send, messages_queue_bulk, suppression_add
@@ -133,3 +134,25 @@ def test_a_rolled_back_transaction_leaves_no_message_and_no_kick(template, djang
         message_send(customer=customer, template="news", key="gone", purpose="marketing")
         raise RuntimeError
     assert callbacks == [] and not Message.objects.filter(key="gone").exists()
+
+
+def test_while_the_demo_data_loads_messages_are_recorded_as_suppressed_and_never_sent(
+    template, django_capture_on_commit_callbacks, mailoutbox
+):
+    customers = [opted_in_customer() for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, demo_data_loading():
+        one = message_send(customer=customers[0], template="news", key="demo:1", purpose="transactional")
+        bulk = messages_queue_bulk(
+            customers=Customer.objects.all(), template="news", key="demo-bulk:{customer_id}", purpose="marketing"
+        )
+    assert (one.state, one.suppressed_reason, one.next_attempt_at) == (Message.State.SUPPRESSED, "demo", None)
+    assert bulk == 3
+    rows = Message.objects.filter(key__startswith="demo-bulk:")
+    assert set(rows.values_list("state", "suppressed_reason")) == {("suppressed", "demo")}
+    assert not rows.filter(next_attempt_at__isnull=False).exists()
+    assert callbacks == [] and mailoutbox == []  # no delivery run was even kicked
+    # Outside the demo, the same customers get their e-mail as ever.
+    with django_capture_on_commit_callbacks(execute=True):
+        after = message_send(customer=customers[0], template="news", key="real:1", purpose="transactional")
+    after.refresh_from_db()
+    assert after.state == Message.State.SENT and len(mailoutbox) == 1

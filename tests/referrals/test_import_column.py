@@ -89,3 +89,46 @@ def test_a_customer_who_existed_before_the_import_is_rejected_as_existing():
     assert not result.rejected
     referral = Referral.objects.get()
     assert referral.state == "rejected" and referral.signals[0]["detail"]["record_existed"] is True
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_row_that_loses_the_referee_to_the_api_meanwhile_is_rejected_with_its_line(monkeypatch):
+    """The API attributes the referee (committed, on its own connection) after the import read its
+    facts and before it inserted: the row is refused whole with its line and reason (its customer
+    update rolled back), every other row of the chunk is kept."""
+    import referrals.services.import_column as import_column
+    from referrals.models import FraudRule
+    from referrals.services.intake import referral_intake
+    from referrals.services.program import program_get
+    from tests.races import race
+
+    _a, code_a = _referrer()
+    _b, code_b = _referrer("R2", "olga@example.org")
+    # Staff turned the existing-customer rule off, so an existing customer can be referred by the file.
+    FraudRule.objects.update_or_create(code="existing_customer", defaults={"enabled": False})
+    program_get()  # the settings row, committed (else the API's get_or_create waits for the import)
+    eve = CustomerFactory(external_id="E1", email="eve@example.net", first_name="Eve", last_name="Old")
+    fields_set = import_column.referral_fields_set
+    api_won = []
+
+    def meanwhile(row, **kwargs):
+        if row.referee_id == eve.pk and not api_won:
+            results, errors = race(lambda: referral_intake(code=code_b, referee_id=eve.pk, source="api", actor="api"))
+            assert errors == []
+            api_won.append(results[0].referral)
+        return fields_set(row, **kwargs)
+
+    monkeypatch.setattr(import_column, "referral_fields_set", meanwhile)
+    result = import_csv(kind="customers", file=_file([
+        f"E1,eve@example.net,Evelyn,Old,{code_a}",
+        f"N1,new@mailbox.net,New,One,{code_a}",
+    ]))
+    [winner] = api_won
+    [rejected] = result.rejected
+    assert rejected.line == 2 and f"referral #{winner.pk}" in rejected.reason and "E1" in rejected.raw
+    assert (result.rows, result.created, result.updated, result.unchanged) == (2, 1, 0, 0)
+    eve.refresh_from_db()
+    assert eve.first_name == "Eve"  # the refused row wrote nothing
+    assert list(Referral.objects.filter(referee=eve).values_list("pk", "source")) == [(winner.pk, "api")]
+    assert Referral.objects.get(referee__external_id="N1").state == "pending"

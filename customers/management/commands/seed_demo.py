@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
+from core.demo import demo_data_loading
 from core.registry import demo_steps
 from customers.models import Customer
 from customers.services.demo import demo_reset, demo_seed
@@ -65,10 +66,12 @@ class Command(BaseCommand):
             total=customers, unit=_("customers"), desc=_("demo data"), file=sys.stderr,
             disable=None if progress is None else not progress,
         )
-        try:
-            result = demo_seed(customers=customers, seed=seed, months=months, on_progress=bar.update)
-        finally:
-            bar.close()
+        # The demo's e-mails (e.g. its referral rewards') are recorded in the outbox, never sent.
+        with demo_data_loading():
+            try:
+                result = demo_seed(customers=customers, seed=seed, months=months, on_progress=bar.update)
+            finally:
+                bar.close()
 
         counts = result.counts
         self.stdout.write(
@@ -88,8 +91,9 @@ class Command(BaseCommand):
             }
         )
         # Each app's demo step (core.registry.register_demo_step): its settings and the state it derives.
-        for step in demo_steps():
-            self.stdout.write(step.run(seed=seed))
+        with demo_data_loading():
+            for step in demo_steps():
+                self.stdout.write(step.run(seed=seed))
         for login in result.staff:
             if login.created:
                 line = _("Demo staff login: %(username)s / %(password)s (%(role)s)")

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -441,7 +441,6 @@ class CustomerStaging(Staging):
 
     def merge(self, cursor, *, incomplete):
         outcome = ChunkOutcome()
-        customer, channel = _table(Customer), _table(AcquisitionChannel)
         self.plan_by_index(cursor)
         self.reject_taken_emails(cursor, outcome)
         hooks = customer_import_hooks()
@@ -450,6 +449,21 @@ class CustomerStaging(Staging):
             if refused:
                 self.remove_lines(cursor, [line for line, _reason in refused])
                 outcome.rejected.extend(refused)
+        while True:
+            # A hook's rows that lost a race (import_hooks) are refused and the chunk written again
+            # without them; rare, and each pass removes at least one row.
+            savepoint = transaction.savepoint()
+            self.write_customers(cursor, outcome)
+            lost = [refused for hook in hooks for refused in hook.merged(cursor, STAGE, self.now)]
+            if not lost:
+                transaction.savepoint_commit(savepoint)
+                return outcome
+            transaction.savepoint_rollback(savepoint)
+            self.remove_lines(cursor, [line for line, _reason in lost])
+            outcome.rejected.extend(lost)
+
+    def write_customers(self, cursor, outcome: ChunkOutcome) -> None:
+        customer, channel = _table(Customer), _table(AcquisitionChannel)
         cursor.execute(
             f"INSERT INTO {channel} (code, name, status, is_active, created_at, updated_at)"
             f" SELECT s.channel_code, MIN(s.channel_name), %s, %s, %s, %s FROM {STAGE} s"
@@ -489,9 +503,6 @@ class CustomerStaging(Staging):
             [False, self.now, self.now],
         )
         outcome.created = cursor.rowcount
-        for hook in hooks:
-            hook.merged(cursor, STAGE, self.now)
-        return outcome
 
     def reject_taken_emails(self, cursor, outcome: ChunkOutcome) -> None:
         """An e-mail may belong to one customer only (case-insensitively): refuse the row, not the chunk."""
