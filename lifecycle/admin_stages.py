@@ -60,6 +60,9 @@ class LifecycleRunAdmin(_ReadOnly):
     list_display = ("id", "as_of", "status", "n_customers", "n_transitions", "started_at", "finished_at")
     list_filter = ("status",)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # stages, transitions and history name their run by a plain id (lifecycle.models_stages)
+
 
 @admin.register(HealthRules)
 class HealthRulesAdmin(admin.ModelAdmin):

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from lifecycle.models_stages import run_field
+
 
 def _split(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
@@ -131,8 +133,11 @@ def _points(name: str) -> Q:
 class CustomerHealth(models.Model):
     """A customer's current health score with each part's points, and churn risk level."""
 
+    # Plain ids, no database foreign keys (lifecycle.models_stages, CUSTOMER_ROWS_LOCK, says why and
+    # what still holds): deleting a customer deletes this row by the trigger of migration 0014.
     customer = models.OneToOneField(
-        "customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, primary_key=True, related_name="health"
+        "customers.Customer", verbose_name=_("customer"), on_delete=models.DO_NOTHING, primary_key=True, related_name="health",
+        db_constraint=False,
     )
     score = models.PositiveSmallIntegerField(_("health score"))
     activity_points = models.PositiveSmallIntegerField(_("activity frequency"))
@@ -167,7 +172,10 @@ class CustomerHealth(models.Model):
 class HealthHistory(models.Model):
     """One change of a customer's health or churn risk (append-only), so staff see it move."""
 
-    customer = models.ForeignKey("customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(
+        "customers.Customer", verbose_name=_("customer"), on_delete=models.DO_NOTHING, related_name="+", db_index=False,
+        db_constraint=False,
+    )
     at = models.DateTimeField(_("when"))
     score = models.PositiveSmallIntegerField(_("health score"))
     activity_points = models.PositiveSmallIntegerField(_("activity frequency"))
@@ -175,7 +183,7 @@ class HealthHistory(models.Model):
     service_points = models.PositiveSmallIntegerField(_("service interactions"))
     feedback_points = models.PositiveSmallIntegerField(_("feedback positivity"))
     churn_risk = models.PositiveSmallIntegerField(_("churn risk"), choices=ChurnRisk.choices)
-    run = models.ForeignKey("lifecycle.LifecycleRun", verbose_name=_("run"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run = run_field()
 
     class Meta:
         verbose_name = _("health history")

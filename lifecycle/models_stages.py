@@ -212,6 +212,37 @@ class LifecycleRun(models.Model):
         return f"lifecycle run #{self.pk} as of {self.as_of:%Y-%m-%d %H:%M} ({self.status})"
 
 
+# The stage, transition, health and health-history rows name their customer and run by plain ids
+# (the customer's indexed, the run's not: a run's counts go through the `at` index), not database
+# foreign keys. A first evaluation writes a million rows into each table, and PostgreSQL checks a
+# foreign key once per row at COMMIT (a SELECT ... FOR KEY SHARE of the customer and of the run,
+# which also dirties every customer's page): seven million checks took 51 s of a 150 s run at 1M
+# customers (README, Performance). What the database still guarantees, and how:
+# - A customer's rows go with the customer, whatever deletes it (the admin, the shell, SQL by hand):
+#   triggers on customers_customer (migration 0014, lifecycle_customer_rows_lock/_delete) delete
+#   them in the same statement. Django does not cascade them itself (DO_NOTHING): the trigger does,
+#   after it has taken the lock below.
+# - No row is written for a customer deleted meanwhile: the evaluation (each id range's transaction)
+#   and a manual move hold CUSTOMER_ROWS_LOCK shared (lifecycle.services.stages.customer_rows_lock);
+#   a DELETE on customers takes it exclusively first, so a deletion waits for the range being
+#   written and then removes its rows, and a range started after it no longer sees the customer
+#   (the deleting transaction must be READ COMMITTED, Django's default). A manual move that creates
+#   a customer's first stage row takes it exclusively: the evaluation inserts new stage rows without
+#   ON CONFLICT, so none may appear during a range.
+# - The ids are copied from the customers table and the run row by the statements that write them;
+#   runs are never deleted (the admin refuses; PROTECT guards deletes through Django).
+# What is no longer refused: an INSERT by hand naming a customer or run that does not exist.
+# Tests: tests/lifecycle/test_lifecycle_rows.py.
+CUSTOMER_ROWS_LOCK = 0x4C43524F5753  # "LCROWS", a pg_advisory_xact_lock key
+
+
+def run_field():
+    return models.ForeignKey(
+        LifecycleRun, verbose_name=_("run"), on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        db_index=False, db_constraint=False,
+    )
+
+
 class CustomerStage(models.Model):
     """A customer's current stage. Written only by lifecycle.services.stages (evaluation and manual moves).
 
@@ -219,13 +250,16 @@ class CustomerStage(models.Model):
     next order or event after `changed_at`. `run` is the evaluation that made the last change (NULL
     for a manual one); the evaluation uses it to log exactly the rows it changed."""
 
+    # No database foreign keys on the four tables the evaluation writes by the million (stages,
+    # transitions, health, health history): see CUSTOMER_ROWS below.
     customer = models.OneToOneField(
-        "customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, primary_key=True, related_name="stage"
+        "customers.Customer", verbose_name=_("customer"), on_delete=models.DO_NOTHING, primary_key=True, related_name="stage",
+        db_constraint=False,
     )
     stage = models.CharField(_("stage"), max_length=16, choices=Stage.choices, default=Stage.LEAD)
     changed_at = models.DateTimeField(_("in this stage since"))
     manual = models.BooleanField(_("set by staff"), default=False)
-    run = models.ForeignKey(LifecycleRun, verbose_name=_("run"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run = run_field()
 
     class Meta:
         verbose_name = _("customer stage")
@@ -245,7 +279,8 @@ class StageTransition(models.Model):
     figures that fired it, or the staff member with their reason."""
 
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="stage_transitions", db_index=False
+        "customers.Customer", verbose_name=_("customer"), on_delete=models.DO_NOTHING, related_name="stage_transitions",
+        db_index=False, db_constraint=False,
     )
     from_stage = models.CharField(_("from"), max_length=16, choices=Stage.choices, null=True, blank=True)  # noqa: DJ001
     to_stage = models.CharField(_("to"), max_length=16, choices=Stage.choices)
@@ -253,11 +288,13 @@ class StageTransition(models.Model):
     rule = models.CharField(_("rule"), max_length=24, choices=TransitionRule.choices)
     figures = models.JSONField(_("figures"), default=dict, blank=True)
     manual = models.BooleanField(_("by staff"), default=False)
+    # NULL on every automatic transition: a partial index (Meta) for the few manual ones.
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("changed by"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("changed by"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        db_index=False,
     )
     reason = models.TextField(_("reason"), blank=True)
-    run = models.ForeignKey(LifecycleRun, verbose_name=_("run"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run = run_field()
 
     class Meta:
         verbose_name = _("stage transition")
@@ -266,6 +303,7 @@ class StageTransition(models.Model):
         indexes = [
             models.Index(fields=["customer", "-at"], name="transition_customer_at_idx"),
             models.Index(fields=["at"], name="transition_at_idx"),
+            models.Index(fields=["changed_by"], condition=Q(changed_by__isnull=False), name="transition_changed_by_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(to_stage__in=STAGE_VALUES), name="transition_to_valid"),

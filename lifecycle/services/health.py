@@ -94,10 +94,11 @@ def health_write_changes(cursor, select_sql: str, table: str, params: dict, timi
         return
     with timings.phase("health_writes"):
         if new:
+            # A plain INSERT (no ON CONFLICT, whose speculative insertion costs a lock and a WAL record
+            # per row): only the evaluation writes health rows, one run at a time (lifecyclerun_one_running).
             cursor.execute(
                 f"INSERT INTO lifecycle_customerhealth (customer_id, score, {POINT_COLUMNS}, churn_risk, changed_at) "
-                f"SELECT customer_id, {score}, {POINT_COLUMNS}, churn_risk, %(t)s FROM {table} WHERE is_new "
-                "ON CONFLICT (customer_id) DO NOTHING",
+                f"SELECT customer_id, {score}, {POINT_COLUMNS}, churn_risk, %(t)s FROM {table} WHERE is_new",
                 params,
             )
         if changed:

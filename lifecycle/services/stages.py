@@ -9,11 +9,15 @@ temporary table the INSERT joins); elsewhere, and as the tests' oracle, the INSE
 SQL aggregates over the range's orders and events. Another keeps the customers whose stage would
 change (the stage the rules give) in a second temporary table; then one INSERT adds the customers
 who have no stage row yet, one UPDATE ... FROM moves the others, and one INSERT ... SELECT logs a
-transition for exactly the rows this run changed (on PostgreSQL all three are one statement: the transitions come from the RETURNING of the INSERT and
-the UPDATE, so the stage table is not read again). A re-run on the same data finds no change and
-writes no stage or transition row; a range with no change skips its writes. Each range commits
+transition for exactly the rows this run changed (on PostgreSQL all three are one statement: the
+transitions come from the changes table for the new rows and from the RETURNING of the UPDATE for
+the moved ones, so the stage table is not read again). A re-run on the same data finds no change
+and writes no stage or transition row; a range with no change skips its writes. Each range commits
 asynchronously (its rows are derived: a server crash loses at most the last ranges, which the next
-run writes again) and the run records its seconds per phase (LifecycleRun.timings).
+run writes again) and the run records its seconds per phase (LifecycleRun.timings). The rows have
+no database foreign keys (checked once per row at commit, they cost a third of a first run): each
+range holds customer_rows_lock before its figures read the customers, and a customer deletion takes
+it exclusively before its trigger deletes the customer's rows (lifecycle.models_stages).
 
 The rules (parameters in lifecycle.models_stages.StageRules), in order, as of the moment T:
 - lead: no paid order and no activation moment (activation_count core actions within
@@ -50,7 +54,15 @@ from core.roles import Role, role_at_least
 from customers.models import Customer
 from lifecycle.health_hooks import advocate_sources, feedback_source
 from lifecycle.models_health import HealthRules
-from lifecycle.models_stages import CustomerStage, LifecycleRun, Stage, StageRules, StageTransition, TransitionRule
+from lifecycle.models_stages import (
+    CUSTOMER_ROWS_LOCK,
+    CustomerStage,
+    LifecycleRun,
+    Stage,
+    StageRules,
+    StageTransition,
+    TransitionRule,
+)
 
 from .aggregate import end_of_day
 from .health import health_rules_get, health_select, health_table_create, health_write_changes, split_counts
@@ -70,6 +82,16 @@ FIGURES_TABLE = "lifecycle_figures"
 HEALTH_TABLE = "lifecycle_health_changes"
 
 ProgressCallback = Callable[[int, int], None]
+
+
+def customer_rows_lock(cursor, *, exclusive: bool = False) -> None:
+    """Call first in a transaction that writes stage, transition, health or history rows: a customer
+    deletion (which takes the lock exclusively, migration 0014) waits for it and then deletes the
+    rows it wrote; one that came first has finished before it reads any customer. PostgreSQL only:
+    SQLite runs one writer at a time."""
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        cursor.execute(f"SELECT {function}(%s)", [CUSTOMER_ROWS_LOCK])
 
 
 def stage_rules_get() -> StageRules:
@@ -97,8 +119,20 @@ class _Dialect:
             return f"ROUND((EXTRACT(EPOCH FROM (%({moment_param})s - {expr})) / 86400.0)::numeric, 1)"
         return f"ROUND(julianday(%({moment_param})s) - julianday({expr}), 1)"
 
-    def json_object(self) -> str:
-        return "jsonb_build_object" if self.pg else "json_object"
+    def transition_figures(self, relation: str) -> tuple[str, str]:
+        """(the figures of a transition as JSON, the FROM clause over `relation` (changes-table rows,
+        as `ch`) it needs). PostgreSQL turns a row into jsonb a quarter faster than jsonb_build_object
+        builds one (seconds a million rows on the first run); the keys and values are the same."""
+        columns = (
+            "ch.paid_orders, ch.repeated AS repeat, ch.early_core AS core_actions, ch.rfm_segment, ch.advocate, ch.days_idle"
+        )
+        if self.pg:
+            return "to_jsonb(fig)", f"{relation} AS ch CROSS JOIN LATERAL (SELECT {columns}) fig"
+        pairs = (
+            "'paid_orders', ch.paid_orders, 'repeat', ch.repeated, 'core_actions', ch.early_core, "
+            "'rfm_segment', ch.rfm_segment, 'advocate', ch.advocate, 'days_idle', ch.days_idle"
+        )
+        return f"json_object({pairs})", f"{relation} AS ch"
 
     def text_type(self) -> str:
         return "varchar(32)" if self.pg else "text"
@@ -295,8 +329,7 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, ti
         return
     insert = (
         "INSERT INTO lifecycle_customerstage (customer_id, stage, changed_at, manual, run_id) "
-        f"SELECT customer_id, target, %(t)s, FALSE, %(run)s FROM {ch} WHERE current_stage IS NULL "
-        "ON CONFLICT (customer_id) DO NOTHING"
+        f"SELECT customer_id, target, %(t)s, FALSE, %(run)s FROM {ch} WHERE current_stage IS NULL"
     )
     # Compared with what the figures saw, so a manual move committed in between is never overwritten.
     update = (
@@ -304,33 +337,35 @@ def _write_stage_changes(cursor, d: _Dialect, changes_sql: str, params: dict, ti
         f"FROM {ch} AS ch WHERE cs.customer_id = ch.customer_id AND ch.current_stage IS NOT NULL "
         "AND cs.stage = ch.current_stage AND cs.changed_at = ch.seen_changed_at"
     )
-    figures = (
-        f"{d.json_object()}('paid_orders', ch.paid_orders, 'repeat', ch.repeated, 'core_actions', ch.early_core, "
-        "'rfm_segment', ch.rfm_segment, 'advocate', ch.advocate, 'days_idle', ch.days_idle)"
-    )
+    columns = "customer_id, current_stage, target, rule, paid_orders, repeated, early_core, rfm_segment, advocate, days_idle"
     log = (
         "INSERT INTO lifecycle_stagetransition (customer_id, from_stage, to_stage, at, rule, figures, manual, reason, run_id) "
-        f"SELECT ch.customer_id, ch.current_stage, ch.target, %(t)s, ch.rule, {figures}, FALSE, '', %(run)s FROM {ch} AS ch "
+        "SELECT ch.customer_id, ch.current_stage, ch.target, %(t)s, ch.rule, {figures}, FALSE, '', %(run)s FROM {source} "
     )
     with timings.phase("stage_writes"):
         if d.pg:
-            # One statement: the rows the INSERT and the UPDATE actually wrote (RETURNING) are the
-            # ones logged, without reading the stage table again.
-            written = {}
+            # One statement, no ON CONFLICT and no join back: a plain INSERT writes every new row or
+            # fails (a manual move that creates a stage row holds customer_rows_lock exclusively, so
+            # none appears during a range), and the UPDATE returns the rows it moved with their
+            # figures; those two sets are the transitions.
+            moved, ctes = [], []
             if new:
-                written["ins"] = f"{insert} RETURNING customer_id"
+                ctes.append(f"ins AS ({insert})")
+                moved.append(f"SELECT {columns} FROM {ch} WHERE current_stage IS NULL")
             if changed:
-                written["upd"] = f"{update} RETURNING cs.customer_id"
-            ctes = ", ".join(f"{name} AS ({statement})" for name, statement in written.items())
-            moved = " UNION ALL ".join(f"SELECT customer_id FROM {name}" for name in written)
-            cursor.execute(f"WITH {ctes} {log} JOIN ({moved}) w ON w.customer_id = ch.customer_id", params)
+                ctes.append(f"upd AS ({update} RETURNING {', '.join('ch.' + c for c in columns.split(', '))})")
+                moved.append(f"SELECT {columns} FROM upd")
+            figures, source = d.transition_figures(f"({' UNION ALL '.join(moved)})")
+            cursor.execute(f"WITH {', '.join(ctes)} {log.format(figures=figures, source=source)}", params)
         else:
+            # SQLite (development): a manual move may create a stage row between the figures and here.
             if new:
-                cursor.execute(insert, params)
+                cursor.execute(f"{insert} ON CONFLICT (customer_id) DO NOTHING", params)
             if changed:
                 cursor.execute(update, params)
+            figures, source = d.transition_figures(ch)
             cursor.execute(
-                f"{log} JOIN lifecycle_customerstage cs ON cs.customer_id = ch.customer_id "
+                f"{log.format(figures=figures, source=source)} JOIN lifecycle_customerstage cs ON cs.customer_id = ch.customer_id "
                 "WHERE cs.run_id = %(run)s AND cs.stage = ch.target AND cs.changed_at = %(t)s",
                 params,
             )
@@ -454,6 +489,8 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
                         # derived rows, never half a range, and the next run writes them again.
                         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
                         cursor.execute("SET LOCAL synchronous_commit = off")
+                    # Before the figures read the customers: the rows have no foreign keys to check at commit.
+                    customer_rows_lock(cursor)
                     _evaluate_range(cursor, d, sql, {**params, "lo": lo, "hi": lo + chunk}, timings, activity)
                     committing = time.perf_counter()
                 timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - committing
@@ -464,7 +501,10 @@ def _evaluate(*, run: LifecycleRun, progress: ProgressCallback | None, chunk: in
         for table in (CHANGES_TABLE, FIGURES_TABLE, HEALTH_TABLE, *([ACTIVITY_TABLE] if activity is not None else [])):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
     with timings.phase("counts"):
-        counts = dict(StageTransition.objects.filter(run=run).values_list("rule").annotate(n=Count("id")).order_by())
+        # Every transition of this run is at its as_of moment: the `at` index finds them (run_id has none).
+        counts = dict(
+            StageTransition.objects.filter(at=run.as_of, run=run).values_list("rule").annotate(n=Count("id")).order_by()
+        )
     run.status = LifecycleRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
     run.n_customers = total
@@ -490,6 +530,14 @@ def customer_stage_set(*, customer: Customer, stage: str, reason: str, user) -> 
         raise DomainError(_("Say why you change the stage."), field="reason")
     now = timezone.now()
     with transaction.atomic():
+        # Creating the customer's first stage row waits for an evaluation range being written (which
+        # inserts new stage rows without ON CONFLICT): the lock exclusively, not shared.
+        first = not CustomerStage.objects.filter(customer_id=customer.pk).exists()
+        with connection.cursor() as cursor:
+            customer_rows_lock(cursor, exclusive=first)
+        # Read after the lock: a customer deleted meanwhile gets no rows (they have no foreign key).
+        if not Customer.objects.filter(pk=customer.pk).exists():
+            raise DomainError(_("This customer no longer exists."))
         # The row is locked (or created) before the check, so two moves at once are logged in turn.
         current, created = CustomerStage.objects.select_for_update().get_or_create(
             customer=customer, defaults={"stage": stage, "changed_at": now, "manual": True}
