@@ -125,6 +125,10 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
     ]
     qualify = _qualify_column(program)
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # No JIT for this transaction's statements: compiling their plans (high row estimates)
+            # cost more than running them (the tier upgrade's: 0.6 s of 0.7 s a batch).
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(
             f"""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
                 SELECT DISTINCT o.customer_id, 0, 0, %s FROM customers_order o WHERE {in_orders} AND o.status = 'paid'
