@@ -86,7 +86,8 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     of those that qualify for their tier again. How many moved up.
 
     Set-based, as the earning that calls it after each batch: one statement on PostgreSQL (the plan
-    of each account, its tier change and its update), two on SQLite, whatever the accounts. Members
+    of each account, its tier change and its update; after a SET LOCAL jit = off), two on SQLite,
+    whatever the accounts. Members
     in the top tier without a pending downgrade cannot change and are not aggregated, nor are those
     whose qualify_bound (an upper bound of their figure, see LoyaltyAccount) is below the next
     threshold above their tier: most of a batch's members, whose figure is then not read from the
