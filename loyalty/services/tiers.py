@@ -87,14 +87,13 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
 
     Set-based, as the earning that calls it after each batch: one statement on PostgreSQL (the plan
     of each account, its tier change and its update; after a SET LOCAL jit = off), two on SQLite,
-    whatever the accounts. Members
-    in the top tier without a pending downgrade cannot change and are not aggregated, nor are those
-    whose qualify_bound (an upper bound of their figure, see LoyaltyAccount) is below the next
-    threshold above their tier: most of a batch's members, whose figure is then not read from the
-    ledger; the bound of each member whose figure is computed is reset to what they earned in the
-    window. (Building a
-    model per account and bulk_update's CASE of one branch per account took minutes for a batch of
-    25,000 newly upgraded members: the CASE is evaluated branch by branch for every row.)"""
+    whatever the accounts. Members in the top tier without a pending downgrade cannot change and are
+    not aggregated, nor are those whose qualify_bound (an upper bound of their figure, see
+    LoyaltyAccount) is below the next threshold above their tier: most of a batch's members, whose
+    figure is then not read from the ledger; the bound of each member whose figure is computed is
+    reset to what they earned in the window. (Building a model per account and bulk_update's CASE of
+    one branch per account took minutes for a batch of 25,000 newly upgraded members: the CASE is
+    evaluated branch by branch for every row.)"""
     tiers = list(Tier.objects.order_by("threshold").values_list("pk", flat=True))
     if not tiers or not account_ids:
         return 0
