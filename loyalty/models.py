@@ -66,7 +66,11 @@ class LoyaltyProgram(models.Model):
 
     def save(self, *args, **kwargs):
         self.pk = 1
+        before = LoyaltyProgram.objects.filter(pk=1).values("qualify_by", "qualify_window_months").first()
         super().save(*args, **kwargs)
+        if before and before != {"qualify_by": self.qualify_by, "qualify_window_months": self.qualify_window_months}:
+            # The members' bounds were in the old unit or window: unknown until each is checked again.
+            LoyaltyAccount.objects.update(qualify_bound=None)
 
 
 class Tier(models.Model):
@@ -143,6 +147,16 @@ class LoyaltyAccount(models.Model):
     tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True)
     tier_held_until = models.DateField(_("tier held until"), null=True, blank=True)
     downgrade_due_at = models.DateTimeField(_("downgrade due"), null=True, blank=True)
+    # An upper bound of the member's qualifying figure, in the programme's unit (points or amount):
+    # what their order earns in the window came to at the last exact check plus every order earn
+    # since (added in the statement that writes the earn). Entries leaving the window and reversals
+    # only lower the figure, so a member whose bound is below the next threshold cannot move up and
+    # the upgrade skips their exact figure. NULL: unknown (accounts older than the column, or the
+    # programme's unit or window changed), the next upgrade computes it. A new account has earned 0.
+    qualify_bound = models.DecimalField(
+        _("qualifying figure bound"), max_digits=20, decimal_places=2, null=True, blank=True, db_default=Decimal("0"),
+        editable=False,
+    )
     created_at = models.DateTimeField(_("enrolled"), auto_now_add=True)
 
     class Meta:

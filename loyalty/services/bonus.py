@@ -148,7 +148,7 @@ def _bonuses_post(
             )
             cursor.execute(
                 f"""WITH entry AS ({INSERT_ENTRIES} {select_new} RETURNING id, account_id, points, balance_after),
-                    account AS ({UPDATE_BALANCES.format(totals=ENTRY_TOTALS)} RETURNING loyalty_loyaltyaccount.id)
+                    account AS ({UPDATE_BALANCES.format(totals=ENTRY_TOTALS, bound="")} RETURNING loyalty_loyaltyaccount.id)
                     {INSERT_LOTS} FROM entry e""",
                 [*select_params, *lot_params],
             )
@@ -161,7 +161,9 @@ def _bonuses_post(
             new_entries = """FROM loyalty_ledgerentry e LEFT JOIN loyalty_pointlot l ON l.entry_id = e.id
                 WHERE e.idempotency_key = %s AND e.kind = 'earn' AND l.id IS NULL"""
             cursor.execute(
-                UPDATE_BALANCES.format(totals=f"SELECT e.account_id, SUM(e.points) AS total {new_entries} GROUP BY e.account_id"),
+                UPDATE_BALANCES.format(
+                    totals=f"SELECT e.account_id, SUM(e.points) AS total {new_entries} GROUP BY e.account_id", bound=""
+                ),
                 [key],
             )
             cursor.execute(f"{INSERT_LOTS} {new_entries}", [*lot_params, key])

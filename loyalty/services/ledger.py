@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -251,11 +251,17 @@ def ledger_post(
         else:
             entry.save(force_insert=True)
             # The programme (lot expiry, hold) is read only here: a debit never needs it.
+            program = program or program_get()
             _credit_lots(
                 entry=entry, account_id=account_id, credit=points - (debt_before - debt), restore_lots=restore_lots,
-                program=program or program_get(), now=now,
+                program=program, now=now,
             )
-            LoyaltyAccount.objects.filter(pk=account_id).update(balance=balance, debt=debt)
+            bound = {}
+            if kind == LedgerEntry.Kind.EARN and order_id is not None:
+                # An order's earn raises the qualifying figure: its bound rises as much (tiers_upgrade).
+                raised = points if program.qualify_by == LoyaltyProgram.QualifyBy.POINTS else base_amount or 0
+                bound = {"qualify_bound": F("qualify_bound") + raised}
+            LoyaltyAccount.objects.filter(pk=account_id).update(balance=balance, debt=debt, **bound)
         if on_created is not None:
             on_created(entry)
     return PostResult(entry=entry, created=True)

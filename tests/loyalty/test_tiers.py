@@ -14,11 +14,13 @@ from django.utils import timezone
 
 from core.transactions import rolled_back
 from customers.models import Order
-from loyalty.models import EarningRule, LoyaltyAccount, Tier, TierChange
+from loyalty.models import EarningRule, LedgerEntry, LoyaltyAccount, LoyaltyProgram, Tier, TierChange
 from loyalty.services.earning import orders_earn
+from loyalty.services.ledger import points_earn
 from loyalty.services.preview import change_preview
 from loyalty.services.program import program_get
-from loyalty.services.tiers import tiers_downgrade, tiers_upgrade
+from loyalty.services.refunds import order_refund_reverse
+from loyalty.services.tiers import qualifying_values, tiers_downgrade, tiers_upgrade
 from tests.factories import CustomerFactory
 from tests.loyalty.helpers import program_set, usd_rule
 from tests.loyalty.reference import reference_change_preview, reference_tiers_downgrade, reference_tiers_upgrade
@@ -244,3 +246,106 @@ def test_upgrade_queries_do_not_grow_with_members(tiers):
     LoyaltyAccount.objects.update(tier=None)
     assert _queries(lambda: tiers_upgrade(account_ids=many)) == count
     assert LoyaltyAccount.objects.filter(tier__name="Platinum").count() == 15
+
+
+# --- the bound of each member's figure (qualify_bound) --------------------------------------------
+
+
+def _earn(customer, amount, key, now):
+    order = Order.objects.create(
+        external_id=key, customer=customer, ordered_at=now, amount=Decimal(amount), currency="USD", status="paid"
+    )
+    orders_earn(order_ids=[order.pk], now=now)
+    return order
+
+
+def _bound(account):
+    account.refresh_from_db()
+    return account.qualify_bound
+
+
+def test_upgrades_with_stale_bounds_match_the_in_memory_evaluation(tiers):
+    """Bounds above the figure (entries left the window, reversals), unknown ones (NULL: accounts
+    from before the column) and exact ones: the upgrade moves the same members up as the loop that
+    computes every figure, and every bound it leaves is at least the member's figure."""
+    rng = random.Random(3)
+    now = timezone.now()
+    long_ago = now - dt.timedelta(days=400)  # out of the 12-month window
+    customers = [CustomerFactory() for _ in range(60)]
+    for index, customer in enumerate(customers):
+        for step in range(rng.randint(1, 3)):
+            when = rng.choice([long_ago, now - dt.timedelta(days=20)])
+            order = _earn(customer, rng.choice(["40", "90", "300", "1500"]), f"S{index}-{step}", when)
+            if rng.random() < 0.3:
+                order_refund_reverse(order_id=order.pk, refund_key=f"r{index}-{step}")
+    accounts = list(LoyaltyAccount.objects.filter(customer__in=customers))
+    TierChange.objects.all().delete()  # the upgrades of the earning: not what the test compares
+    for account in accounts:
+        set_state(account, rng.choice([None, *tiers.values()]), due=rng.choice([None, now - dt.timedelta(days=3)]))
+    unknown = [a.pk for a in accounts[::4]]
+    LoyaltyAccount.objects.filter(pk__in=unknown).update(qualify_bound=None)
+    ids = [a.pk for a in accounts]
+    figures = qualifying_values(account_ids=ids, program=program_get(), now=now)
+    bounds = dict(LoyaltyAccount.objects.filter(pk__in=ids).values_list("pk", "qualify_bound"))
+    assert all(bounds[pk] is None or bounds[pk] >= figures.get(pk, 0) for pk in ids)
+    assert sum(1 for pk in ids if bounds[pk] is not None and bounds[pk] > figures.get(pk, 0)) > 10  # stale bounds
+
+    top = set(
+        LoyaltyAccount.objects.filter(pk__in=unknown, tier=tiers["Platinum"], downgrade_due_at=None).values_list("pk", flat=True)
+    )
+    new = _outcome(lambda now: tiers_upgrade(account_ids=ids, now=now), [now])
+    old = _outcome(lambda now: reference_tiers_upgrade(account_ids=ids, now=now), [now])
+    assert new == old
+    assert new["counts"][0] > 5
+    tiers_upgrade(account_ids=ids, now=now)
+    after = dict(LoyaltyAccount.objects.filter(pk__in=ids).values_list("pk", "qualify_bound"))
+    assert all(after[pk] is None or after[pk] >= figures.get(pk, 0) for pk in ids)
+    # Unknown bounds were computed, except in the top tier without a pending downgrade (not read).
+    assert all((after[pk] is None) == (pk in top) for pk in unknown) and len(top) < len(unknown)
+
+
+def test_a_bound_that_reaches_the_threshold_with_a_figure_below_keeps_the_tier(tiers):
+    """Earned 150 a year and more ago: the bound (150) reaches Silver, the figure (0) does not; the
+    member stays and the bound comes down to what the window holds."""
+    customer = CustomerFactory()
+    _earn(customer, "150", "old", timezone.now() - dt.timedelta(days=400))
+    account = LoyaltyAccount.objects.get(customer=customer)
+    set_state(account, tiers["Bronze"])
+    assert _bound(account) == 150
+    assert tiers_upgrade(account_ids=[account.pk]) == 0
+    assert state(account) == ("Bronze", None) and _bound(account) == 0
+    _earn(customer, "120", "new", timezone.now())  # 120 in the window now: Silver
+    assert (state(account)[0], _bound(account)) == ("Silver", 120)
+
+
+def test_a_bound_below_the_next_threshold_skips_the_exact_figure(tiers):
+    """The upgrade trusts the bound: a member whose bound is under the next threshold is not read
+    (a bound wrongly low, as nothing writes it, shows it); an unknown bound is read."""
+    customer = CustomerFactory()
+    _earn(customer, "600", "o", timezone.now())
+    account = LoyaltyAccount.objects.get(customer=customer)
+    assert (state(account)[0], _bound(account)) == ("Gold", 600)
+    set_state(account, tiers["Bronze"])
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_bound=Decimal("99"))
+    assert tiers_upgrade(account_ids=[account.pk]) == 0 and state(account)[0] == "Bronze"
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_bound=None)
+    assert tiers_upgrade(account_ids=[account.pk]) == 1 and state(account)[0] == "Gold"
+    assert _bound(account) == 600
+
+
+def test_every_order_earn_raises_the_bound_and_a_bonus_does_not(tiers):
+    customer = CustomerFactory()
+    account = LoyaltyAccount.objects.create(customer=customer)
+    assert _bound(account) == 0  # a new account has earned nothing
+    order = _earn(customer, "30", "a", timezone.now())
+    points_earn(customer_id=customer.pk, points=7, idempotency_key="single", source=LedgerEntry.Source.ORDER,
+                order_id=order.pk + 1000, base_amount=Decimal("7"))
+    points_earn(customer_id=customer.pk, points=50, idempotency_key="campaign", source=LedgerEntry.Source.CAMPAIGN)
+    assert _bound(account) == 37
+    program_set(qualify_by=LoyaltyProgram.QualifyBy.AMOUNT)  # another unit: unknown until computed
+    assert _bound(account) is None
+    tiers_upgrade(account_ids=[account.pk])
+    assert _bound(account) == Decimal("37.00")
+    _earn(customer, "12.50", "b", timezone.now())
+    assert _bound(account) == Decimal("49.50")
+    assert qualifying_values(account_ids=[account.pk], program=program_get(), now=timezone.now())[account.pk] == Decimal("49.50")
