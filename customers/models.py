@@ -30,7 +30,7 @@ def validate_country(value: str) -> None:
         )
 
 
-# Nobody alive was born before this; an earlier year is a typo (1899 for 1989) or a placeholder.
+# Nobody alive was born before this; an earlier year is a typo (1899 for 1989) or a made-up filler date such as 0001-01-01.
 EARLIEST_BIRTH_YEAR = 1900
 
 

@@ -27,7 +27,6 @@ from loyalty.services.expiry import ledger_balance_check
 from loyalty.services.program import program_get
 from loyalty.services.tiers import qualifying_values, tier_for, tiers_downgrade
 from tests.factories import CustomerFactory
-from tests.loyalty.helpers import program_set, usd_rule
 from tests.races import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -37,17 +36,6 @@ ROUNDS = 3
 # kind -> (tier at the start, grace over?, amount of the new order or None)
 KINDS = {"back": ("Gold", True, "400"), "drop": ("Gold", True, None), "wait": ("Gold", False, "100"),
          "up": ("Silver", False, "300")}
-
-
-@pytest.fixture
-def tiers():
-    usd_rule("1")
-    program_set(downgrade_grace_days=30)
-    return {
-        name: Tier.objects.create(name=name, threshold=Decimal(threshold), multiplier=Decimal(multiplier))
-        for name, threshold, multiplier in [("Bronze", "0", "1"), ("Silver", "100", "1.25"), ("Gold", "500", "1.5"),
-                                            ("Platinum", "2000", "2")]
-    }
 
 
 def _orders(customers, amount: str, days_ago: int) -> list[int]:

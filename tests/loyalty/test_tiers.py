@@ -22,21 +22,10 @@ from loyalty.services.program import program_get
 from loyalty.services.refunds import order_refund_reverse
 from loyalty.services.tiers import qualifying_values, tiers_downgrade, tiers_upgrade
 from tests.factories import CustomerFactory
-from tests.loyalty.helpers import program_set, usd_rule
+from tests.loyalty.helpers import program_set
 from tests.loyalty.reference import reference_change_preview, reference_tiers_downgrade, reference_tiers_upgrade
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tiers():
-    usd_rule("1")
-    program_set(downgrade_grace_days=30)
-    return {
-        name: Tier.objects.create(name=name, threshold=Decimal(threshold), multiplier=Decimal(multiplier))
-        for name, threshold, multiplier in [("Bronze", "0", "1"), ("Silver", "100", "1.25"), ("Gold", "500", "1.5"),
-                                            ("Platinum", "2000", "2")]
-    }
 
 
 def members_with(figures: list[int]) -> list[LoyaltyAccount]:
