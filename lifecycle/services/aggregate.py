@@ -32,6 +32,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from core.connections import on_own_connection
+from core.planner import jit_off
 from core.times import shop_day_start, shop_zone
 from customers.models import Customer, Order
 
@@ -246,7 +247,7 @@ def postgresql_settings(cursor) -> None:
     leaves few groups and would plan to spill the arrays to disk, though each bucket's arrays are a
     few MB; JIT compiling costs more than it saves here."""
     cursor.execute("SET LOCAL work_mem = '512MB'")
-    cursor.execute("SET LOCAL jit = off")
+    jit_off(cursor)
 
 
 def _postgresql_buckets(cursor, *, cutoff: dt.datetime, lo: int | None, hi: int | None) -> Iterator[tuple]:

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.planner import jit_off
 from loyalty.models import EarningRule, LedgerEntry, LoyaltyAccount, Tier
 from loyalty.services.program import _add_months, program_get
 from loyalty.services.tiers import qualifying_sql
@@ -122,9 +123,7 @@ def change_preview(*, tier: Tier | None = None, delete_tier: bool = False, rule:
         FROM e JOIN v ON v.id = e.account_id
         GROUP BY e.currency, v.old_key, v.new_key"""
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Compiling the plan (JIT) took seconds more than running it, at 20k members as at 1M.
-            cursor.execute("SET LOCAL jit = off")
+        jit_off(cursor)  # compiling the plan took seconds more than running it, at 20k members as at 1M
         cursor.execute(sql, [today, *qualifying_params, *amounts_params])
         rows = cursor.fetchall()
     members = up = down = 0
