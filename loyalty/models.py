@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -70,7 +71,7 @@ class LoyaltyProgram(models.Model):
         super().save(*args, **kwargs)
         if before and before != {"qualify_by": self.qualify_by, "qualify_window_months": self.qualify_window_months}:
             # The members' bounds were in the old unit or window: unknown until each is checked again.
-            LoyaltyAccount.objects.update(qualify_bound=None)
+            LoyaltyAccount.objects.update(qualify_bound=None, qualify_exact_since=None)
 
 
 class Tier(models.Model):
@@ -156,6 +157,13 @@ class LoyaltyAccount(models.Model):
     qualify_bound = models.DecimalField(
         _("qualifying figure bound"), max_digits=20, decimal_places=2, null=True, blank=True, db_default=Decimal("0"),
         editable=False,
+    )
+    # While the window still holds every earn the bound counts, the bound IS the figure: each of those
+    # earns was made at or after this time, and no reversal has lowered the figure since the bound was
+    # last computed (a refund sets NULL). The upgrade then takes the bound as the figure and reads no
+    # entry: most members moving up after an earning batch. NULL: not known to be exact.
+    qualify_exact_since = models.DateTimeField(
+        _("qualifying figure exact since"), null=True, blank=True, db_default=Now(), editable=False
     )
     created_at = models.DateTimeField(_("enrolled"), auto_now_add=True)
 

@@ -61,8 +61,11 @@ UPDATE_BALANCES = """UPDATE loyalty_loyaltyaccount
     FROM ({totals}) s WHERE loyalty_loyaltyaccount.id = s.account_id"""
 
 # Order earns raise the qualifying figure: the bound of it rises by as much in the same UPDATE
-# (`totals` then has a column `qualify`: the points, or the amount, by the programme's unit).
-BOUND_RAISE = ",\n        qualify_bound = qualify_bound + s.qualify"
+# (`totals` then has a column `qualify`: the points, or the amount, by the programme's unit), and
+# the bound stays exact only if these earns are no older than its oldest (the %s: their time).
+BOUND_RAISE = """,
+        qualify_bound = qualify_bound + s.qualify,
+        qualify_exact_since = CASE WHEN qualify_exact_since > %s THEN %s ELSE qualify_exact_since END"""
 
 # A lot holds what its entry left above zero: the part that repaid debt is not spendable.
 INSERT_LOTS = """INSERT INTO loyalty_pointlot (account_id, entry_id, points, remaining, available_at, expires_at)
@@ -132,10 +135,10 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         jit_off(cursor)
         cursor.execute(
-            f"""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
-                SELECT DISTINCT o.customer_id, 0, 0, %s FROM customers_order o WHERE {in_orders} AND o.status = 'paid'
+            f"""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at, qualify_exact_since)
+                SELECT DISTINCT o.customer_id, 0, 0, %s, %s FROM customers_order o WHERE {in_orders} AND o.status = 'paid'
                 ON CONFLICT (customer_id) DO NOTHING""",
-            [_dt(now), *order_params],
+            [_dt(now), _dt(now), *order_params],
         )
         if connection.vendor == "postgresql":
             # Counted in the server: the ids are not needed here, only the locks.
@@ -159,7 +162,7 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                         RETURNING loyalty_loyaltyaccount.id),
                     lot AS ({INSERT_LOTS} FROM entry e RETURNING 1)
                     SELECT (SELECT COUNT(*) FROM lot), {"ARRAY(SELECT id FROM account)" if tiers else "NULL"}""",
-                [*select_params, *lot_params],
+                [*select_params, _dt(now), _dt(now), *lot_params],
             )
             written, touched = cursor.fetchone()
         else:
@@ -172,7 +175,7 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                             {new_entries} GROUP BY e.account_id""",
                         bound=BOUND_RAISE,
                     ),
-                    entry_params,
+                    [_dt(now), _dt(now), *entry_params],
                 )
                 cursor.execute(f"{INSERT_LOTS} {new_entries}", [*lot_params, *entry_params])
         if written and tiers:

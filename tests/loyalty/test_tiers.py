@@ -16,7 +16,7 @@ from core.transactions import rolled_back
 from customers.models import Order
 from loyalty.models import EarningRule, LedgerEntry, LoyaltyAccount, LoyaltyProgram, Tier, TierChange
 from loyalty.services.earning import orders_earn
-from loyalty.services.ledger import points_earn
+from loyalty.services.ledger import ledger_post, points_earn
 from loyalty.services.preview import change_preview
 from loyalty.services.program import program_get
 from loyalty.services.refunds import order_refund_reverse
@@ -338,3 +338,74 @@ def test_every_order_earn_raises_the_bound_and_a_bonus_does_not(tiers):
     _earn(customer, "12.50", "b", timezone.now())
     assert _bound(account) == Decimal("49.50")
     assert qualifying_values(account_ids=[account.pk], program=program_get(), now=timezone.now())[account.pk] == Decimal("49.50")
+
+
+# --- when the bound is the figure (qualify_exact_since) -------------------------------------------
+
+
+def _exact_since(account):
+    account.refresh_from_db()
+    return account.qualify_exact_since
+
+
+def test_an_exact_bound_is_the_figure_and_an_inexact_one_is_read(tiers):
+    """The upgrade moves a member whose bound is exact on the bound, without their entries (a bound
+    that disagrees with the ledger, as nothing else writes it, shows which was used); the
+    same member with the bound not known exact is read, and the read makes it exact again."""
+    customer = CustomerFactory()
+    now = timezone.now()
+    _earn(customer, "120", "o", now)
+    account = LoyaltyAccount.objects.get(customer=customer)
+    assert (state(account)[0], _bound(account)) == ("Silver", 120)
+    assert _exact_since(account) <= now  # a new account's bound starts exact
+
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_bound=Decimal("600"))
+    assert tiers_upgrade(account_ids=[account.pk]) == 1  # on the bound: the ledger says 120
+    assert state(account)[0] == "Gold" and _bound(account) == 600
+
+    set_state(account, tiers["Silver"])
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_exact_since=None)
+    assert tiers_upgrade(account_ids=[account.pk]) == 0  # read: 120
+    assert state(account)[0] == "Silver" and _bound(account) == 120
+    assert _exact_since(account) == LedgerEntry.objects.get(account_id=account.pk).created_at
+
+
+def test_a_refund_and_the_window_passing_make_the_bound_inexact(tiers):
+    customer = CustomerFactory()
+    now = timezone.now()
+    order = _earn(customer, "300", "o", now - dt.timedelta(days=30))
+    account = LoyaltyAccount.objects.get(customer=customer)
+    assert _exact_since(account) is not None
+    # The window (12 months) passes the earn: no longer exact, whatever the column says.
+    LoyaltyAccount.objects.filter(pk=account.pk).update(tier=tiers["Bronze"])
+    later = now + dt.timedelta(days=400)
+    assert tiers_upgrade(account_ids=[account.pk], now=later) == 0
+    assert _bound(account) == 0 and _exact_since(account) == later  # nothing earned in that window
+    # Back to now: the bound is recomputed when not exact; a refund lowers the figure below it.
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_bound=None)
+    tiers_upgrade(account_ids=[account.pk], now=now)
+    assert state(account)[0] == "Silver" and _bound(account) == 300
+    order_refund_reverse(order_id=order.pk, refund_key="half", refunded_amount=Decimal("150"))
+    assert _exact_since(account) is None
+    set_state(account, tiers["Bronze"])
+    assert tiers_upgrade(account_ids=[account.pk], now=now) == 1  # read: 150 reaches Silver
+    # The bound stays what was earned (300), not exact while the reversal is in the window.
+    assert state(account)[0] == "Silver" and _bound(account) == 300 and _exact_since(account) is None
+
+
+def test_an_earn_older_than_the_exact_time_moves_it_back(tiers):
+    customer = CustomerFactory()
+    now = timezone.now()
+    _earn(customer, "50", "new", now)
+    account = LoyaltyAccount.objects.get(customer=customer)
+    since = _exact_since(account)
+    earlier = now - dt.timedelta(days=100)
+    _earn(customer, "20", "set-based", earlier)
+    assert _exact_since(account) == earlier
+    ledger_post(account_id=account.pk, kind=LedgerEntry.Kind.EARN, points=5, idempotency_key="single",
+                source=LedgerEntry.Source.ORDER, order_id=Order.objects.latest("pk").pk + 1000, base_amount=Decimal("5"),
+                now=earlier - dt.timedelta(days=1))
+    assert _exact_since(account) == earlier - dt.timedelta(days=1) < since
+    assert _bound(account) == 75
+    program_set(qualify_window_months=6)  # another window: not known exact until computed
+    assert _exact_since(account) is None and _bound(account) is None
