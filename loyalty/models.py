@@ -145,7 +145,12 @@ class LoyaltyAccount(models.Model):
     )
     balance = models.BigIntegerField(_("balance"), default=0)
     debt = models.BigIntegerField(_("points owed"), default=0)
-    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True)
+    # Not indexed: no query picks members by tier (a handful of values: the dashboard and the
+    # downgrade read every member), and an index on it made every tier change a non-HOT update, new
+    # entries in each of the table's indexes (a sixth of the earning's time with tiers).
+    tier = models.ForeignKey(
+        Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True, db_index=False
+    )
     tier_held_until = models.DateField(_("tier held until"), null=True, blank=True)
     downgrade_due_at = models.DateTimeField(_("downgrade due"), null=True, blank=True)
     # An upper bound of the member's qualifying figure, in the programme's unit (points or amount):

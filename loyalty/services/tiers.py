@@ -82,6 +82,16 @@ def _rank(tier: Tier | None, tiers: Sequence[Tier]) -> int:
     return -1 if tier is None else [t.pk for t in tiers].index(tier.pk)
 
 
+# Given a member's current tier `cur` and the tier their figure reaches `up` (both joined rows of
+# loyalty_tier, NULL for none): they move up at once, and a pending downgrade (`due`) is cleared
+# when they move up or reach their tier again. Shared by tiers_upgrade and the earning's statement.
+MOVES_UP = "(up.id IS NOT NULL AND (cur.id IS NULL OR up.threshold > cur.threshold))"
+
+
+def clears_downgrade(due: str) -> str:
+    return f"({MOVES_UP} OR ({due} IS NOT NULL AND (cur.id IS NULL OR up.threshold >= cur.threshold)))"
+
+
 def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None = None, now=None) -> int:
     """Move the accounts that now qualify for a higher tier up at once; clears a pending downgrade
     of those that qualify for their tier again. How many moved up.
@@ -158,10 +168,8 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     # row per candidate: moves up (upgrade = 1), has a pending downgrade to clear (clear = 1), or
     # neither (a read figure then only resets the bound).
     plan = f"""SELECT f.account_id, f.tier_id AS from_tier_id, up.id AS to_tier_id, f.exact, f.earned, f.exact_since,
-            CASE WHEN up.id IS NOT NULL AND (cur.id IS NULL OR up.threshold > cur.threshold) THEN 1 ELSE 0 END AS upgrade,
-            CASE WHEN (up.id IS NOT NULL AND (cur.id IS NULL OR up.threshold > cur.threshold))
-                   OR (f.downgrade_due_at IS NOT NULL AND (cur.id IS NULL OR up.threshold >= cur.threshold))
-                 THEN 1 ELSE 0 END AS clear
+            CASE WHEN {MOVES_UP} THEN 1 ELSE 0 END AS upgrade,
+            CASE WHEN {clears_downgrade("f.downgrade_due_at")} THEN 1 ELSE 0 END AS clear
         FROM ({figures}) f
         LEFT JOIN loyalty_tier cur ON cur.id = f.tier_id
         LEFT JOIN loyalty_tier up ON up.id = (

@@ -20,7 +20,7 @@ from loyalty.services.ledger import ledger_post, points_earn
 from loyalty.services.preview import change_preview
 from loyalty.services.program import program_get
 from loyalty.services.refunds import order_refund_reverse
-from loyalty.services.tiers import qualifying_values, tiers_downgrade, tiers_upgrade
+from loyalty.services.tiers import qualifying_values, tier_for, tiers_downgrade, tiers_upgrade
 from tests.factories import CustomerFactory
 from tests.loyalty.helpers import program_set
 from tests.loyalty.reference import reference_change_preview, reference_tiers_downgrade, reference_tiers_upgrade
@@ -409,3 +409,53 @@ def test_an_earn_older_than_the_exact_time_moves_it_back(tiers):
     assert _bound(account) == 75
     program_set(qualify_window_months=6)  # another window: not known exact until computed
     assert _exact_since(account) is None and _bound(account) is None
+
+
+def test_the_earnings_upgrades_match_the_in_memory_evaluation(tiers):
+    """Members in every state (no tier to Platinum, a pending downgrade or none, exact bounds, stale
+    ones from old earns and refunds, unknown ones) earn another order each: after orders_earn (on
+    PostgreSQL, the exact ones move in the earning's own statement; the others, and SQLite, through
+    tiers_upgrade), each member's tier and pending downgrade are what the in-memory evaluation
+    makes of their figure read from the ledger, and each move up is one TierChange."""
+    rng = random.Random(7)
+    now = timezone.now()
+    customers = [CustomerFactory() for _ in range(80)]
+    for index, customer in enumerate(customers):
+        for step in range(rng.randint(0, 3)):
+            when = rng.choice([now - dt.timedelta(days=400), now - dt.timedelta(days=20)])
+            order = _earn(customer, rng.choice(["40", "90", "300", "1500"]), f"S{index}-{step}", when)
+            if rng.random() < 0.25:
+                order_refund_reverse(order_id=order.pk, refund_key=f"r{index}-{step}")
+    accounts = {a.customer_id: a for a in LoyaltyAccount.objects.filter(customer__in=customers)}
+    for account in accounts.values():
+        set_state(account, rng.choice([None, *tiers.values()]), due=rng.choice([None, now - dt.timedelta(days=3)]))
+    LoyaltyAccount.objects.filter(pk__in=[a.pk for a in list(accounts.values())[::5]]).update(qualify_bound=None)
+    TierChange.objects.all().delete()
+    before = {pk: (tier, due) for pk, tier, due in LoyaltyAccount.objects.values_list("pk", "tier_id", "downgrade_due_at")}
+    orders = Order.objects.bulk_create(
+        Order(external_id=f"N{c.pk}", customer=c, ordered_at=now, amount=Decimal(rng.choice(["5", "60", "450", "1900"])),
+              currency="USD", status="paid")
+        for c in customers
+    )
+
+    orders_earn(order_ids=[o.pk for o in orders], now=now)
+
+    ranked = sorted(tiers.values(), key=lambda t: t.threshold)
+    rank = {None: -1, **{t.pk: i for i, t in enumerate(ranked)}}
+    ids = list(LoyaltyAccount.objects.filter(customer__in=customers).values_list("pk", flat=True))
+    figures = qualifying_values(account_ids=ids, program=program_get(), now=now)
+    expected, moves = {}, set()
+    for pk in ids:
+        tier, due = before.get(pk, (None, None))  # new members: enrolled by this earning
+        reached = tier_for(figures.get(pk, Decimal(0)), ranked)
+        reached = reached.pk if reached else None
+        if rank[reached] > rank[tier]:
+            expected[pk] = (reached, None)
+            moves.add((pk, tier, reached))
+        else:
+            expected[pk] = (tier, None if due and rank[reached] >= rank[tier] else due)
+    after = {pk: (tier, due) for pk, tier, due in LoyaltyAccount.objects.filter(pk__in=ids).values_list(
+        "pk", "tier_id", "downgrade_due_at")}
+    assert after == expected
+    assert set(TierChange.objects.values_list("account_id", "from_tier_id", "to_tier_id")) == moves
+    assert TierChange.objects.count() == len(moves) > 10
