@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -70,7 +71,7 @@ class LoyaltyProgram(models.Model):
         super().save(*args, **kwargs)
         if before and before != {"qualify_by": self.qualify_by, "qualify_window_months": self.qualify_window_months}:
             # The members' bounds were in the old unit or window: unknown until each is checked again.
-            LoyaltyAccount.objects.update(qualify_bound=None)
+            LoyaltyAccount.objects.update(qualify_bound=None, qualify_exact_since=None)
 
 
 class Tier(models.Model):
@@ -144,7 +145,12 @@ class LoyaltyAccount(models.Model):
     )
     balance = models.BigIntegerField(_("balance"), default=0)
     debt = models.BigIntegerField(_("points owed"), default=0)
-    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True)
+    # Not indexed: no query picks members by tier (a handful of values: the dashboard and the
+    # downgrade read every member), and an index on it made every tier change a non-HOT update, new
+    # entries in each of the table's indexes (a sixth of the earning's time with tiers).
+    tier = models.ForeignKey(
+        Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True, db_index=False
+    )
     tier_held_until = models.DateField(_("tier held until"), null=True, blank=True)
     downgrade_due_at = models.DateTimeField(_("downgrade due"), null=True, blank=True)
     # An upper bound of the member's qualifying figure, in the programme's unit (points or amount):
@@ -156,6 +162,13 @@ class LoyaltyAccount(models.Model):
     qualify_bound = models.DecimalField(
         _("qualifying figure bound"), max_digits=20, decimal_places=2, null=True, blank=True, db_default=Decimal("0"),
         editable=False,
+    )
+    # While the window still holds every earn the bound counts, the bound IS the figure: each of those
+    # earns was made at or after this time, and no reversal has lowered the figure since the bound was
+    # last computed (a refund sets NULL). The upgrade then takes the bound as the figure and reads no
+    # entry: most members moving up after an earning batch. NULL: not known to be exact.
+    qualify_exact_since = models.DateTimeField(
+        _("qualifying figure exact since"), null=True, blank=True, db_default=Now(), editable=False
     )
     created_at = models.DateTimeField(_("enrolled"), auto_now_add=True)
 

@@ -6,7 +6,9 @@ CONFLICT DO NOTHING), lock their accounts in id order, append one earn entry per
 earned yet (INSERT ... SELECT; the lock and the unique index of orders' earns, one per order,
 make a repeat a no-op; an order's earn has no idempotency key, see loyalty.models.LedgerEntry),
 update the balances (one UPDATE ... FROM) and open the lots (INSERT ... SELECT). The entries keep
-the rate and amount they were earned at, for refunds. Then tier upgrades for the accounts touched.
+the rate and amount they were earned at, for refunds. With tiers, the members whose qualifying
+bound is exact move up in the balances' UPDATE itself (PostgreSQL); the others go through
+tiers_upgrade, which reads their figures (and every member on SQLite).
 
 The same SQL runs on PostgreSQL and SQLite (>= 3.35: UPDATE ... FROM, window functions)."""
 
@@ -19,9 +21,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.planner import jit_off, statistics_refresh
-from loyalty.models import Tier
-from loyalty.services.program import lot_available_at, lot_expiry, program_get
-from loyalty.services.tiers import tiers_upgrade
+from loyalty.models import Tier, TierChange
+from loyalty.services.program import _add_months, lot_available_at, lot_expiry, program_get
+from loyalty.services.tiers import MOVES_UP, clears_downgrade, tiers_upgrade
 
 BATCH_SIZE = 25_000
 EARNING_TABLES = ("loyalty_loyaltyaccount", "loyalty_ledgerentry", "loyalty_pointlot")
@@ -61,8 +63,11 @@ UPDATE_BALANCES = """UPDATE loyalty_loyaltyaccount
     FROM ({totals}) s WHERE loyalty_loyaltyaccount.id = s.account_id"""
 
 # Order earns raise the qualifying figure: the bound of it rises by as much in the same UPDATE
-# (`totals` then has a column `qualify`: the points, or the amount, by the programme's unit).
-BOUND_RAISE = ",\n        qualify_bound = qualify_bound + s.qualify"
+# (`totals` then has a column `qualify`: the points, or the amount, by the programme's unit), and
+# the bound stays exact only if these earns are no older than its oldest (the %s: their time).
+BOUND_RAISE = """,
+        qualify_bound = qualify_bound + s.qualify,
+        qualify_exact_since = CASE WHEN qualify_exact_since > %s THEN %s ELSE qualify_exact_since END"""
 
 # A lot holds what its entry left above zero: the part that repaid debt is not spendable.
 INSERT_LOTS = """INSERT INTO loyalty_pointlot (account_id, entry_id, points, remaining, available_at, expires_at)
@@ -72,6 +77,38 @@ INSERT_LOTS = """INSERT INTO loyalty_pointlot (account_id, entry_id, points, rem
 
 
 ENTRY_TOTALS = "SELECT account_id, SUM(points) AS total FROM entry GROUP BY account_id"
+
+# With tiers (PostgreSQL's one statement): each member's tier after the earns, where their bound is
+# exact (see LoyaltyAccount.qualify_exact_since): the figure is then the bound plus these earns. The
+# accounts are locked, so `a` is their row as the UPDATE finds it.
+TIERS_SET = """,
+        tier_id = CASE WHEN s.upgrade = 1 THEN s.to_tier_id ELSE loyalty_loyaltyaccount.tier_id END,
+        downgrade_due_at = CASE WHEN s.clear = 1 THEN NULL ELSE loyalty_loyaltyaccount.downgrade_due_at END"""
+
+INSERT_UPGRADES = """INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, staff_id, created_at)
+    SELECT id, from_tier_id, to_tier_id, %s, NULL, %s FROM account WHERE upgrade = 1 ORDER BY id"""
+
+
+def _totals_with_tiers(totals: str, *, program, now) -> tuple[str, list]:
+    """`totals` (account_id, total, qualify) with, per account: its tier now (from_tier_id), the tier
+    its figure reaches (to_tier_id), whether its bound is exact, and whether it moves up or has its
+    pending downgrade cleared (only when exact)."""
+    window_start = _dt(_add_months(now, -program.qualify_window_months))
+    return (
+        f"""SELECT x.account_id, x.total, x.qualify, x.exact, x.from_tier_id, up.id AS to_tier_id,
+                   CASE WHEN x.exact = 1 AND {MOVES_UP} THEN 1 ELSE 0 END AS upgrade,
+                   CASE WHEN x.exact = 1 AND {clears_downgrade("x.due")} THEN 1 ELSE 0 END AS clear
+            FROM (
+                SELECT t.account_id, t.total, t.qualify, a.tier_id AS from_tier_id, a.downgrade_due_at AS due,
+                       a.qualify_bound + t.qualify AS figure,
+                       CASE WHEN a.qualify_exact_since >= %s AND a.qualify_bound IS NOT NULL THEN 1 ELSE 0 END AS exact
+                FROM ({totals}) t JOIN loyalty_loyaltyaccount a ON a.id = t.account_id
+            ) x
+            LEFT JOIN loyalty_tier cur ON cur.id = x.from_tier_id
+            LEFT JOIN loyalty_tier up ON up.id = (
+                SELECT t.id FROM loyalty_tier t WHERE t.threshold <= x.figure ORDER BY t.threshold DESC LIMIT 1)""",
+        [window_start],
+    )
 
 
 def _qualify_column(program) -> str:
@@ -132,10 +169,10 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         jit_off(cursor)
         cursor.execute(
-            f"""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at)
-                SELECT DISTINCT o.customer_id, 0, 0, %s FROM customers_order o WHERE {in_orders} AND o.status = 'paid'
+            f"""INSERT INTO loyalty_loyaltyaccount (customer_id, balance, debt, created_at, qualify_exact_since)
+                SELECT DISTINCT o.customer_id, 0, 0, %s, %s FROM customers_order o WHERE {in_orders} AND o.status = 'paid'
                 ON CONFLICT (customer_id) DO NOTHING""",
-            [_dt(now), *order_params],
+            [_dt(now), _dt(now), *order_params],
         )
         if connection.vendor == "postgresql":
             # Counted in the server: the ids are not needed here, only the locks.
@@ -150,16 +187,25 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
         touched = None
         if connection.vendor == "postgresql":
             totals = f"SELECT account_id, SUM(points) AS total, SUM({qualify}) AS qualify FROM entry GROUP BY account_id"
-            # One statement: the entries, then the balances and the lots from what it RETURNed; with
-            # tiers, the accounts it updated too (for the upgrade, no query to find them again).
+            bound, bound_params, upgrade, upgrade_params = BOUND_RAISE, [_dt(now), _dt(now)], "", []
+            if tiers:
+                # The members whose bound is exact move up in the same UPDATE (no second write of
+                # their rows); the others are returned for tiers_upgrade, which reads their figures.
+                totals, totals_params = _totals_with_tiers(totals, program=program, now=now)
+                bound, bound_params = bound + TIERS_SET, [*bound_params, *totals_params]
+                upgrade = f""", change AS ({INSERT_UPGRADES} RETURNING 1)"""
+                upgrade_params = [TierChange.Reason.UPGRADE.value, _dt(now)]
+            # One statement: the entries, then the balances (and tiers) and the lots from what it
+            # RETURNed.
             cursor.execute(
                 f"""WITH entry AS ({INSERT_ENTRIES} {select_new}
                         RETURNING id, account_id, points, balance_after{", base_amount" if qualify != "points" else ""}),
-                    account AS ({UPDATE_BALANCES.format(totals=totals, bound=BOUND_RAISE)}
-                        RETURNING loyalty_loyaltyaccount.id),
-                    lot AS ({INSERT_LOTS} FROM entry e RETURNING 1)
-                    SELECT (SELECT COUNT(*) FROM lot), {"ARRAY(SELECT id FROM account)" if tiers else "NULL"}""",
-                [*select_params, *lot_params],
+                    account AS ({UPDATE_BALANCES.format(totals=totals, bound=bound)}
+                        RETURNING loyalty_loyaltyaccount.id{", s.*" if tiers else ""}),
+                    lot AS ({INSERT_LOTS} FROM entry e RETURNING 1){upgrade}
+                    SELECT (SELECT COUNT(*) FROM lot),
+                           {"ARRAY(SELECT id FROM account WHERE exact = 0)" if tiers else "NULL"}""",
+                [*select_params, *bound_params, *lot_params, *upgrade_params],
             )
             written, touched = cursor.fetchone()
         else:
@@ -172,10 +218,10 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                             {new_entries} GROUP BY e.account_id""",
                         bound=BOUND_RAISE,
                     ),
-                    entry_params,
+                    [_dt(now), _dt(now), *entry_params],
                 )
                 cursor.execute(f"{INSERT_LOTS} {new_entries}", [*lot_params, *entry_params])
-        if written and tiers:
+        if written and tiers and touched != []:
             if touched is None:
                 cursor.execute(
                     f"SELECT DISTINCT e.account_id FROM loyalty_ledgerentry e WHERE {in_entries} AND e.kind = 'earn'",

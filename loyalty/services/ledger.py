@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -260,7 +260,13 @@ def ledger_post(
             if kind == LedgerEntry.Kind.EARN and order_id is not None:
                 # An order's earn raises the qualifying figure: its bound rises as much (tiers_upgrade).
                 raised = points if program.qualify_by == LoyaltyProgram.QualifyBy.POINTS else base_amount or 0
-                bound = {"qualify_bound": F("qualify_bound") + raised}
+                bound = {
+                    "qualify_bound": F("qualify_bound") + raised,
+                    # Still exact if this earn is no older than the oldest the bound counts.
+                    "qualify_exact_since": Case(
+                        When(qualify_exact_since__gt=now, then=Value(now)), default=F("qualify_exact_since")
+                    ),
+                }
             LoyaltyAccount.objects.filter(pk=account_id).update(balance=balance, debt=debt, **bound)
         if on_created is not None:
             on_created(entry)

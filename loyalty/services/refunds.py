@@ -47,6 +47,8 @@ def order_refund_reverse(*, order_id: int, refund_key: str, refunded_amount: Dec
             )
         )
         lock_rows(LoyaltyAccount.objects.filter(pk__in=account_ids))
+        # A reversal lowers the qualifying figure below its bound: no longer exact (tiers_upgrade).
+        LoyaltyAccount.objects.filter(pk__in=account_ids).update(qualify_exact_since=None)
         return _reverse(order_id=order_id, refund_key=refund_key, refunded_amount=refunded_amount, program=program)
 
 

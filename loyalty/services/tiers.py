@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -82,19 +82,30 @@ def _rank(tier: Tier | None, tiers: Sequence[Tier]) -> int:
     return -1 if tier is None else [t.pk for t in tiers].index(tier.pk)
 
 
+# Given a member's current tier `cur` and the tier their figure reaches `up` (both joined rows of
+# loyalty_tier, NULL for none): they move up at once, and a pending downgrade (`due`) is cleared
+# when they move up or reach their tier again. Shared by tiers_upgrade and the earning's statement.
+MOVES_UP = "(up.id IS NOT NULL AND (cur.id IS NULL OR up.threshold > cur.threshold))"
+
+
+def clears_downgrade(due: str) -> str:
+    return f"({MOVES_UP} OR ({due} IS NOT NULL AND (cur.id IS NULL OR up.threshold >= cur.threshold)))"
+
+
 def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None = None, now=None) -> int:
     """Move the accounts that now qualify for a higher tier up at once; clears a pending downgrade
     of those that qualify for their tier again. How many moved up.
 
     Set-based, as the earning that calls it after each batch: one statement on PostgreSQL (the plan
-    of each account, its tier change and its update; after a SET LOCAL jit = off), two on SQLite,
-    whatever the accounts. Members in the top tier without a pending downgrade cannot change and are
-    not aggregated, nor are those whose qualify_bound (an upper bound of their figure, see
-    LoyaltyAccount) is below the next threshold above their tier: most of a batch's members, whose
-    figure is then not read from the ledger; the bound of each member whose figure is computed is
-    reset to what they earned in the window. (Building a model per account and bulk_update's CASE of
-    one branch per account took minutes for a batch of 25,000 newly upgraded members: the CASE is
-    evaluated branch by branch for every row.)"""
+    of each account, its tier change and its update), two on SQLite, whatever the accounts. Members
+    in the top tier without a pending downgrade cannot change and are not looked at, nor are those
+    whose qualify_bound (an upper bound of their figure, see LoyaltyAccount) is below the next
+    threshold above their tier: most of a batch's members. Of the rest, those whose bound is exact
+    (qualify_exact_since within the window) move on their bound; only the others' figures are read
+    from the ledger, and their bound and exactness are reset from what was read. Only the accounts
+    that change are written. (Building a model per account and bulk_update's CASE of one branch per
+    account took minutes for a batch of 25,000 newly upgraded members: the CASE is evaluated branch
+    by branch for every row.)"""
     tiers = list(Tier.objects.order_by("threshold").values_list("pk", flat=True))
     if not tiers or not account_ids:
         return 0
@@ -117,36 +128,52 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
                 SELECT MIN(t.threshold) FROM loyalty_tier t
                 WHERE a.tier_id IS NULL OR t.threshold > (SELECT c.threshold FROM loyalty_tier c WHERE c.id = a.tier_id)))))"""
     candidate_params = [*id_params, tiers[-1]]
-    # Each candidate's figure by a subquery per account (its entries through the account's index):
-    # a batch's few thousand members, never the whole ledger (a join of the aggregate read all of it
-    # for every batch, slower as the ledger grows). `earned`: their bound's new value.
+    exact = "(a.qualify_exact_since IS NOT NULL AND a.qualify_exact_since >= %s AND a.qualify_bound IS NOT NULL)"
+    exact_params = [ops.adapt_datetimefield_value(_add_months(now, -program.qualify_window_months))]
+    # The other candidates' figures by a subquery per account (its entries through the account's
+    # index): never the whole ledger (a join of the aggregate read all of it for every batch).
+    # `earned`: their bound's new value; `oldest`: the oldest earn it counts.
     window = qualifying_queryset(program=program, now=now).filter(account_id=OuterRef("pk"))
-    qualifying, params = (
-        LoyaltyAccount.objects.filter(pk__in=RawSQL(candidates, candidate_params))
+    earned = Q(kind=LedgerEntry.Kind.EARN)
+    read, read_params = (
+        LoyaltyAccount.objects.filter(
+            pk__in=RawSQL(f"{candidates} AND NOT {exact}", [*candidate_params, *exact_params])
+        )
         .annotate(
             account_id=F("pk"),
             value=Subquery(window.values("value")),
             earned=Subquery(window.annotate(earned=_earned_in_window(program=program)).values("earned")),
+            oldest=Subquery(window.annotate(oldest=Min("created_at", filter=earned)).values("oldest")),
         )
-        .values("account_id", "value", "earned")
+        .values("account_id", "value", "earned", "oldest")
         .order_by()
         .query.sql_with_params()
     )
+    # Each candidate's figure (`value`), what its bound becomes (`earned`) and since when that is
+    # exact (when no reversal in the window lowers the figure below it; NULL otherwise).
+    figures = f"""SELECT a.id AS account_id, a.tier_id, a.downgrade_due_at,
+            CASE WHEN {exact} THEN 1 ELSE 0 END AS exact,
+            CASE WHEN {exact} THEN a.qualify_bound ELSE COALESCE(q.value, 0) END AS value,
+            CASE WHEN {exact} THEN a.qualify_bound ELSE COALESCE(q.earned, 0) END AS earned,
+            CASE WHEN {exact} THEN a.qualify_exact_since
+                 WHEN COALESCE(q.value, 0) = COALESCE(q.earned, 0) THEN COALESCE(q.oldest, %s) END AS exact_since
+        FROM loyalty_loyaltyaccount a
+        LEFT JOIN ({read}) q ON q.account_id = a.id
+        WHERE a.id IN ({candidates})"""
+    figure_params = [
+        *exact_params, *exact_params, *exact_params, *exact_params, ops.adapt_datetimefield_value(now),
+        *read_params, *candidate_params,
+    ]
     # The tier earned (`up`: the highest threshold the figure reaches) against the current one; a
     # row per candidate: moves up (upgrade = 1), has a pending downgrade to clear (clear = 1), or
-    # neither (only their bound is reset to what they earned in the window).
-    plan = f"""SELECT a.id AS account_id, a.tier_id AS from_tier_id, up.id AS to_tier_id, COALESCE(q.earned, 0) AS earned,
-            CASE WHEN up.id IS NOT NULL AND (cur.id IS NULL OR up.threshold > cur.threshold) THEN 1 ELSE 0 END AS upgrade,
-            CASE WHEN (up.id IS NOT NULL AND (cur.id IS NULL OR up.threshold > cur.threshold))
-                   OR (a.downgrade_due_at IS NOT NULL AND (cur.id IS NULL OR up.threshold >= cur.threshold))
-                 THEN 1 ELSE 0 END AS clear
-        FROM loyalty_loyaltyaccount a
-        LEFT JOIN loyalty_tier cur ON cur.id = a.tier_id
-        LEFT JOIN ({qualifying}) q ON q.account_id = a.id
+    # neither (a read figure then only resets the bound).
+    plan = f"""SELECT f.account_id, f.tier_id AS from_tier_id, up.id AS to_tier_id, f.exact, f.earned, f.exact_since,
+            CASE WHEN {MOVES_UP} THEN 1 ELSE 0 END AS upgrade,
+            CASE WHEN {clears_downgrade("f.downgrade_due_at")} THEN 1 ELSE 0 END AS clear
+        FROM ({figures}) f
+        LEFT JOIN loyalty_tier cur ON cur.id = f.tier_id
         LEFT JOIN loyalty_tier up ON up.id = (
-            SELECT t.id FROM loyalty_tier t WHERE t.threshold <= COALESCE(q.value, 0) ORDER BY t.threshold DESC LIMIT 1)
-        WHERE a.id IN ({candidates})"""
-    plan_params = [*params, *candidate_params]
+            SELECT t.id FROM loyalty_tier t WHERE t.threshold <= f.value ORDER BY t.threshold DESC LIMIT 1)"""
     insert_changes = """INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, staff_id, created_at)
         SELECT p.account_id, p.from_tier_id, p.to_tier_id, %s, NULL, %s FROM {plan} p WHERE p.upgrade = 1
         ORDER BY p.account_id"""
@@ -154,8 +181,8 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     update_accounts = """UPDATE loyalty_loyaltyaccount
         SET tier_id = CASE WHEN p.upgrade = 1 THEN p.to_tier_id ELSE loyalty_loyaltyaccount.tier_id END,
             downgrade_due_at = CASE WHEN p.clear = 1 THEN NULL ELSE loyalty_loyaltyaccount.downgrade_due_at END,
-            qualify_bound = p.earned
-        FROM {plan} p WHERE p.account_id = loyalty_loyaltyaccount.id"""
+            qualify_bound = p.earned, qualify_exact_since = p.exact_since
+        FROM {plan} p WHERE p.account_id = loyalty_loyaltyaccount.id AND (p.upgrade = 1 OR p.clear = 1 OR p.exact = 0)"""
     with transaction.atomic(), connection.cursor() as cursor:
         jit_off(cursor)  # EXPLAIN ANALYZE at 25,000 members: JIT took 615 ms of 685
         if postgres:
@@ -164,13 +191,13 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
                     change AS ({insert_changes.format(plan="plan")} RETURNING 1),
                     account AS ({update_accounts.format(plan="plan")} RETURNING 1)
                     SELECT COUNT(*) FROM change""",
-                [*plan_params, *change_params],
+                [*figure_params, *change_params],
             )
             return cursor.fetchone()[0]
         # SQLite (tests and development): no writing WITH; the plan twice, the tiers unchanged between.
-        cursor.execute(insert_changes.format(plan=f"({plan})"), [*change_params, *plan_params])
+        cursor.execute(insert_changes.format(plan=f"({plan})"), [*change_params, *figure_params])
         moved = cursor.rowcount
-        cursor.execute(update_accounts.format(plan=f"({plan})"), plan_params)
+        cursor.execute(update_accounts.format(plan=f"({plan})"), figure_params)
         return moved
 
 

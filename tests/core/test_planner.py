@@ -23,12 +23,16 @@ def _fill(rows: int) -> None:
         cursor.execute("SELECT pg_stat_force_next_flush()")  # the counters are otherwise sent later
 
 
+def _analyzed_empty_then_filled(rows: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {TABLE}")
+    _fill(rows)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_table_filled_since_it_was_analyzed_empty_is_analyzed_again():
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {TABLE}")
-    _fill(300)
+    _analyzed_empty_then_filled(300)
     assert statistics_refresh(TABLE, stale_after_rows=100) == [TABLE]
     assert _estimated_rows() == 300
     # Up to date now, and a few more rows than it held are not "stale".
@@ -41,9 +45,7 @@ def test_a_table_filled_since_it_was_analyzed_empty_is_analyzed_again():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_below_the_row_threshold_nothing_is_analyzed():
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {TABLE}")
-    _fill(300)
+    _analyzed_empty_then_filled(300)
     assert statistics_refresh(TABLE) == []  # 300 changed rows < STALE_AFTER_ROWS
     assert _estimated_rows() == 0
 

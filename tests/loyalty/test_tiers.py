@@ -16,11 +16,11 @@ from core.transactions import rolled_back
 from customers.models import Order
 from loyalty.models import EarningRule, LedgerEntry, LoyaltyAccount, LoyaltyProgram, Tier, TierChange
 from loyalty.services.earning import orders_earn
-from loyalty.services.ledger import points_earn
+from loyalty.services.ledger import ledger_post, points_earn
 from loyalty.services.preview import change_preview
 from loyalty.services.program import program_get
 from loyalty.services.refunds import order_refund_reverse
-from loyalty.services.tiers import qualifying_values, tiers_downgrade, tiers_upgrade
+from loyalty.services.tiers import qualifying_values, tier_for, tiers_downgrade, tiers_upgrade
 from tests.factories import CustomerFactory
 from tests.loyalty.helpers import program_set
 from tests.loyalty.reference import reference_change_preview, reference_tiers_downgrade, reference_tiers_upgrade
@@ -338,3 +338,124 @@ def test_every_order_earn_raises_the_bound_and_a_bonus_does_not(tiers):
     _earn(customer, "12.50", "b", timezone.now())
     assert _bound(account) == Decimal("49.50")
     assert qualifying_values(account_ids=[account.pk], program=program_get(), now=timezone.now())[account.pk] == Decimal("49.50")
+
+
+# --- when the bound is the figure (qualify_exact_since) -------------------------------------------
+
+
+def _exact_since(account):
+    account.refresh_from_db()
+    return account.qualify_exact_since
+
+
+def test_an_exact_bound_is_the_figure_and_an_inexact_one_is_read(tiers):
+    """The upgrade moves a member whose bound is exact on the bound, without their entries (a bound
+    that disagrees with the ledger, as nothing else writes it, shows which was used); the
+    same member with the bound not known exact is read, and the read makes it exact again."""
+    customer = CustomerFactory()
+    now = timezone.now()
+    _earn(customer, "120", "o", now)
+    account = LoyaltyAccount.objects.get(customer=customer)
+    assert (state(account)[0], _bound(account)) == ("Silver", 120)
+    assert _exact_since(account) <= now  # a new account's bound starts exact
+
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_bound=Decimal("600"))
+    assert tiers_upgrade(account_ids=[account.pk]) == 1  # on the bound: the ledger says 120
+    assert state(account)[0] == "Gold" and _bound(account) == 600
+
+    set_state(account, tiers["Silver"])
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_exact_since=None)
+    assert tiers_upgrade(account_ids=[account.pk]) == 0  # read: 120
+    assert state(account)[0] == "Silver" and _bound(account) == 120
+    assert _exact_since(account) == LedgerEntry.objects.get(account_id=account.pk).created_at
+
+
+def test_a_refund_and_the_window_passing_make_the_bound_inexact(tiers):
+    customer = CustomerFactory()
+    now = timezone.now()
+    order = _earn(customer, "300", "o", now - dt.timedelta(days=30))
+    account = LoyaltyAccount.objects.get(customer=customer)
+    assert _exact_since(account) is not None
+    # The window (12 months) passes the earn: no longer exact, whatever the column says.
+    LoyaltyAccount.objects.filter(pk=account.pk).update(tier=tiers["Bronze"])
+    later = now + dt.timedelta(days=400)
+    assert tiers_upgrade(account_ids=[account.pk], now=later) == 0
+    assert _bound(account) == 0 and _exact_since(account) == later  # nothing earned in that window
+    # Back to now: the bound is recomputed when not exact; a refund lowers the figure below it.
+    LoyaltyAccount.objects.filter(pk=account.pk).update(qualify_bound=None)
+    tiers_upgrade(account_ids=[account.pk], now=now)
+    assert state(account)[0] == "Silver" and _bound(account) == 300
+    order_refund_reverse(order_id=order.pk, refund_key="half", refunded_amount=Decimal("150"))
+    assert _exact_since(account) is None
+    set_state(account, tiers["Bronze"])
+    assert tiers_upgrade(account_ids=[account.pk], now=now) == 1  # read: 150 reaches Silver
+    # The bound stays what was earned (300), not exact while the reversal is in the window.
+    assert state(account)[0] == "Silver" and _bound(account) == 300 and _exact_since(account) is None
+
+
+def test_an_earn_older_than_the_exact_time_moves_it_back(tiers):
+    customer = CustomerFactory()
+    now = timezone.now()
+    _earn(customer, "50", "new", now)
+    account = LoyaltyAccount.objects.get(customer=customer)
+    since = _exact_since(account)
+    earlier = now - dt.timedelta(days=100)
+    _earn(customer, "20", "set-based", earlier)
+    assert _exact_since(account) == earlier
+    ledger_post(account_id=account.pk, kind=LedgerEntry.Kind.EARN, points=5, idempotency_key="single",
+                source=LedgerEntry.Source.ORDER, order_id=Order.objects.latest("pk").pk + 1000, base_amount=Decimal("5"),
+                now=earlier - dt.timedelta(days=1))
+    assert _exact_since(account) == earlier - dt.timedelta(days=1) < since
+    assert _bound(account) == 75
+    program_set(qualify_window_months=6)  # another window: not known exact until computed
+    assert _exact_since(account) is None and _bound(account) is None
+
+
+def test_the_earnings_upgrades_match_the_in_memory_evaluation(tiers):
+    """Members in every state (no tier to Platinum, a pending downgrade or none, exact bounds, stale
+    ones from old earns and refunds, unknown ones) earn another order each: after orders_earn (on
+    PostgreSQL, the exact ones move in the earning's own statement; the others, and SQLite, through
+    tiers_upgrade), each member's tier and pending downgrade are what the in-memory evaluation
+    makes of their figure read from the ledger, and each move up is one TierChange."""
+    rng = random.Random(7)
+    now = timezone.now()
+    customers = [CustomerFactory() for _ in range(80)]
+    for index, customer in enumerate(customers):
+        for step in range(rng.randint(0, 3)):
+            when = rng.choice([now - dt.timedelta(days=400), now - dt.timedelta(days=20)])
+            order = _earn(customer, rng.choice(["40", "90", "300", "1500"]), f"S{index}-{step}", when)
+            if rng.random() < 0.25:
+                order_refund_reverse(order_id=order.pk, refund_key=f"r{index}-{step}")
+    accounts = {a.customer_id: a for a in LoyaltyAccount.objects.filter(customer__in=customers)}
+    for account in accounts.values():
+        set_state(account, rng.choice([None, *tiers.values()]), due=rng.choice([None, now - dt.timedelta(days=3)]))
+    LoyaltyAccount.objects.filter(pk__in=[a.pk for a in list(accounts.values())[::5]]).update(qualify_bound=None)
+    TierChange.objects.all().delete()
+    before = {pk: (tier, due) for pk, tier, due in LoyaltyAccount.objects.values_list("pk", "tier_id", "downgrade_due_at")}
+    orders = Order.objects.bulk_create(
+        Order(external_id=f"N{c.pk}", customer=c, ordered_at=now, amount=Decimal(rng.choice(["5", "60", "450", "1900"])),
+              currency="USD", status="paid")
+        for c in customers
+    )
+
+    orders_earn(order_ids=[o.pk for o in orders], now=now)
+
+    ranked = sorted(tiers.values(), key=lambda t: t.threshold)
+    rank = {None: -1, **{t.pk: i for i, t in enumerate(ranked)}}
+    ids = list(LoyaltyAccount.objects.filter(customer__in=customers).values_list("pk", flat=True))
+    figures = qualifying_values(account_ids=ids, program=program_get(), now=now)
+    expected, moves = {}, set()
+    for pk in ids:
+        tier, due = before.get(pk, (None, None))  # new members: enrolled by this earning
+        reached = tier_for(figures.get(pk, Decimal(0)), ranked)
+        reached = reached.pk if reached else None
+        if rank[reached] > rank[tier]:
+            expected[pk] = (reached, None)
+            moves.add((pk, tier, reached))
+        else:
+            expected[pk] = (tier, None if due and rank[reached] >= rank[tier] else due)
+    after = {pk: (tier, due) for pk, tier, due in LoyaltyAccount.objects.filter(pk__in=ids).values_list(
+        "pk", "tier_id", "downgrade_due_at")}
+    assert after == expected
+    assert set(TierChange.objects.values_list("account_id", "from_tier_id", "to_tier_id")) == moves
+    assert TierChange.objects.count() == len(moves) > 10
