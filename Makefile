@@ -22,6 +22,8 @@ run: $(VENV)/.installed
 	$(PY) manage.py evaluate_lifecycle
 	@# Celery beat runs the scheduled jobs (loyalty's order feed, outbox delivery, the hourly lifecycle
 	@# evaluation...) beside the server; without a broker each job runs in a thread of the beat process.
+	@echo "E-mail the app sends goes to files in dev-email/ (one per delivery batch; unless EMAIL_URL is set),"
+	@echo "not to this terminal; the staff Outbox page and each customer's send log list every message."
 	$(VENV)/bin/celery -A config beat -l warning & beat=$$!; \
 	trap 'kill $$beat 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST)
@@ -41,4 +43,4 @@ messages: $(VENV)/.installed
 	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 staticfiles dev-email

@@ -1,8 +1,9 @@
 """Settings for Lifecycle CRM, read from the environment (see README, "Configuration").
 
 With nothing set, the app runs on an embedded default: SQLite, Celery tasks run in a background
-thread of the web process (TASK_RUNNER), e-mail printed to the console. Production sets DATABASE_URL, REDIS_URL,
-SECRET_KEY, ALLOWED_HOSTS and DEBUG=false; the hardening below switches on with DEBUG off.
+thread of the web process (TASK_RUNNER), e-mail written to files in dev-email/ while DEBUG is on.
+Production sets DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS, EMAIL_URL and DEBUG=false; the
+hardening below switches on with DEBUG off.
 """
 
 from decimal import Decimal
@@ -163,7 +164,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_MB", default=100) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+# Development (DEBUG) with no EMAIL_URL writes each delivery batch of e-mail to a file in dev-email/
+# (git-ignored) instead of printing it: beat's daily retention run on the demo data sends hundreds,
+# which buried the server's log. Deployments set EMAIL_URL; unset there, e-mail goes to the console.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="filemail://" if DEBUG else "consolemail://")
+if EMAIL_CONFIG["EMAIL_BACKEND"].endswith(".filebased.EmailBackend") and not EMAIL_CONFIG["EMAIL_FILE_PATH"]:
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = str(BASE_DIR / "dev-email")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Lifecycle CRM <crm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

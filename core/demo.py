@@ -2,11 +2,11 @@
 
 The demo's services are the real ones (a demo referral is rewarded by `referral_reward`, which puts
 the "you earned a reward" e-mail in the outbox), so the demo's history would otherwise be mailed to
-its made-up customers: a few dozen e-mails printed into a newcomer's `make run` terminal. seed_demo
-runs inside `demo_data_loading()`; the outbox (messaging) asks `demo_data_is_loading()` and records
-such messages as suppressed with the reason "demo" instead of queueing them, so they are still there
-to look at and are never sent. A context variable: only the seeding thread (and the eager tasks it
-runs) sees it."""
+its made-up customers: a few dozen e-mails delivered the moment a newcomer's `make run` starts.
+seed_demo runs inside `demo_data_loading()`; the outbox (messaging) asks `demo_data_is_loading()` and
+records such messages as suppressed with the reason "demo" instead of queueing them, so they are
+still there to look at and are never sent. A context variable: only the seeding thread (and the eager
+tasks it runs) sees it."""
 
 from __future__ import annotations
 

@@ -14,10 +14,13 @@ test-artifacts/screenshots/ (kept by CI as artefacts, ignored by git)."""
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from core.connections import close_thread_connections
 from tests.conftest import CHROMIUM
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -38,15 +41,31 @@ CSP_VIOLATION = re.compile(r"Content Security Policy|Refused to (load|apply|exec
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="session")
-def browser():
+@contextmanager
+def playwright_session() -> Iterator:
+    """Playwright's sync API, started in this thread until the block ends.
+
+    While it runs, the thread's code runs in another context (contextvars), so Django's connection
+    handler (asgiref Local, context-local) gives it a DatabaseWrapper of its own, not the one
+    pytest-django made the test database with. That one is closed here, before the API stops and
+    the thread is back in its first context: left open, it was still there when pytest-django
+    dropped the test database at the end of the run ("1 other session using the database")."""
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
+    try:
+        yield playwright
+    finally:
+        close_thread_connections()
+        playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with playwright_session() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 class ConsoleLog:
