@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from core.planner import jit_off, statistics_refresh
 from loyalty.models import Tier, TierChange
-from loyalty.services.program import _add_months, lot_available_at, lot_expiry, program_get
-from loyalty.services.tiers import MOVES_UP, clears_downgrade, tiers_upgrade
+from loyalty.services.program import lot_available_at, lot_expiry, program_get
+from loyalty.services.tiers import BOUND_IS_EXACT, MOVES_UP, clears_downgrade, exact_since_param, tiers_upgrade
 
 BATCH_SIZE = 25_000
 EARNING_TABLES = ("loyalty_loyaltyaccount", "loyalty_ledgerentry", "loyalty_pointlot")
@@ -93,7 +93,6 @@ def _totals_with_tiers(totals: str, *, program, now) -> tuple[str, list]:
     """`totals` (account_id, total, qualify) with, per account: its tier now (from_tier_id), the tier
     its figure reaches (to_tier_id), whether its bound is exact, and whether it moves up or has its
     pending downgrade cleared (only when exact)."""
-    window_start = _dt(_add_months(now, -program.qualify_window_months))
     return (
         f"""SELECT x.account_id, x.total, x.qualify, x.exact, x.from_tier_id, up.id AS to_tier_id,
                    CASE WHEN x.exact = 1 AND {MOVES_UP} THEN 1 ELSE 0 END AS upgrade,
@@ -101,13 +100,13 @@ def _totals_with_tiers(totals: str, *, program, now) -> tuple[str, list]:
             FROM (
                 SELECT t.account_id, t.total, t.qualify, a.tier_id AS from_tier_id, a.downgrade_due_at AS due,
                        a.qualify_bound + t.qualify AS figure,
-                       CASE WHEN a.qualify_exact_since >= %s AND a.qualify_bound IS NOT NULL THEN 1 ELSE 0 END AS exact
+                       CASE WHEN {BOUND_IS_EXACT} THEN 1 ELSE 0 END AS exact
                 FROM ({totals}) t JOIN loyalty_loyaltyaccount a ON a.id = t.account_id
             ) x
             LEFT JOIN loyalty_tier cur ON cur.id = x.from_tier_id
             LEFT JOIN loyalty_tier up ON up.id = (
                 SELECT t.id FROM loyalty_tier t WHERE t.threshold <= x.figure ORDER BY t.threshold DESC LIMIT 1)""",
-        [window_start],
+        [exact_since_param(program=program, now=now)],
     )
 
 

@@ -82,6 +82,15 @@ def _rank(tier: Tier | None, tiers: Sequence[Tier]) -> int:
     return -1 if tier is None else [t.pk for t in tiers].index(tier.pk)
 
 
+# Whether the bound of an account `a` is its figure (see LoyaltyAccount.qualify_exact_since); never
+# NULL. Its parameter: exact_since_param(), the window's start.
+BOUND_IS_EXACT = "(a.qualify_exact_since IS NOT NULL AND a.qualify_exact_since >= %s AND a.qualify_bound IS NOT NULL)"
+
+
+def exact_since_param(*, program: LoyaltyProgram, now: dt.datetime):
+    return connection.ops.adapt_datetimefield_value(_add_months(now, -program.qualify_window_months))
+
+
 # Given a member's current tier `cur` and the tier their figure reaches `up` (both joined rows of
 # loyalty_tier, NULL for none): they move up at once, and a pending downgrade (`due`) is cleared
 # when they move up or reach their tier again. Shared by tiers_upgrade and the earning's statement.
@@ -128,8 +137,7 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
                 SELECT MIN(t.threshold) FROM loyalty_tier t
                 WHERE a.tier_id IS NULL OR t.threshold > (SELECT c.threshold FROM loyalty_tier c WHERE c.id = a.tier_id)))))"""
     candidate_params = [*id_params, tiers[-1]]
-    exact = "(a.qualify_exact_since IS NOT NULL AND a.qualify_exact_since >= %s AND a.qualify_bound IS NOT NULL)"
-    exact_params = [ops.adapt_datetimefield_value(_add_months(now, -program.qualify_window_months))]
+    exact_params = [exact_since_param(program=program, now=now)]
     # The other candidates' figures by a subquery per account (its entries through the account's
     # index): never the whole ledger (a join of the aggregate read all of it for every batch).
     # `earned`: their bound's new value; `oldest`: the oldest earn it counts.
@@ -137,7 +145,7 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     earned = Q(kind=LedgerEntry.Kind.EARN)
     read, read_params = (
         LoyaltyAccount.objects.filter(
-            pk__in=RawSQL(f"{candidates} AND NOT {exact}", [*candidate_params, *exact_params])
+            pk__in=RawSQL(f"{candidates} AND NOT {BOUND_IS_EXACT}", [*candidate_params, *exact_params])
         )
         .annotate(
             account_id=F("pk"),
@@ -151,19 +159,18 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     )
     # Each candidate's figure (`value`), what its bound becomes (`earned`) and since when that is
     # exact (when no reversal in the window lowers the figure below it; NULL otherwise).
-    figures = f"""SELECT a.id AS account_id, a.tier_id, a.downgrade_due_at,
-            CASE WHEN {exact} THEN 1 ELSE 0 END AS exact,
-            CASE WHEN {exact} THEN a.qualify_bound ELSE COALESCE(q.value, 0) END AS value,
-            CASE WHEN {exact} THEN a.qualify_bound ELSE COALESCE(q.earned, 0) END AS earned,
-            CASE WHEN {exact} THEN a.qualify_exact_since
+    figures = f"""SELECT c.account_id, c.tier_id, c.downgrade_due_at, c.exact,
+            CASE WHEN c.exact = 1 THEN c.qualify_bound ELSE COALESCE(q.value, 0) END AS value,
+            CASE WHEN c.exact = 1 THEN c.qualify_bound ELSE COALESCE(q.earned, 0) END AS earned,
+            CASE WHEN c.exact = 1 THEN c.qualify_exact_since
                  WHEN COALESCE(q.value, 0) = COALESCE(q.earned, 0) THEN COALESCE(q.oldest, %s) END AS exact_since
-        FROM loyalty_loyaltyaccount a
-        LEFT JOIN ({read}) q ON q.account_id = a.id
-        WHERE a.id IN ({candidates})"""
-    figure_params = [
-        *exact_params, *exact_params, *exact_params, *exact_params, ops.adapt_datetimefield_value(now),
-        *read_params, *candidate_params,
-    ]
+        FROM (
+            SELECT a.id AS account_id, a.tier_id, a.downgrade_due_at, a.qualify_bound, a.qualify_exact_since,
+                   CASE WHEN {BOUND_IS_EXACT} THEN 1 ELSE 0 END AS exact
+            FROM loyalty_loyaltyaccount a WHERE a.id IN ({candidates})
+        ) c
+        LEFT JOIN ({read}) q ON q.account_id = c.account_id"""
+    figure_params = [ops.adapt_datetimefield_value(now), *exact_params, *candidate_params, *read_params]
     # The tier earned (`up`: the highest threshold the figure reaches) against the current one; a
     # row per candidate: moves up (upgrade = 1), has a pending downgrade to clear (clear = 1), or
     # neither (a read figure then only resets the bound).
