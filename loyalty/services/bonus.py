@@ -31,7 +31,7 @@ from loyalty.services.earning import (
     INSERT_LOTS,
     UPDATE_BALANCES,
     _dt,
-    _ids_clause,
+    ids_clause,
 )
 from loyalty.services.ledger import PostResult, account_for_customer, ledger_post
 from loyalty.services.program import lot_available_at, lot_expiry, program_get
@@ -183,7 +183,7 @@ def first_order_bonuses_award(*, order_ids: Sequence[int], now: dt.datetime | No
     ids = sorted(set(order_ids))
     awarded = 0
     for start in range(0, len(ids), BATCH_SIZE):
-        in_orders, order_params = _ids_clause("o.id", ids[start : start + BATCH_SIZE])
+        in_orders, order_params = ids_clause("o.id", ids[start : start + BATCH_SIZE])
         first_paid = f"""SELECT DISTINCT o.customer_id FROM customers_order o
             WHERE {in_orders} AND o.status = %s AND NOT EXISTS (
                 SELECT 1 FROM customers_order p WHERE p.customer_id = o.customer_id AND p.status IN (%s, %s)

@@ -101,6 +101,16 @@ def clears_downgrade(due: str) -> str:
     return f"({MOVES_UP} OR ({due} IS NOT NULL AND (cur.id IS NULL OR up.threshold >= cur.threshold)))"
 
 
+def reached_tier_join(figure: str) -> str:
+    """LEFT JOIN of `up`, the tier the SQL expression `figure` reaches (the highest threshold at or
+    below it; NULL below the lowest): the band from its threshold to the next one that the figure
+    falls in. A join on the few tiers' bands, where a subquery per member ran once or twice for
+    each member of an earning batch."""
+    bands = "SELECT id, threshold, LEAD(threshold) OVER (ORDER BY threshold) AS next_threshold FROM loyalty_tier"
+    return (f"LEFT JOIN ({bands}) up ON {figure} >= up.threshold"
+            f" AND ({figure} < up.next_threshold OR up.next_threshold IS NULL)")
+
+
 def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None = None, now=None) -> int:
     """Move the accounts that now qualify for a higher tier up at once; clears a pending downgrade
     of those that qualify for their tier again. How many moved up.
@@ -179,8 +189,7 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
             CASE WHEN {clears_downgrade("f.downgrade_due_at")} THEN 1 ELSE 0 END AS clear
         FROM ({figures}) f
         LEFT JOIN loyalty_tier cur ON cur.id = f.tier_id
-        LEFT JOIN loyalty_tier up ON up.id = (
-            SELECT t.id FROM loyalty_tier t WHERE t.threshold <= f.value ORDER BY t.threshold DESC LIMIT 1)"""
+        {reached_tier_join("f.value")}"""
     insert_changes = """INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, staff_id, created_at)
         SELECT p.account_id, p.from_tier_id, p.to_tier_id, %s, NULL, %s FROM {plan} p WHERE p.upgrade = 1
         ORDER BY p.account_id"""

@@ -188,3 +188,40 @@ def test_preview_of_a_tier_and_a_rule_change_writes_nothing():
     rule = EarningRule.objects.get(currency="USD")
     rule.points_per_unit = Decimal("0.5")
     assert change_preview(rule=rule)["yearly_points_change"] == -100
+
+
+@pytest.mark.parametrize(
+    ("pick", "as_ranges"),
+    [
+        pytest.param(lambda ids: ids[5:60], True, id="one run"),
+        pytest.param(lambda ids: ids[:3] + ids[10:20] + ids[-1:], True, id="a few runs"),
+        pytest.param(lambda ids: ids[::2], False, id="scattered: more runs than ranges"),
+        pytest.param(lambda ids: [ids[7]], True, id="one id"),
+        pytest.param(lambda ids: [ids[9], ids[3], ids[4], ids[3], ids[8]], True, id="unsorted, repeated"),
+    ],
+)
+def test_ids_clause_matches_exactly_the_ids(pick, as_ranges):
+    """Runs of consecutive ids become ranges, more runs than MAX_ID_RANGES a list: either way
+    exactly the ids."""
+    from django.db import connection
+
+    from loyalty.services.earning import MAX_ID_RANGES, ids_clause
+
+    all_ids = [OrderFactory().pk for _ in range(2 * MAX_ID_RANGES + 16)]
+    wanted = pick(all_ids)
+    clause, params = ids_clause("o.id", wanted)
+    assert ("BETWEEN" in clause) == as_ranges
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT o.id FROM customers_order o WHERE {clause}", params)
+        assert sorted(row[0] for row in cursor.fetchall()) == sorted(set(wanted))
+
+
+def test_orders_earn_only_the_orders_given_between_others():
+    """Orders with ids between the batch's (other orders, not given) do not earn: ranges are of
+    the ids given, not from their lowest to their highest."""
+    usd_rule("1")
+    orders = [OrderFactory(amount=Decimal("10")) for _ in range(70)]
+    given = orders[::2] + orders[41:50]
+    assert orders_earn(order_ids=[o.pk for o in given]) == len({o.pk for o in given})
+    earned = set(LedgerEntry.objects.filter(kind="earn").values_list("order_id", flat=True))
+    assert earned == {o.pk for o in given}
