@@ -10,7 +10,12 @@ printed too.
 
 Each request redeems 1 point from a random account with a fresh idempotency key (the accounts hold
 plenty: no 409s), so every request locks a row, draws from a lot, appends an entry and an
-allocation, and commits."""
+allocation, and commits.
+
+Then the bare-SQL floor in the same run: pgbench (PostgreSQL's own C client; the Debian package
+postgresql-contrib, or the server's) runs the same statements a redemption sends, token lookup
+included (bench_loyalty_redeem_floor.sql), with one client and then as many as wrk had, for as long:
+what the database alone serves with no HTTP, Django or DRF, and the API's figures as ratios of it."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -106,11 +112,53 @@ def run(args) -> None:
         # One client first: the time a request takes when nothing queues (the server's own work,
         # plus the loopback); the concurrent figure adds the wait for a free worker and core.
         _report("one client alone", _measured(wrk, wrk_env, server, clients=1, seconds=args.seconds), setup)
-        _report(f"{args.clients} clients", _measured(wrk, wrk_env, server, clients=args.clients, seconds=args.seconds),
-                setup)
+        api = _measured(wrk, wrk_env, server, clients=args.clients, seconds=args.seconds)
+        _report(f"{args.clients} clients", api, setup)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    pgbench = shutil.which("pgbench")
+    if pgbench is None:
+        print("  (no pgbench: the bare-SQL floor is not measured)")
+        return
+    floor_env = {"low": low, "high": high, "token": f"'{token}'"}
+    _report_floor("one client alone", _pgbench(pgbench, floor_env, clients=1, seconds=args.seconds), None)
+    _report_floor(f"{args.clients} clients", _pgbench(pgbench, floor_env, clients=args.clients, seconds=args.seconds), api)
+
+
+def _pgbench(pgbench: str, variables: dict, *, clients: int, seconds: int) -> dict:
+    """pgbench running bench_loyalty_redeem_floor.sql: its throughput and latency percentiles
+    (microseconds, from its log of every transaction)."""
+    settings = connection.settings_dict
+    with tempfile.TemporaryDirectory() as folder:
+        command = [
+            pgbench, "-n", "-M", "simple", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
+            "-f", str(Path(__file__).with_name("bench_loyalty_redeem_floor.sql")), "--log",
+            "--log-prefix", f"{folder}/log", "-h", settings["HOST"] or "127.0.0.1", "-p", str(settings["PORT"] or 5432),
+            "-U", settings["USER"], *[arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")],
+            settings["NAME"],
+        ]
+        env = {**os.environ, "PGPASSWORD": settings["PASSWORD"] or ""}
+        started = time.perf_counter()
+        finished = subprocess.run(command, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        if finished.returncode:
+            sys.exit(f"pgbench failed:\n{finished.stdout}{finished.stderr}")
+        # Each log line: client, transaction number, latency (us), script, epoch, us.
+        latencies = sorted(int(line.split()[2]) for log in Path(folder).glob("log*") for line in log.open())
+    rate = next(float(line.split("=")[1].split()[0]) for line in finished.stdout.splitlines() if line.startswith("tps"))
+    return {"transactions": len(latencies), "rate": rate, "seconds": elapsed,
+            **{f"p{q}": latencies[min(len(latencies) - 1, len(latencies) * q // 100)] for q in (50, 95, 99)}}
+
+
+def _report_floor(label: str, floor: dict, api: dict | None) -> None:
+    ratios = ""
+    if api:
+        ratios = (f"; the API's p95 is {api['p95'] / floor['p95']:.1f}x this, its throughput "
+                  f"{api['requests'] / api['seconds'] / floor['rate']:.0%} of it")
+    print(f"  bare-SQL floor (pgbench, the same statements), {label}: {floor['transactions']:,} redemptions = "
+          f"{floor['rate']:.0f}/s; p50 {floor['p50'] / 1000:.1f} ms, p95 {floor['p95'] / 1000:.1f} ms, "
+          f"p99 {floor['p99'] / 1000:.1f} ms{ratios}; load {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
 
 
 def _report(label: str, result: dict, setup: str) -> None:
