@@ -15,6 +15,8 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 run: export DEBUG ?= true
+# Links in e-mails (login links, surveys, referral shares) point at the server `make run` starts.
+run: export SITE_URL ?= http://$(HOST)
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --seed 42 --if-empty
