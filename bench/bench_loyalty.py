@@ -75,7 +75,18 @@ def cpu_seconds() -> float:
     return time.process_time() + backend
 
 
+def checkpoint() -> None:
+    """A checkpoint first, so each figure starts with the same WAL state: a checkpoint falling inside
+    a run (page images written again after it) made the same run up to a half slower."""
+    try:
+        with transaction.atomic():
+            sql("CHECKPOINT")
+    except Exception as error:  # needs a superuser or pg_checkpoint: measure without it
+        print(f"  (no CHECKPOINT before the run: {error})".strip(), flush=True)
+
+
 def timed(label: str, work) -> float:
+    checkpoint()
     before, cpu_before = load(), cpu_seconds()
     start = time.perf_counter()
     result = work()

@@ -4,8 +4,11 @@ editable), and the ledger's rows (read only: points change only through the serv
 Tiers and earning rules have a Preview button next to Save: it shows how many members would move
 up or down and how the points liability would change, then lets the admin save or go back."""
 
+from collections import Counter
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
@@ -96,6 +99,29 @@ class PreviewAdmin(admin.ModelAdmin):
 class TierAdmin(PreviewAdmin):
     list_display = ("name", "threshold", "multiplier")
     preview_argument = "tier"
+
+    def get_deleted_objects(self, objs, request):
+        """A tier that members are in, or that tier changes name, is protected: the page says how
+        many of each instead of listing them one by one, which loaded every member's account and
+        every change (millions in a large programme) to show the confirmation page."""
+        tiers = list(objs)
+        members = dict(
+            LoyaltyAccount.objects.filter(tier__in=tiers).order_by().values_list("tier").annotate(Count("pk"))
+        )
+        changes = Counter()
+        for column in ("from_tier", "to_tier"):
+            changes.update(dict(
+                TierChange.objects.filter(**{f"{column}__in": tiers}).order_by().values_list(column).annotate(Count("pk"))
+            ))
+        protected = [
+            _("%(tier)s: %(members)d members, named by %(changes)d tier changes")
+            % {"tier": tier, "members": members.get(tier.pk, 0), "changes": changes[tier.pk]}
+            for tier in tiers
+            if members.get(tier.pk) or changes[tier.pk]
+        ]
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(tiers, request)
 
 
 @admin.register(EarningRule)
