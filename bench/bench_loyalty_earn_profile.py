@@ -17,23 +17,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-key-that-signs-nothing")
 
-import django
+from django.db import connection
 
-django.setup()
-
-from django.db import connection  # noqa: E402
-
-from customers.models import Order  # noqa: E402
-from loyalty.models import Tier  # noqa: E402
-from loyalty.services.earning import orders_earn  # noqa: E402
-
-LOYALTY_TABLES = (
-    "loyalty_lotallocation, loyalty_voucher, loyalty_pointlot, loyalty_ledgerentry, loyalty_tierchange, "
-    "loyalty_loyaltyaccount"
-)
+from bench.bench_loyalty import LOYALTY_TABLES  # first: its import sets Django up
+from customers.models import Order
+from loyalty.models import Tier
+from loyalty.services.earning import orders_earn
 
 
 def backend_cpu(pid: int) -> float:
