@@ -198,6 +198,7 @@ def test_preview_of_a_tier_and_a_rule_change_writes_nothing():
         pytest.param(lambda ids: ids[::2], False, id="scattered: more runs than ranges"),
         pytest.param(lambda ids: [ids[7]], True, id="one id"),
         pytest.param(lambda ids: [ids[9], ids[3], ids[4], ids[3], ids[8]], True, id="unsorted, repeated"),
+        pytest.param(lambda ids: [], False, id="none"),
     ],
 )
 def test_ids_clause_matches_exactly_the_ids(pick, as_ranges):
