@@ -17,7 +17,7 @@ from django.db import connection
 STALE_AFTER_ROWS = 10_000
 
 
-def statistics_refresh(*tables: str, stale_after_rows: int = STALE_AFTER_ROWS) -> list[str]:
+def statistics_refresh(*tables: str, stale_after_rows: int | None = None) -> list[str]:
     """ANALYZE each of `tables` (PostgreSQL) whose rows changed since its last analysis by more than
     it held then, and by at least `stale_after_rows`; the tables analyzed. Cheap when nothing is stale
     (one catalogue query), so a bulk path calls it before each batch: a table growing from empty is
@@ -25,6 +25,8 @@ def statistics_refresh(*tables: str, stale_after_rows: int = STALE_AFTER_ROWS) -
     10% keeps up with it)."""
     if connection.vendor != "postgresql":
         return []
+    if stale_after_rows is None:
+        stale_after_rows = STALE_AFTER_ROWS
     with connection.cursor() as cursor:
         cursor.execute(
             """SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid

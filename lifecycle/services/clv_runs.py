@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 from core.connections import on_own_connection
 from core.enqueue import enqueue, enqueue_on_commit
 from core.exceptions import DomainError
+from core.planner import statistics_refresh
 from core.services import job_create, job_fail, job_progress, job_start, job_succeed
 from core.times import shop_day
 from lifecycle.clv.predict import PairMemo
@@ -142,6 +143,9 @@ def clv_run_fit(*, run_id: int) -> tuple[ClvRun, OrderStats | None]:
         job_start(job_id=run.job_id)
         job_progress(job_id=run.job_id, done=0, message=_("Aggregating orders"))
 
+    # After a first import the orders' statistics may still say "empty": the aggregate was then
+    # planned as a bitmap scan estimated at 17 rows that read 754,000 (25% slower than a seq scan).
+    statistics_refresh("customers_order", "customers_customer")
     stats = order_stats_parallel(as_of=run.as_of, connections=settings.CLV_AGGREGATE_CONNECTIONS)
     aggregated = time.perf_counter()
     as_of_day = day_number(run.as_of)

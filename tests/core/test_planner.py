@@ -64,3 +64,27 @@ def test_jit_off_lasts_for_the_transaction():
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_clv_run_analyzes_orders_filled_since_their_last_analysis(monkeypatch):
+    """The CLV run's aggregate reads every order: it is planned on fresh statistics after an import."""
+    from core import planner
+    from lifecycle.services.clv_runs import clv_run_create, clv_run_execute
+    from tests.lifecycle.clv_orders import AS_OF, seed_histories
+
+    monkeypatch.setattr(planner, "STALE_AFTER_ROWS", 100)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_order")
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'customers_order'")
+        assert cursor.fetchone()[0] <= 0  # analyzed while empty
+    seed_histories(60)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*), pg_stat_force_next_flush() FROM customers_order")
+        orders = cursor.fetchone()[0]
+    assert orders > 200
+    clv_run_execute(run_id=clv_run_create(as_of=AS_OF).pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'customers_order'")
+        assert cursor.fetchone()[0] == orders
