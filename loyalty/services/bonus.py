@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.exceptions import DomainError
+from core.sql import ids_clause
 from core.times import shop_day
 from customers.models import Customer, Order
 from loyalty.models import BonusRule, LedgerEntry
@@ -31,7 +32,6 @@ from loyalty.services.earning import (
     INSERT_LOTS,
     UPDATE_BALANCES,
     _dt,
-    ids_clause,
 )
 from loyalty.services.ledger import PostResult, account_for_customer, ledger_post
 from loyalty.services.program import lot_available_at, lot_expiry, program_get

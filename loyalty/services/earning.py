@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.planner import jit_off, statistics_refresh
+from core.sql import ids_clause
 from loyalty.models import Tier, TierChange
 from loyalty.services.program import lot_available_at, lot_expiry, program_get
 from loyalty.services.tiers import (
@@ -34,34 +35,6 @@ from loyalty.services.tiers import (
 
 BATCH_SIZE = 25_000
 EARNING_TABLES = ("loyalty_loyaltyaccount", "loyalty_ledgerentry", "loyalty_pointlot")
-
-
-# Up to this many runs of consecutive ids are matched as ranges.
-MAX_ID_RANGES = 32
-
-
-def ids_clause(column: str, ids: Sequence[int]) -> tuple[str, list]:
-    """A condition matching exactly `ids` (in any order) in `column`, and its parameters.
-
-    An import writes its orders with consecutive ids, so a batch is usually one run or a few: those
-    are matched as ranges, one index range scan each and a few parameters, where a list of 25,000 ids
-    was sent and parsed with each statement and looked up id by id (about a fifth of an earning
-    batch's time). Scattered ids are matched as a list."""
-    if not ids:
-        return "1 = 0", []
-    runs = []
-    for value in ids:
-        if runs and value == runs[-1][1] + 1:
-            runs[-1][1] = value
-        else:
-            runs.append([value, value])
-            if len(runs) > MAX_ID_RANGES:
-                break
-    if len(runs) <= MAX_ID_RANGES:
-        return "(" + " OR ".join([f"{column} BETWEEN %s AND %s"] * len(runs)) + ")", [v for run in runs for v in run]
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [list(ids)]
-    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
 def _dt(value: dt.datetime | None):

@@ -206,7 +206,7 @@ def test_ids_clause_matches_exactly_the_ids(pick, as_ranges):
     exactly the ids."""
     from django.db import connection
 
-    from loyalty.services.earning import MAX_ID_RANGES, ids_clause
+    from core.sql import MAX_ID_RANGES, ids_clause
 
     all_ids = [OrderFactory().pk for _ in range(2 * MAX_ID_RANGES + 16)]
     wanted = pick(all_ids)

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from customers.models import OrderChange
 from customers.services.orders import order_bulk_upsert
 from loyalty.models import LedgerEntry
 from loyalty.services.ledger import account_for_customer, points_earn
@@ -19,15 +20,25 @@ from tests.loyalty.test_feed import consume
 from tests.referrals.helpers import program_set, referral_make
 
 Change = namedtuple("Change", ("id", *CHANGE_FIELDS))
-_ids = iter(range(1, 10**6))
+
+
+def _change(order, *, old_status, new_status, at) -> Change:
+    """A feed row as the feed hands it over: a real OrderChange (the handler reads the amount and
+    time of the rows that touch a referral from the table), as a named tuple of CHANGE_FIELDS."""
+    row = OrderChange.objects.create(
+        order_id=order.pk, customer_id=order.customer_id, old_status=old_status, new_status=new_status,
+        old_amount=order.amount if old_status else None, new_amount=order.amount, currency=order.currency,
+        changed_at=at,
+    )
+    return Change(row.pk, *(getattr(row, field) for field in CHANGE_FIELDS))
 
 
 def paid(order, *, at=None):
-    return Change(next(_ids), order.pk, order.customer_id, None, "paid", order.amount, at or timezone.now())
+    return _change(order, old_status=None, new_status="paid", at=at or timezone.now())
 
 
 def refunded(order, status="refunded"):
-    return Change(next(_ids), order.pk, order.customer_id, "paid", status, order.amount, timezone.now())
+    return _change(order, old_status="paid", new_status=status, at=timezone.now())
 
 
 def states(referral):
