@@ -103,6 +103,17 @@ def _final_id(*, wait: bool = True) -> int | None:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [FEED_LOCK])
 
 
+def order_changes_values(changes: Sequence, *fields: str) -> dict[int, tuple]:
+    """Change id -> the values of `fields` of these feed rows (as named tuples or models): for a
+    consumer that reads a few columns of every change and more of the few it acts on."""
+    ids = sorted(change.id for change in changes)
+    values = {}
+    for start in range(0, len(ids), 5_000):  # SQLite's limit on a statement's parameters
+        for pk, *row in OrderChange.objects.filter(pk__in=ids[start : start + 5_000]).values_list("pk", *fields):
+            values[pk] = tuple(row)
+    return values
+
+
 def order_changes_consume(
     *, consumer: str, handle: Callable[[list], None], batch_size: int = DEFAULT_BATCH_SIZE,
     fields: Sequence[str] | None = None, wait_for_writers: bool = True,

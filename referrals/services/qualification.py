@@ -23,8 +23,8 @@ from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext as _
 
 from core.sql import ids_clause
-from customers.models import Customer, Order, OrderChange
-from customers.order_feed import order_changes_drain
+from customers.models import Customer, Order
+from customers.order_feed import order_changes_drain, order_changes_values
 from referrals.models import FraudRule, Referral
 from referrals.services.fraud import fraud_check_order_timing, fraud_rules_load
 from referrals.services.program import program_get
@@ -37,9 +37,9 @@ FEED_BATCH_SIZE = 25_000
 LOOKUP_CHUNK = 5_000
 PAID = Order.Status.PAID
 S = Referral.State
-# What is read of every change. The amount and time are read only for the few changes that touch a
-# referral (_details): loading a Decimal and a datetime for each of an import's million changes was
-# about half of this consumer's Python time.
+# What is read of every change. The amount and time are read only for the few changes that touch
+# a referral (order_changes_values): loading a Decimal and a datetime for each of an import's
+# million changes was about half of this consumer's Python time.
 CHANGE_FIELDS = ("order_id", "customer_id", "old_status", "new_status")
 BEFORE_QUALIFYING = (S.QUALIFIED, S.HELD, S.FLAGGED)
 AFTER_APPROVAL = (S.APPROVED, S.REWARDED)
@@ -55,16 +55,6 @@ def _in(column: str, ids: list[int]) -> RawSQL:
     a parameter per id that Django prepares and psycopg splits out of the statement one by one."""
     clause, params = ids_clause(f"{Referral._meta.db_table}.{column}", ids)
     return RawSQL(clause, params, output_field=BooleanField())
-
-
-def _details(changes) -> dict[int, tuple]:
-    """Change id -> (new_amount, changed_at) of these feed rows."""
-    ids = sorted(change.id for change in changes)
-    return {
-        pk: (amount, at)
-        for chunk in _chunks(ids)
-        for pk, amount, at in OrderChange.objects.filter(pk__in=chunk).values_list("pk", "new_amount", "changed_at")
-    }
 
 
 def _held_or_flagged(*, referral: Referral, program, rules, ordered_at, signed_up_at, data: dict, now) -> None:
@@ -107,7 +97,7 @@ def _qualify(first_paid: dict) -> None:
         pending = list(Referral.objects.select_for_update().filter(_in("referee_id", ids), state=S.PENDING).order_by("pk"))
         if not pending:
             continue
-        details = _details([first_paid[r.referee_id] for r in pending])
+        details = order_changes_values([first_paid[r.referee_id] for r in pending], "new_amount", "changed_at")
         # For the fast-order signal: when each qualifying order was placed and its referee signed up.
         ordered_at = dict(
             Order.objects.filter(pk__in=[first_paid[r.referee_id].order_id for r in pending]).values_list("pk", "ordered_at")
@@ -152,10 +142,10 @@ def _refund(refunded: dict) -> None:
         )
         if not hit:
             continue
-        details = _details([refunded[r.qualifying_order_id] for r in hit])
+        details = order_changes_values([refunded[r.qualifying_order_id] for r in hit], "changed_at")
         for referral in hit:
             change = refunded[referral.qualifying_order_id]
-            refunded_at = details[change.id][1]
+            (refunded_at,) = details[change.id]
             data = {"order_id": change.order_id, "status": change.new_status}
             if referral.state in BEFORE_QUALIFYING:
                 referral_transition(
