@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.planner import jit_off, statistics_refresh
-from core.sql import ids_clause
+from core.sql import ids_clauses
 from loyalty.models import Tier, TierChange
 from loyalty.services.program import lot_available_at, lot_expiry, program_get
 from loyalty.services.tiers import (
@@ -116,7 +116,7 @@ def _qualify_column(program) -> str:
     return "points" if program.qualify_by == program.QualifyBy.POINTS else "base_amount"
 
 
-def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]) -> tuple[str, list]:
+def _new_earn_rows(in_orders: str, order_params: list, in_earned: str, earned_params: list, now) -> tuple[str, list]:
     """SELECT of the earn entries to append: one per paid order of the batch with a rule for its
     currency, not earned yet, at the order's rate times the member's tier multiplier; the balance
     after each is the account's net balance plus the running sum of the batch's points (whole
@@ -126,7 +126,6 @@ def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]
     the batch whatever the ledger's size or its statistics (a NOT EXISTS on the key was planned as a scan of
     the whole ledger per batch while the statistics still said it was empty). That unique index
     (ledgerentry_order_earn_uniq) stays the database's guard."""
-    in_earned, earned_params = ids_clause("x.order_id", order_ids)
     return (
         f"""SELECT s.account_id, 'earn', s.points,
                    s.net + SUM(s.points) OVER (
@@ -151,8 +150,9 @@ def _new_earn_rows(in_orders: str, order_params: list, now, order_ids: list[int]
 
 
 def _earn_batch(order_ids: list[int], *, now, program) -> int:
-    in_orders, order_params = ids_clause("o.id", order_ids)
-    in_entries, entry_params = ids_clause("e.order_id", order_ids)
+    (in_orders, order_params), (in_entries, entry_params), (in_earned, earned_params) = ids_clauses(
+        order_ids, "o.id", "e.order_id", "x.order_id"
+    )
     # Entries of this batch are the earn entries of these orders without a lot yet: every earn
     # gets its lot in the transaction that writes it.
     new_entries = f"""
@@ -186,7 +186,7 @@ def _earn_batch(order_ids: list[int], *, now, program) -> int:
                     ORDER BY a.id FOR UPDATE OF a) locked""",
                 order_params,
             )
-        select_new, select_params = _new_earn_rows(in_orders, order_params, now, order_ids)
+        select_new, select_params = _new_earn_rows(in_orders, order_params, in_earned, earned_params, now)
         tiers = Tier.objects.exists()
         touched = None
         if connection.vendor == "postgresql":

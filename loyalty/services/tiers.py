@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from core.exceptions import DomainError
 from core.locking import lock_rows
 from core.planner import jit_off
+from core.sql import ids_clause
 from loyalty.models import LedgerEntry, LoyaltyAccount, LoyaltyProgram, Tier, TierChange
 from loyalty.services.program import _add_months, program_get
 
@@ -133,10 +134,7 @@ def tiers_upgrade(*, account_ids: Sequence[int], program: LoyaltyProgram | None 
     ops = connection.ops
     postgres = connection.vendor == "postgresql"
     ids = sorted(set(account_ids))
-    if postgres:
-        in_ids, id_params = "a.id = ANY(%s)", [ids]
-    else:
-        in_ids, id_params = f"a.id IN ({', '.join(['%s'] * len(ids))})", ids
+    in_ids, id_params = ids_clause("a.id", ids)
     # The accounts that can change: with a downgrade pending, or below the top tier with a bound of
     # their figure (qualify_bound; NULL: unknown) that reaches the next threshold above their tier.
     # The others cannot move up whatever their exact figure: it is not computed.

@@ -97,10 +97,10 @@ def _qualify(first_paid: dict) -> None:
         pending = list(Referral.objects.select_for_update().filter(_in("referee_id", ids), state=S.PENDING).order_by("pk"))
         if not pending:
             continue
-        details = order_changes_values([first_paid[r.referee_id] for r in pending], "new_amount", "changed_at")
-        # For the fast-order signal: when each qualifying order was placed and its referee signed up.
-        ordered_at = dict(
-            Order.objects.filter(pk__in=[first_paid[r.referee_id].order_id for r in pending]).values_list("pk", "ordered_at")
+        # With the fast-order signal's inputs: when each qualifying order was placed (here) and its
+        # referee signed up (below).
+        details = order_changes_values(
+            [first_paid[r.referee_id] for r in pending], "new_amount", "changed_at", "order__ordered_at"
         )
         signed_up_at = dict(
             Customer.objects.filter(pk__in=[r.referee_id for r in pending]).values_list("pk", "signed_up_at")
@@ -109,7 +109,7 @@ def _qualify(first_paid: dict) -> None:
             program = program or program_get()
             rules = rules if rules is not None else fraud_rules_load()
             change = first_paid[referral.referee_id]
-            amount, paid_at = details[change.id]
+            amount, paid_at, ordered_at = details[change.id]
             data = {"order_id": change.order_id, "amount": str(amount)}
             if amount < program.min_order_amount:
                 referral_transition(
@@ -127,7 +127,7 @@ def _qualify(first_paid: dict) -> None:
             )
             referral.hold_until = paid_at + dt.timedelta(days=program.hold_days)
             _held_or_flagged(
-                referral=referral, program=program, rules=rules, ordered_at=ordered_at[change.order_id],
+                referral=referral, program=program, rules=rules, ordered_at=ordered_at,
                 signed_up_at=signed_up_at.get(referral.referee_id), data=data, now=paid_at,
             )
 
